@@ -1,0 +1,57 @@
+"""`python -m bot [run|compose|check|sync]`: the command line. `run` is the default."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from bot.config import ConfigError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the Discord bot (the default)")
+
+    compose = sub.add_parser("compose", help="generate one piece of music in the terminal")
+    compose.add_argument("prompt", help="what the music should sound like")
+    compose.add_argument("--negative-prompt", default=None, help="what to leave out")
+    compose.add_argument("--seed", type=int, default=None, help="a seed >= 0 for repeatability")
+    compose.add_argument("--out", default=None, help="where to save the audio (default: AUDIO_DIR)")
+
+    sub.add_parser("check", help="validate the settings and the database, and say what is wrong")
+
+    sync = sub.add_parser("sync", help="publish the slash commands to Discord")
+    sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+
+    if command == "compose":
+        from bot.cli.compose import run_compose
+
+        return run_compose(settings, args)
+    if command == "check":
+        from bot.cli.check import run_check
+
+        return run_check(settings)
+    if command == "sync":
+        from bot.cli.discord_commands import run_sync
+
+        return run_sync(settings, guild_id=args.guild)
+    from bot.cli.discord_commands import run_bot
+
+    return run_bot(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

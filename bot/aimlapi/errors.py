@@ -1,0 +1,126 @@
+"""Typed failures of the AI/ML API, each with a message a user can act on.
+
+`user_message` is safe to show to a Discord member (it never contains secrets or request
+details); `str(error)` is for logs and operators. `transient` says whether trying the same
+*poll* again later may succeed; whether a *submission* may be retried is `safe_to_resubmit`,
+which is true only when the provider certainly did not accept the job (never pay twice).
+`account_problem` marks failures the bot's operator must fix (bad key, no credits), which
+members see as "the bot's API account has a problem".
+"""
+
+from __future__ import annotations
+
+
+class AimlApiError(Exception):
+    user_message = "The music service had a problem."
+    transient = False
+    safe_to_resubmit = False
+    account_problem = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        provider_message: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+        self.provider_message = provider_message
+
+
+class BadRequest(AimlApiError):
+    """400: the provider rejected the prompt or parameters; `provider_message` says why."""
+
+    user_message = "The music service rejected the request."
+
+
+class Unauthorized(AimlApiError):
+    """401: the API key is wrong, disabled or missing."""
+
+    user_message = "The bot's API account has a problem. The bot's owner has been told."
+    account_problem = True
+
+
+class OutOfCredits(AimlApiError):
+    """403: the account is out of credits or not allowed to use the model."""
+
+    user_message = "The bot's API account has a problem. The bot's owner has been told."
+    account_problem = True
+
+
+class NotFound(AimlApiError):
+    """404: unknown generation id or endpoint."""
+
+    user_message = "The music service no longer knows this job."
+
+
+class RateLimited(AimlApiError):
+    """429: slow down; `retry_after` is the provider's hint in seconds, when it gave one."""
+
+    user_message = "The music service is busy. Please try again in a moment."
+    transient = True
+    safe_to_resubmit = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(AimlApiError):
+    """5xx. A 503 on submission is the provider refusing the job, so it may be resubmitted."""
+
+    user_message = "The music service is having trouble. Please try again later."
+    transient = True
+
+
+class UpstreamTimeout(AimlApiError):
+    """The request timed out or the connection broke after it was sent."""
+
+    user_message = "The music service did not answer in time."
+    transient = True
+
+
+class MalformedResponse(AimlApiError):
+    """The provider answered with something that is not the documented JSON."""
+
+    user_message = "The music service sent an answer the bot could not read."
+    transient = True
+
+
+class AmbiguousSubmission(AimlApiError):
+    """A submission may or may not have been accepted (e.g. the connection broke after sending).
+
+    It is never retried automatically: a retry could pay twice.
+    """
+
+    user_message = (
+        "The music service may or may not have accepted this job; the bot did not retry "
+        "so that it would not be charged twice."
+    )
+
+
+class GenerationFailed(AimlApiError):
+    """The provider reported `status: "error"` for the job; `provider_message` is its reason."""
+
+    user_message = "The music service could not generate this piece."
+
+    def __init__(self, message: str, *, name: str | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.name = name
+
+
+class DownloadError(AimlApiError):
+    """The audio could not be fetched from the CDN or is not valid audio.
+
+    `reason` is one of: "gone" (404/410), "too_large", "truncated", "not_audio", "http", "network".
+    """
+
+    user_message = "The finished audio could not be downloaded."
+
+    def __init__(self, message: str, *, reason: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.reason = reason
+        self.transient = reason in {"network", "http", "truncated"}

@@ -1,0 +1,249 @@
+"""Settings from the environment and `.env`, validated once at start and frozen.
+
+Every setting has one name (the environment variable), one parser and, where sensible, one
+default. A missing or malformed value raises `ConfigError`, whose message is a single line
+naming the variable and what it expects; `python -m bot` prints that line and exits.
+Secrets are wrapped in `Secret`, whose repr and str never show the value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from datetime import time
+from pathlib import Path
+from typing import Any, TypeVar
+
+from dotenv import dotenv_values
+
+T = TypeVar("T")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed. `str(error)` is one line a person can act on."""
+
+    def __init__(self, variable: str, expected: str, *, got: str | None = None) -> None:
+        self.variable = variable
+        self.expected = expected
+        shown = "" if got is None else f" (got {got!r})"
+        super().__init__(f"{variable}: expected {expected}{shown}")
+
+
+class Secret:
+    """A string that never shows itself in reprs, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if value < minimum or (maximum is not None and value > maximum):
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _parse_float(minimum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not value >= minimum:  # also rejects NaN
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().rstrip("/")
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in schemes or not rest:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_time_of_day(raw: str) -> time:
+    hours, sep, minutes = raw.strip().partition(":")
+    if not sep:
+        raise ValueError(raw)
+    return time(int(hours), int(minutes))
+
+
+def _parse_snowflake(raw: str) -> int:
+    value = int(raw.strip())
+    if value <= 0:
+        raise ValueError(raw)
+    return value
+
+
+def _parse_snowflakes(raw: str) -> frozenset[int]:
+    return frozenset(_parse_snowflake(part) for part in raw.split(",") if part.strip())
+
+
+def _parse_choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
+def _parse_path(raw: str) -> Path:
+    path = Path(raw.strip()).expanduser()
+    if not raw.strip():
+        raise ValueError(raw)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass(frozen=True)
+class _Spec:
+    parse: Callable[[str], Any]
+    expected: str
+    default: str | None
+    secret: bool = False
+
+
+# One row per setting: the environment variable, how to parse it, what it expects, its default.
+# `.env.example` documents the same names; tests/test_config.py checks that the two agree.
+_SPECS: dict[str, _Spec] = {
+    "DISCORD_TOKEN": _Spec(str.strip, "the bot token from the Developer Portal", None, True),
+    "AIMLAPI_KEY": _Spec(str.strip, "an AI/ML API key", None, True),
+    "AIMLAPI_BASE_URL": _Spec(
+        _parse_url(("http", "https")), "an http(s) URL", "https://api.aimlapi.com"
+    ),
+    "AIMLAPI_MODEL": _Spec(str.strip, "a model id such as google/lyria2", "google/lyria2"),
+    "DATABASE_PATH": _Spec(_parse_path, "a file path", "data/lyria-jam-bot.sqlite3"),
+    "AUDIO_DIR": _Spec(_parse_path, "a folder path", "data/audio"),
+    "LOG_LEVEL": _Spec(_parse_log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL", "INFO"),
+    "GENERATION_TIMEOUT_SECONDS": _Spec(_parse_float(30), "seconds, at least 30", "600"),
+    "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
+    "MAX_AUDIO_BYTES": _Spec(
+        _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
+    ),
+    "DISCORD_API_BASE_URL": _Spec(
+        _parse_url(("http", "https")), "an http(s) URL", "https://discord.com/api/v10"
+    ),
+    "DISCORD_GATEWAY_URL": _Spec(
+        _parse_url(("ws", "wss")), "a ws(s) URL", "wss://gateway.discord.gg"
+    ),
+    "DEV_GUILD_ID": _Spec(_parse_snowflake, "a server id (a positive number)", ""),
+    "OWNER_IDS": _Spec(_parse_snowflakes, "comma-separated user ids", ""),
+    "BOT_DAILY_CAP": _Spec(_parse_int(0), "a whole number, 0 or more", "500"),
+    "MEMBER_LIMIT_PER_WINDOW": _Spec(_parse_int(0), "a whole number, 0 or more", "5"),
+    "MEMBER_WINDOW_SECONDS": _Spec(_parse_int(60), "seconds, at least 60", "3600"),
+    "MEMBER_MAX_IN_FLIGHT": _Spec(_parse_int(1), "a whole number, at least 1", "1"),
+    "GUILD_DAILY_POOL": _Spec(_parse_int(0), "a whole number, 0 or more", "50"),
+    "GUILD_RESET_TIME": _Spec(_parse_time_of_day, "a UTC time of day as HH:MM", "00:00"),
+    "DM_POLICY": _Spec(_parse_choice("personal", "off"), "personal or off", "personal"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings. Build with `load_settings()`; never mutate."""
+
+    discord_token: Secret | None
+    aimlapi_key: Secret | None
+    aimlapi_base_url: str
+    aimlapi_model: str
+    database_path: Path
+    audio_dir: Path
+    log_level: str
+    generation_timeout_seconds: float
+    max_concurrent_generations: int
+    max_audio_bytes: int
+    discord_api_base_url: str
+    discord_gateway_url: str
+    dev_guild_id: int | None
+    owner_ids: frozenset[int]
+    bot_daily_cap: int
+    member_limit_per_window: int
+    member_window_seconds: int
+    member_max_in_flight: int
+    guild_daily_pool: int
+    guild_reset_time: time
+    dm_policy: str
+
+    def require(self, *variables: str) -> None:
+        """Raise `ConfigError` for the first of `variables` (names like "AIMLAPI_KEY") unset."""
+        for variable in variables:
+            if not getattr(self, variable.lower()):
+                raise ConfigError(variable, _SPECS[variable].expected)
+
+
+def setting_names() -> list[str]:
+    """Every environment variable the bot reads, in documentation order."""
+    return list(_SPECS)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+) -> Settings:
+    """Read settings from `environ` (default: the process environment) over `.env`.
+
+    The process environment wins over `.env`, as a deployment's own variables should.
+    """
+    env_file = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ if environ is None else environ)
+
+    values: dict[str, Any] = {}
+    for variable, spec in _SPECS.items():
+        raw = merged.get(variable, spec.default)
+        field = variable.lower()
+        if raw is None or raw.strip() == "":
+            values[field] = _empty_value(variable, spec)
+            continue
+        try:
+            parsed = spec.parse(raw)
+        except (ValueError, TypeError):
+            raise ConfigError(variable, spec.expected, got=None if spec.secret else raw) from None
+        values[field] = Secret(parsed) if spec.secret else parsed
+    assert set(values) == {f.name for f in fields(Settings)}
+    return Settings(**values)
+
+
+def _empty_value(variable: str, spec: _Spec) -> Any:
+    if variable == "OWNER_IDS":
+        return frozenset()
+    if spec.secret or spec.default == "":
+        return None
+    raise ConfigError(variable, spec.expected)

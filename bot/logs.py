@@ -1,0 +1,57 @@
+"""Logging set-up: one format for the whole process, and a filter that masks secrets.
+
+Secrets are masked in the final message text, so a secret that reaches a log call by
+accident (inside an exception message, a URL, a repr) is still never written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+MASK = "********"
+
+
+class RedactingFilter(logging.Filter):
+    """Replace every known secret in a record's rendered message with a mask."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def add(self, secret: str) -> None:
+        if secret and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets.append(secret)
+            self._secrets.sort(key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        text = message
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        exc_text = record.exc_text or ""
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+            exc_text = exc_text.replace(secret, MASK)
+        if text != message:
+            record.msg, record.args = text, None
+        if record.exc_text:
+            record.exc_text = exc_text
+        return True
+
+
+def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
+    """Configure the root logger once; return the redacting filter so more secrets can join."""
+    redactor = RedactingFilter(secrets)
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-8s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    )
+    handler.addFilter(redactor)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("discord").setLevel(max(logging.INFO, root.level))
+    return redactor

@@ -1,0 +1,1 @@
+"""Persistence: one SQLite database, numbered migrations, one module per aggregate."""
