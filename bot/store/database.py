@@ -126,12 +126,12 @@ class Database:
             cursor = await self._conn.execute(sql, params)
             row = await cursor.fetchone()
             await cursor.close()
-            return row  # type: ignore[no-any-return]
+            return row
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         async with self._lock:
             rows = await self._conn.execute_fetchall(sql, params)
-            return list(rows)  # type: ignore[arg-type]
+            return list(rows)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         async with self.transaction() as conn:
@@ -176,4 +176,7 @@ class Database:
 
         async with self._lock:
             # aiosqlite's own way of running a callable on its thread with the raw connection.
-            return await self._conn._execute(lambda: run(self._conn._conn))
+            result: T = await self._conn._execute(  # type: ignore[no-untyped-call]
+                lambda: run(self._conn._conn)
+            )
+            return result

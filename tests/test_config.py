@@ -1,0 +1,109 @@
+"""Settings: defaults, validation messages, secrets kept out of reprs, .env.example in step."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import PROJECT_ROOT, ConfigError, Secret, load_settings, setting_names
+
+EMPTY_DOTENV = Path("/nonexistent/.env")
+
+
+def test_defaults_apply_when_nothing_is_set() -> None:
+    settings = load_settings({}, dotenv_path=EMPTY_DOTENV)
+    assert settings.aimlapi_base_url == "https://api.aimlapi.com"
+    assert settings.aimlapi_model == "google/lyria2"
+    assert settings.database_path == PROJECT_ROOT / "data" / "lyria-jam-bot.sqlite3"
+    assert settings.discord_token is None
+    assert settings.guild_reset_time == time(0, 0)
+    assert settings.dev_guild_id is None
+    assert settings.owner_ids == frozenset()
+
+
+def test_values_are_parsed_and_normalised() -> None:
+    settings = load_settings(
+        {
+            "AIMLAPI_BASE_URL": "http://127.0.0.1:8080/",
+            "LOG_LEVEL": "debug",
+            "MAX_CONCURRENT_GENERATIONS": "8",
+            "GUILD_RESET_TIME": "18:30",
+            "OWNER_IDS": "1, 2,3",
+            "DATABASE_PATH": "/tmp/x.sqlite3",
+        },
+        dotenv_path=EMPTY_DOTENV,
+    )
+    assert settings.aimlapi_base_url == "http://127.0.0.1:8080"
+    assert settings.log_level == "DEBUG"
+    assert settings.max_concurrent_generations == 8
+    assert settings.guild_reset_time == time(18, 30)
+    assert settings.owner_ids == frozenset({1, 2, 3})
+    assert settings.database_path == Path("/tmp/x.sqlite3")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("AIMLAPI_BASE_URL", "api.aimlapi.com"),
+        ("DISCORD_GATEWAY_URL", "https://gateway.discord.gg"),
+        ("MAX_CONCURRENT_GENERATIONS", "0"),
+        ("MAX_CONCURRENT_GENERATIONS", "many"),
+        ("GENERATION_TIMEOUT_SECONDS", "nan"),
+        ("LOG_LEVEL", "LOUD"),
+        ("GUILD_RESET_TIME", "25:00"),
+        ("DM_POLICY", "sometimes"),
+        ("DEV_GUILD_ID", "-5"),
+    ],
+)
+def test_malformed_value_names_the_variable_in_one_line(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value}, dotenv_path=EMPTY_DOTENV)
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: expected ")
+    assert "\n" not in message
+    assert caught.value.variable == variable
+
+
+def test_require_reports_the_missing_secret() -> None:
+    settings = load_settings({"AIMLAPI_KEY": "k-123"}, dotenv_path=EMPTY_DOTENV)
+    settings.require("AIMLAPI_KEY")
+    with pytest.raises(ConfigError, match=r"^DISCORD_TOKEN: expected "):
+        settings.require("AIMLAPI_KEY", "DISCORD_TOKEN")
+
+
+def test_secrets_never_appear_in_reprs_or_errors() -> None:
+    settings = load_settings(
+        {"DISCORD_TOKEN": "discord-secret-value", "AIMLAPI_KEY": "aiml-secret-value"},
+        dotenv_path=EMPTY_DOTENV,
+    )
+    assert settings.aimlapi_key == Secret("aiml-secret-value")
+    assert settings.aimlapi_key is not None
+    assert settings.aimlapi_key.reveal() == "aiml-secret-value"
+    for text in (
+        repr(settings),
+        str(settings),
+        repr(settings.aimlapi_key),
+        f"{settings.discord_token}",
+    ):
+        assert "secret-value" not in text
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("AIMLAPI_MODEL=from-dotenv\nLOG_LEVEL=WARNING\n", encoding="utf-8")
+    settings = load_settings({"LOG_LEVEL": "ERROR"}, dotenv_path=dotenv)
+    assert settings.aimlapi_model == "from-dotenv"
+    assert settings.log_level == "ERROR"
+
+
+def test_env_example_documents_exactly_the_settings_read() -> None:
+    text = (PROJECT_ROOT / ".env.example").read_text(encoding="utf-8")
+    documented = re.findall(r"^([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(setting_names())
+    assert len(documented) == len(set(documented))
+    # And every documented default is itself a valid value.
+    example = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z]", line))
+    load_settings(example, dotenv_path=EMPTY_DOTENV)
