@@ -1,1 +1,1 @@
-"""Discord-facing extensions. Each module is one extension; they only translate to and from `bot/`."""
+"""Discord-facing extensions: one module per extension, translating to and from `bot/`."""

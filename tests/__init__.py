@@ -1,0 +1,1 @@
+"""Test suite: every test runs against local fakes on loopback."""
