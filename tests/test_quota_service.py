@@ -1,0 +1,576 @@
+"""QuotaService against a real SQLite file: atomic limits, idempotence, resets, policies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.quota.models import DM_GUILD_ID, ModEvent, QuotaInputError
+from bot.quota.service import Grant, QuotaDefaults, QuotaService, Refusal, Requester
+from bot.store.database import Database
+
+GUILD = 1111
+OTHER_GUILD = 2222
+CHANNEL = 50
+MOD = 9
+MIDNIGHT = datetime(2026, 11, 25, tzinfo=UTC).timestamp()
+
+# Generous defaults so each test tightens only the limit it is about.
+ROOMY = QuotaDefaults(
+    member_limit_per_window=1000,
+    member_window_seconds=3600,
+    member_max_in_flight=1000,
+    guild_daily_pool=100_000,
+    guild_reset_minute=0,
+    bot_daily_cap=100_000,
+    dm_policy="personal",
+)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(MIDNIGHT + 10 * 3600)  # 10:00 UTC
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "quota.sqlite3")
+    yield database
+    await database.close()
+
+
+def service(db: Database, clock: Clock, **changes: object) -> QuotaService:
+    return QuotaService(db, replace(ROOMY, **changes), clock=clock)  # type: ignore[arg-type]
+
+
+def member(user_id: int, guild_id: int | None = GUILD, **extra: object) -> Requester:
+    return Requester(user_id=user_id, guild_id=guild_id, channel_id=CHANNEL, **extra)  # type: ignore[arg-type]
+
+
+async def count_rows(db: Database, where: str = "1", params: tuple[object, ...] = ()) -> int:
+    row = await db.fetchone(f"SELECT COUNT(*) FROM quota_reservations WHERE {where}", params)  # noqa: S608
+    assert row is not None
+    return int(row[0])
+
+
+# -- atomicity under concurrency ---------------------------------------------------------------
+
+
+async def test_200_concurrent_reservations_against_a_pool_of_50_grant_exactly_50(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=50)
+    results = await asyncio.gather(
+        *(quota.reserve(member(1000 + i), f"job-{i}", "piano") for i in range(200))
+    )
+    grants = [r for r in results if isinstance(r, Grant)]
+    refusals = [r for r in results if isinstance(r, Refusal)]
+    assert len(grants) == 50
+    assert {r.limit for r in refusals} == {"guild_pool"}
+    assert sorted(g.pool_remaining for g in grants) == list(range(50))  # type: ignore[type-var]
+    assert await count_rows(db) == 50
+    assert (await quota.pool_usage(GUILD)).used == 50
+
+
+async def test_200_concurrent_reservations_by_one_member_with_limit_5_grant_exactly_5(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, member_limit_per_window=5)
+    results = await asyncio.gather(
+        *(quota.reserve(member(7), f"job-{i}", "piano") for i in range(200))
+    )
+    grants = [r for r in results if isinstance(r, Grant)]
+    assert len(grants) == 5
+    assert sorted(g.member_remaining for g in grants) == [0, 1, 2, 3, 4]  # type: ignore[type-var]
+    refusal = next(r for r in results if isinstance(r, Refusal))
+    assert refusal.limit == "member_window"
+    assert refusal.retry_at == clock.now + 3600
+    assert await count_rows(db, "user_id = 7") == 5
+
+
+async def test_in_flight_limit_refuses_the_second_until_the_first_finishes(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, member_max_in_flight=1)
+    assert isinstance(await quota.reserve(member(7), "a", "piano"), Grant)
+    await quota.commit("a")
+    second = await quota.reserve(member(7), "b", "piano")
+    assert isinstance(second, Refusal) and second.limit == "member_in_flight"
+    assert "1 song being composed" in second.message
+    assert isinstance(await quota.reserve(member(8), "c", "piano"), Grant)  # others unaffected
+    await quota.finish("a")
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+
+
+async def test_a_refund_ends_in_flight_status(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, member_max_in_flight=1)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.refund("a")
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+
+
+async def test_in_flight_rows_expire_so_a_lost_finish_cannot_block_for_ever(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, member_max_in_flight=1, in_flight_expiry_seconds=600)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.commit("a")
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)
+    clock.now += 601
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+
+
+# -- crash safety and idempotence --------------------------------------------------------------
+
+
+async def test_a_crash_between_reserve_and_commit_leaves_the_credit_refundable(
+    tmp_path: Path, clock: Clock
+) -> None:
+    path = tmp_path / "crash.sqlite3"
+    db = await Database.open(path)
+    quota = service(db, clock, guild_daily_pool=2, member_limit_per_window=2)
+    assert isinstance(await quota.reserve(member(7), "lost", "piano"), Grant)
+    assert isinstance(await quota.reserve(member(7), "kept", "piano"), Grant)
+    await db.close()  # the process dies here
+
+    db = await Database.open(path)
+    try:
+        quota = service(db, clock, guild_daily_pool=2, member_limit_per_window=2)
+        full = await quota.reserve(member(8), "x", "piano")
+        assert isinstance(full, Refusal) and full.limit == "guild_pool"
+        await quota.refund("lost")
+        remaining = await quota.remaining(member(7))
+        assert remaining.pool_remaining == 1
+        assert remaining.member_remaining == 1
+        await quota.commit("kept")
+        row = await db.fetchone("SELECT state FROM quota_reservations WHERE job_id = 'kept'")
+        assert row is not None and row["state"] == "committed"
+        assert isinstance(await quota.reserve(member(8), "x", "piano"), Grant)
+    finally:
+        await db.close()
+
+
+async def test_release_orphans_refunds_only_old_reservations_without_a_job(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=10, member_max_in_flight=1)
+    await quota.reserve(member(1), "orphan", "piano")
+    await quota.reserve(member(2), "live", "piano")
+    await quota.reserve(member(3), "spent", "piano")
+    await quota.commit("spent")
+    clock.now += 120
+    await quota.reserve(member(4), "young", "piano")
+    released = await quota.release_orphans({"live"}, older_than=60)
+    assert released == 1
+    states = {
+        r["job_id"]: (r["state"], r["in_flight"])
+        for r in await db.fetchall("SELECT job_id, state, in_flight FROM quota_reservations")
+    }
+    assert states == {
+        "orphan": ("refunded", 0),
+        "live": ("reserved", 1),
+        "spent": ("committed", 0),  # charged: stays spent, but no longer in flight
+        "young": ("reserved", 1),
+    }
+    assert (await quota.pool_usage(GUILD)).used == 3
+    assert await quota.release_orphans({"live"}, older_than=60) == 0
+
+
+async def test_commit_and_refund_are_idempotent(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, guild_daily_pool=3)
+    for job in ("a", "b"):
+        await quota.reserve(member(7), job, "piano")
+    await quota.commit("a")
+    await quota.commit("a")
+    await quota.refund("a")  # after commit: nothing
+    await quota.refund("b")
+    await quota.refund("b")  # twice: given back once
+    await quota.commit("b")  # after refund: nothing
+    await quota.refund("never-reserved")
+    await quota.commit("never-reserved")
+    assert (await quota.pool_usage(GUILD)).used == 1
+    assert await quota.bot_usage_today() == 1
+    states = dict(await db.fetchall("SELECT job_id, state FROM quota_reservations"))  # type: ignore[arg-type]
+    assert states == {"a": "committed", "b": "refunded"}
+
+
+async def test_retrying_a_reservation_with_the_same_job_id_returns_the_same_grant(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=3)
+    first = await quota.reserve(member(7), "a", "piano")
+    again = await asyncio.gather(*(quota.reserve(member(7), "a", "piano") for _ in range(5)))
+    assert all(g == first for g in again)
+    assert (await quota.pool_usage(GUILD)).used == 1
+    await quota.refund("a")
+    reused = await quota.reserve(member(7), "a", "piano")
+    assert isinstance(reused, Refusal) and reused.limit == "duplicate_job"
+    with pytest.raises(ValueError, match="someone else"):
+        await quota.reserve(member(8), "a", "piano")
+
+
+# -- windows and resets ------------------------------------------------------------------------
+
+
+async def test_the_member_window_rolls(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, member_limit_per_window=2, member_window_seconds=3600)
+    start = clock.now
+    await quota.reserve(member(7), "a", "piano")
+    await quota.finish("a")
+    clock.now += 600
+    await quota.reserve(member(7), "b", "piano")
+    await quota.finish("b")
+    clock.now += 600
+    refused = await quota.reserve(member(7), "c", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "member_window"
+    assert refused.retry_at == start + 3600
+    assert "2 generations for this 1 hour" in refused.message
+    clock.now = start + 3600 - 1
+    assert isinstance(await quota.reserve(member(7), "c", "piano"), Refusal)
+    clock.now = start + 3600
+    grant = await quota.reserve(member(7), "c", "piano")
+    assert isinstance(grant, Grant) and grant.member_remaining == 0
+
+
+async def test_refunded_credit_does_not_count_against_the_window(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, member_limit_per_window=1)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.refund("a")
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+
+
+async def test_the_pool_resets_at_the_servers_time_of_day(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, guild_daily_pool=2)
+    await quota.set_pool(GUILD, size=2, reset_minute=6 * 60, by=MOD)
+    clock.now = MIDNIGHT + 5 * 3600  # 05:00, in the period that began yesterday 06:00
+    for i in range(2):
+        assert isinstance(await quota.reserve(member(i), f"j{i}", "piano"), Grant)
+        await quota.finish(f"j{i}")
+    refused = await quota.reserve(member(5), "late", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "guild_pool"
+    assert refused.retry_at == MIDNIGHT + 6 * 3600
+    assert "refills at 06:00 UTC" in refused.message
+    clock.now = MIDNIGHT + 6 * 3600 - 1
+    assert isinstance(await quota.reserve(member(5), "late", "piano"), Refusal)
+    # Another server's pool is its own.
+    assert isinstance(await quota.reserve(member(5, OTHER_GUILD), "other", "piano"), Grant)
+    clock.now = MIDNIGHT + 6 * 3600
+    grant = await quota.reserve(member(5), "late", "piano")
+    assert isinstance(grant, Grant) and grant.pool_remaining == 1
+    remaining = await quota.remaining(member(5))
+    assert remaining.next_reset_at == MIDNIGHT + 30 * 3600
+
+
+async def test_refund_after_the_pool_reset_gives_back_to_the_period_it_came_from(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=1)
+    clock.now = MIDNIGHT + 23 * 3600
+    await quota.reserve(member(1), "a", "piano")
+    clock.now = MIDNIGHT + 25 * 3600
+    await quota.reserve(member(2), "b", "piano")
+    await quota.refund("a")
+    assert (await quota.pool_usage(GUILD)).used == 1  # today's use is untouched
+
+
+# -- roles, exemptions, extra credit, resets -------------------------------------------------
+
+
+async def test_role_overrides_give_the_most_generous_and_exempt_roles_skip_member_limits(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(
+        db, clock, member_limit_per_window=1, member_max_in_flight=1, guild_daily_pool=6
+    )
+    await quota.set_role_override(GUILD, 100, per_window=2, by=MOD)
+    await quota.set_role_override(GUILD, 101, per_window=3, max_in_flight=5, by=MOD)
+    await quota.set_role_override(GUILD, 102, exempt=True, by=MOD)
+
+    both = member(7, role_ids=frozenset({100, 101}))
+    grants = [await quota.reserve(both, f"b{i}", "piano") for i in range(4)]
+    assert [isinstance(g, Grant) for g in grants] == [True, True, True, False]
+    assert isinstance(grants[3], Refusal) and grants[3].limit == "member_window"
+
+    only_small = member(8, role_ids=frozenset({100}))
+    grants = [await quota.reserve(only_small, f"s{i}", "piano") for i in range(2)]
+    assert isinstance(grants[0], Grant)
+    assert isinstance(grants[1], Refusal) and grants[1].limit == "member_in_flight"
+
+    exempt = member(9, role_ids=frozenset({102, 100}))
+    first = await quota.reserve(exempt, "e0", "piano")
+    assert isinstance(first, Grant) and first.member_remaining is None
+    second = await quota.reserve(exempt, "e1", "piano")  # in flight and over window: fine
+    assert isinstance(second, Grant)
+    third = await quota.reserve(exempt, "e2", "piano")  # but the pool (6) is used up
+    assert isinstance(third, Refusal) and third.limit == "guild_pool"
+    assert (await quota.remaining(exempt)).member_remaining is None
+
+    assert await quota.clear_role_override(GUILD, 102, by=MOD)
+    after = await quota.reserve(exempt, "e3", "piano")
+    assert isinstance(after, Refusal) and after.limit == "member_in_flight"
+
+
+async def test_extra_credit_adds_to_the_window_and_comes_back_on_refund(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, member_limit_per_window=1)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.finish("a")
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)
+    assert await quota.grant_extra(GUILD, 7, 2, by=MOD) == 2
+    assert (await quota.remaining(member(7))).member_remaining == 2
+    grant = await quota.reserve(member(7), "b", "piano")
+    assert isinstance(grant, Grant) and grant.member_remaining == 1
+    await quota.refund("b")
+    assert await quota.member_extra_credit(GUILD, 7) == 2
+    for job in ("c", "d"):
+        assert isinstance(await quota.reserve(member(7), job, "piano"), Grant)
+        await quota.finish(job)
+    assert isinstance(await quota.reserve(member(7), "e", "piano"), Refusal)
+    with pytest.raises(QuotaInputError):
+        await quota.grant_extra(GUILD, 7, 0, by=MOD)
+
+
+async def test_resetting_a_member_clears_their_window(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, member_limit_per_window=1, guild_daily_pool=5)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.finish("a")
+    clock.now += 1
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)
+    await quota.reset_member(GUILD, 7, by=MOD)
+    clock.now += 1
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+    assert (await quota.pool_usage(GUILD)).used == 2  # the shared pool still remembers
+
+
+# -- bot cap and direct messages ---------------------------------------------------------------
+
+
+async def test_the_bot_wide_daily_cap_spans_servers_and_resets_at_utc_midnight(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, bot_daily_cap=3)
+    for i, guild in enumerate([GUILD, OTHER_GUILD, None]):
+        assert isinstance(await quota.reserve(member(i, guild), f"j{i}", "piano"), Grant)
+    refused = await quota.reserve(member(5, OTHER_GUILD), "x", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "bot_cap"
+    assert refused.retry_at == MIDNIGHT + 86400
+    clock.now = MIDNIGHT + 86400
+    assert isinstance(await quota.reserve(member(5, OTHER_GUILD), "x", "piano"), Grant)
+
+
+async def test_direct_messages_get_personal_limits_only(db: Database, clock: Clock) -> None:
+    quota = service(
+        db, clock, member_limit_per_window=2, member_max_in_flight=1, guild_daily_pool=0
+    )
+    dm = Requester(user_id=7, guild_id=None, channel_id=None)
+    grants = [await quota.reserve(dm, f"d{i}", "piano") for i in range(3)]
+    assert isinstance(grants[0], Grant) and grants[0].pool_remaining is None
+    assert isinstance(grants[1], Refusal) and grants[1].limit == "member_in_flight"
+    await quota.finish("d0")
+    assert isinstance(await quota.reserve(dm, "d1", "piano"), Grant)
+    await quota.finish("d1")
+    refused = await quota.reserve(dm, "d2", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "member_window"
+    row = await db.fetchone("SELECT guild_id FROM quota_reservations WHERE job_id = 'd0'")
+    assert row is not None and row[0] == DM_GUILD_ID
+    remaining = await quota.remaining(dm)
+    assert remaining.member_remaining == 0 and remaining.pool_remaining is None
+    assert remaining.next_reset_at == clock.now + 3600
+
+
+async def test_direct_messages_can_be_turned_off(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, dm_policy="off")
+    refused = await quota.reserve(Requester(7, None, None), "d", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "dm_off"
+    assert await count_rows(db) == 0
+
+
+# -- moderation: pause, bar, channels, block list ----------------------------------------------
+
+
+async def test_a_paused_server_refuses_and_resumes(db: Database, clock: Clock) -> None:
+    quota = service(db, clock)
+    await quota.set_paused(GUILD, True, by=MOD)
+    refused = await quota.reserve(member(7), "a", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "paused"
+    assert isinstance(await quota.reserve(member(7, OTHER_GUILD), "b", "piano"), Grant)
+    await quota.set_paused(GUILD, False, by=MOD)
+    assert isinstance(await quota.reserve(member(7), "a", "piano"), Grant)
+
+
+async def test_a_barred_member_is_refused_politely_until_unbarred(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    assert await quota.set_barred(GUILD, 7, True, by=MOD)
+    assert not await quota.set_barred(GUILD, 7, True, by=MOD)
+    refused = await quota.reserve(member(7), "a", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "barred"
+    assert "moderator" in refused.message and refused.retry_at is None
+    assert await quota.barred_members(GUILD) == [7]
+    assert await quota.set_barred(GUILD, 7, False, by=MOD)
+    assert isinstance(await quota.reserve(member(7), "a", "piano"), Grant)
+
+
+async def test_channel_restriction_applies_to_members_but_not_moderators(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    await quota.set_allowed_channels(GUILD, [60, 61], by=MOD)
+    refused = await quota.reserve(member(7), "a", "piano")  # channel 50
+    assert isinstance(refused, Refusal) and refused.limit == "channel"
+    ok = Requester(user_id=7, guild_id=GUILD, channel_id=61)
+    assert isinstance(await quota.reserve(ok, "a", "piano"), Grant)
+    assert isinstance(await quota.reserve(member(8, is_moderator=True), "m", "piano"), Grant)
+    assert (await quota.settings(GUILD)).allowed_channel_ids == {60, 61}
+    await quota.set_allowed_channels(GUILD, [], by=MOD)
+    assert isinstance(await quota.reserve(member(9), "b", "piano"), Grant)
+
+
+async def test_a_blocked_prompt_is_refused_free_and_reported_to_the_mod_log(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    events: list[ModEvent] = []
+
+    async def collect(event: ModEvent) -> None:
+        events.append(event)
+
+    quota.add_event_listener(collect)
+    await quota.add_blocked_term(GUILD, "Crème Brûlée", by=MOD)
+    await quota.add_blocked_term(GUILD, r"sp[a4]m+y", regex=True, by=MOD)
+    with pytest.raises(QuotaInputError, match="not valid"):
+        await quota.add_blocked_term(GUILD, "(oops", regex=True, by=MOD)
+    events.clear()
+
+    for i, prompt in enumerate(["c r e m e  b-r-u-l-e-e jazz", "SP4MMY synths", "CRÈME BRÛLÉE"]):
+        refused = await quota.reserve(member(7), f"x{i}", prompt)
+        assert isinstance(refused, Refusal) and refused.limit == "blocked_prompt"
+        assert "creme" not in refused.message.lower() and "spam" not in refused.message.lower()
+    assert await count_rows(db) == 0
+    assert [e.kind for e in events] == ["blocked_prompt"] * 3
+    assert events[0].guild_id == GUILD and events[0].user_id == 7
+    assert "SP4MMY synths" in events[1].text
+
+    # Only this server's list applies, and removing the entry lifts the block.
+    assert isinstance(await quota.reserve(member(7, OTHER_GUILD), "o", "CRÈME BRÛLÉE"), Grant)
+    assert await quota.remove_blocked_term(GUILD, "Crème   Brûlée", by=MOD)
+    assert isinstance(await quota.reserve(member(7), "y", "crème brûlée"), Grant)
+
+
+async def test_a_barred_member_hears_about_the_bar_not_the_block_list(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    await quota.add_blocked_term(GUILD, "nope", by=MOD)
+    await quota.set_barred(GUILD, 7, True, by=MOD)
+    refused = await quota.reserve(member(7), "a", "nope")
+    assert isinstance(refused, Refusal) and refused.limit == "barred"
+
+
+# -- the mod log and reports ---------------------------------------------------------------------
+
+
+async def test_moderator_actions_and_generations_reach_event_listeners(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    events: list[ModEvent] = []
+
+    async def collect(event: ModEvent) -> None:
+        events.append(event)
+
+    async def broken(event: ModEvent) -> None:
+        raise RuntimeError("a failing listener must not break the others")
+
+    quota.add_event_listener(broken)
+    quota.add_event_listener(collect)
+    await quota.set_pool(GUILD, size=80, reset_minute=6 * 60 + 30, by=MOD)
+    await quota.grant_extra(GUILD, 7, 3, by=MOD)
+    await quota.note_generation(
+        guild_id=GUILD,
+        user_id=7,
+        prompt="calm piano",
+        job_id="j1",
+        outcome="delivered",
+        link="https://cdn.example/j1.wav",
+    )
+    await quota.note_generation(
+        guild_id=DM_GUILD_ID, user_id=7, prompt="dm", job_id="j2", outcome="delivered", link=None
+    )
+    assert [e.kind for e in events] == ["settings", "grant", "generation"]
+    assert (
+        events[0].text == f"Moderator {MOD} set the daily pool to 80 and reset time to 06:30 UTC."
+    )
+    assert events[1].user_id == 7 and events[1].actor_id == MOD
+    assert "j1" in events[2].text and "calm piano" in events[2].text
+    rows = await db.fetchall("SELECT job_id, outcome FROM quota_generation_log ORDER BY job_id")
+    assert [tuple(r) for r in rows] == [("j1", "delivered"), ("j2", "delivered")]
+
+
+async def test_settings_fall_back_to_defaults_and_validate_input(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=50)
+    settings = await quota.settings(GUILD)
+    assert settings.daily_pool == 50 and settings.overridden == frozenset()
+    await quota.set_member_limits(GUILD, per_window=3, window_seconds=1800, by=MOD)
+    settings = await quota.settings(GUILD)
+    assert (settings.member_limit, settings.window_seconds) == (3, 1800)
+    assert settings.overridden == {"member_limit", "window_seconds"}
+    with pytest.raises(QuotaInputError):
+        await quota.set_member_limits(GUILD, window_seconds=10, by=MOD)
+    with pytest.raises(QuotaInputError):
+        await quota.set_pool(GUILD, size=-1, by=MOD)
+    with pytest.raises(QuotaInputError):
+        await quota.set_pool(GUILD, by=MOD)
+    settings = await quota.reset_settings(GUILD, by=MOD)
+    assert settings.member_limit == 1000 and settings.overridden == frozenset()
+
+
+async def test_leaderboard_counts_todays_spent_and_reserved_credit(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    for i, user in enumerate([7, 7, 8, 7, 9, 8]):
+        await quota.reserve(member(user), f"j{i}", "piano")
+    await quota.refund("j4")
+    assert await quota.leaderboard(GUILD) == [(7, 3), (8, 2)]
+
+
+async def test_remaining_reports_member_pool_and_next_reset(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, member_limit_per_window=5, guild_daily_pool=50)
+    await quota.reserve(member(7), "a", "piano")
+    remaining = await quota.remaining(member(7))
+    assert (remaining.member_remaining, remaining.pool_remaining) == (4, 49)
+    assert remaining.next_reset_at == MIDNIGHT + 86400
+
+
+async def test_defaults_come_from_settings() -> None:
+    from bot.config import load_settings
+
+    settings = load_settings(
+        {"GUILD_RESET_TIME": "06:30", "MEMBER_LIMIT_PER_WINDOW": "3", "DM_POLICY": "off"},
+        dotenv_path=Path("/nonexistent"),
+    )
+    defaults = QuotaDefaults.from_settings(settings)
+    assert defaults.guild_reset_minute == 390
+    assert defaults.member_limit_per_window == 3
+    assert defaults.dm_policy == "off"
+    assert defaults.guild_daily_pool == 50
