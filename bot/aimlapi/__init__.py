@@ -3,10 +3,13 @@
 Public names are re-exported here; import from `bot.aimlapi`.
 """
 
+from bot.aimlapi.audio import read_duration, sniff_audio
+from bot.aimlapi.client import USER_AGENT, LyriaClient
 from bot.aimlapi.errors import (
     AimlApiError,
     AmbiguousSubmission,
     BadRequest,
+    ConnectionFailed,
     DownloadError,
     GenerationFailed,
     MalformedResponse,
@@ -14,27 +17,34 @@ from bot.aimlapi.errors import (
     OutOfCredits,
     RateLimited,
     ServerError,
+    ServiceUnavailable,
     Unauthorized,
     UpstreamTimeout,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 
 __all__ = [
+    "USER_AGENT",
     "AimlApiError",
     "AmbiguousSubmission",
     "BadRequest",
+    "ConnectionFailed",
     "DownloadError",
     "DownloadedAudio",
     "GenerationFailed",
     "GenerationRequest",
+    "LyriaClient",
     "MalformedResponse",
     "NotFound",
     "OutOfCredits",
     "PollResult",
     "RateLimited",
     "ServerError",
+    "ServiceUnavailable",
     "Submission",
     "Unauthorized",
     "UpstreamTimeout",
     "Usage",
+    "read_duration",
+    "sniff_audio",
 ]

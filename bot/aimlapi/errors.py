@@ -16,6 +16,8 @@ class AimlApiError(Exception):
     transient = False
     safe_to_resubmit = False
     account_problem = False
+    # Seconds the provider asked us to wait before trying again (Retry-After), when it said.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -74,6 +76,19 @@ class ServerError(AimlApiError):
 
     user_message = "The music service is having trouble. Please try again later."
     transient = True
+
+
+class ServiceUnavailable(ServerError):
+    """503: the provider refused the request before taking it, so it may be resubmitted."""
+
+    safe_to_resubmit = True
+
+
+class ConnectionFailed(ServerError):
+    """The connection could not be opened, so nothing was sent; safe to try again."""
+
+    user_message = "The bot could not reach the music service. Please try again later."
+    safe_to_resubmit = True
 
 
 class UpstreamTimeout(AimlApiError):

@@ -39,7 +39,7 @@ CDN_PREFIX = "/cdn/files"
 DEFAULT_CREDITS = 120000.0
 OVERSIZED_BYTES = 64 * 1024 * 1024
 CDN_MODES = frozenset(
-    {"ok", "404", "410", "500", "truncated", "oversized", "oversized_chunked", "not_audio"}
+    {"ok", "404", "410", "500", "truncated", "oversized", "oversized_chunked", "not_audio", "stall"}
 )
 
 
@@ -130,6 +130,7 @@ class FakeAimlApi:
         credits_used: float | None = DEFAULT_CREDITS,
         max_prompt_chars: int | None = 600,
         id_factory: Callable[[], str] | None = None,
+        path_prefix: str = "",
     ) -> None:
         if not progress_statuses:
             raise ValueError("progress_statuses must not be empty")
@@ -141,8 +142,12 @@ class FakeAimlApi:
         self.credits_used = credits_used
         self.max_prompt_chars = max_prompt_chars
         self.id_factory = id_factory or (lambda: f"{uuid.uuid4()}:lyria2")
+        # Serve the API under a prefix, as a proxy would (base_url then includes it).
+        self.path_prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
+        self._stall = asyncio.Event()
         self.schema = ApiSchema.load()
 
+        self.origin = ""
         self.base_url = ""
         self.submissions: list[dict[str, Any]] = []
         self.requests: list[RecordedRequest] = []
@@ -163,8 +168,8 @@ class FakeAimlApi:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=1024 * 1024)
-        app.router.add_post(ENDPOINT, self._handle_submit)
-        app.router.add_get(ENDPOINT, self._handle_poll)
+        app.router.add_post(self.path_prefix + ENDPOINT, self._handle_submit)
+        app.router.add_get(self.path_prefix + ENDPOINT, self._handle_poll)
         app.router.add_get(CDN_PREFIX + "/{token}/{name}", self._handle_cdn)
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
@@ -173,9 +178,11 @@ class FakeAimlApi:
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=2048)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self.origin = f"http://{host}:{port}"
+        self.base_url = self.origin + self.path_prefix
 
     async def close(self) -> None:
+        self._stall.set()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -196,11 +203,11 @@ class FakeAimlApi:
     @property
     def posts(self) -> list[RecordedRequest]:
         """Every POST that reached the API (accepted or not)."""
-        return [r for r in self.requests if r.method == "POST" and r.path == ENDPOINT]
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith(ENDPOINT)]
 
     @property
     def polls(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.method == "GET" and r.path == ENDPOINT]
+        return [r for r in self.requests if r.method == "GET" and r.path.endswith(ENDPOINT)]
 
     @property
     def cdn_saw_authorization(self) -> bool:
@@ -435,7 +442,7 @@ class FakeAimlApi:
             "id": job.id,
             "status": "completed",
             "audio_file": {
-                "url": f"{self.base_url}{CDN_PREFIX}/{job.cdn_token}/output.wav",
+                "url": f"{self.origin}{CDN_PREFIX}/{job.cdn_token}/output.wav",
                 "content_type": "audio/wav",
                 "file_name": "output.wav",
                 "file_size": len(self.audio),
@@ -459,6 +466,8 @@ class FakeAimlApi:
         if mode == "not_audio":
             html = b"<!DOCTYPE html><html><body>Access denied</body></html>"
             return web.Response(body=html, content_type="audio/wav")
+        if mode == "stall":
+            return await self._cdn_stall(request)
         if mode == "truncated":
             return await self._cdn_truncated(request)
         if mode in {"oversized", "oversized_chunked"}:
@@ -470,6 +479,16 @@ class FakeAimlApi:
         resp.content_length = len(self.audio) + 4096
         await resp.prepare(request)
         await resp.write(self.audio[: max(64, len(self.audio) // 2)])
+        return await _drop_connection(request)
+
+    async def _cdn_stall(self, request: web.Request) -> web.StreamResponse:
+        """Send the headers and the first bytes, then nothing until the fake closes."""
+        resp = web.StreamResponse(headers={"Content-Type": "audio/wav"})
+        resp.content_length = len(self.audio)
+        await resp.prepare(request)
+        with contextlib.suppress(ConnectionError):
+            await resp.write(self.audio[:1024])
+            await self._stall.wait()
         return await _drop_connection(request)
 
     async def _cdn_oversized(self, request: web.Request, *, chunked: bool) -> web.StreamResponse:

@@ -1,0 +1,521 @@
+"""The Lyria 2 HTTP client: submit a generation, poll it, download the finished audio.
+
+Submission is the only call that costs money, so it is retried only when the provider certainly
+did not take the job: 429, 503, or a connection that could not be opened. Anything that might
+have reached the provider (timeouts, connections broken after sending, 500/502/504, an
+unreadable 200) raises `AmbiguousSubmission` and is never retried here.
+
+The API key is sent per request (never stored on the shared session), never to the CDN, and
+never appears in reprs, exceptions or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from bot.aimlapi.audio import SNIFF_BYTES, read_duration, sniff_audio
+from bot.aimlapi.errors import (
+    AimlApiError,
+    AmbiguousSubmission,
+    BadRequest,
+    ConnectionFailed,
+    DownloadError,
+    GenerationFailed,
+    MalformedResponse,
+    NotFound,
+    OutOfCredits,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
+    Unauthorized,
+    UpstreamTimeout,
+)
+from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
+
+log = logging.getLogger(__name__)
+
+ENDPOINT = "v2/generate/audio"
+USAGE_HEADER_PREFIX = "x-aimlapi-"
+MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
+WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
+DOWNLOAD_CHUNK_BYTES = 64 * 1024
+
+
+def _version() -> str:
+    try:
+        return metadata.version("lyria-jam-bot")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+USER_AGENT = f"lyria-jam-bot/{_version()}"
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class LyriaClient:
+    """Talks to POST/GET /v2/generate/audio and the CDN through a shared aiohttp session."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str = "google/lyria2",
+        request_timeout: float = 30.0,
+        submit_attempts: int = 3,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        backoff_base: float = 1.0,
+        max_retry_delay: float = 30.0,
+        download_timeout: float = 300.0,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if not api_key:
+            raise ValueError("an API key is required")
+        if submit_attempts < 1:
+            raise ValueError("submit_attempts must be at least 1")
+        if "Authorization" in session.headers:
+            # The session is shared with the CDN (and maybe Discord): a default Authorization
+            # header would leak. The client adds its own per request instead.
+            raise ValueError("the shared session must not carry a default Authorization header")
+        self._session = session
+        self._api_key = api_key
+        self._endpoint = URL(base_url.rstrip("/") + "/" + ENDPOINT)
+        self.model = model
+        self.request_timeout = request_timeout
+        self.submit_attempts = submit_attempts
+        self._sleep = sleep
+        self.backoff_base = backoff_base
+        self.max_retry_delay = max_retry_delay
+        self.download_timeout = download_timeout
+        self._jitter = jitter
+
+    def __repr__(self) -> str:
+        return f"LyriaClient(endpoint={str(self._endpoint)!r}, model={self.model!r})"
+
+    # -- submit ----------------------------------------------------------------------------
+
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        """The POST body exactly as the schema documents it; absent optionals are omitted."""
+        body: dict[str, Any] = {"model": self.model, "prompt": request.prompt}
+        if request.negative_prompt is not None:
+            body["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            body["seed"] = request.seed
+        return body
+
+    async def submit(self, request: GenerationRequest) -> Submission:
+        body = self.build_body(request)
+        last: AimlApiError | None = None
+        for attempt in range(1, self.submit_attempts + 1):
+            try:
+                return await self._submit_once(body)
+            except (RateLimited, ServiceUnavailable, ConnectionFailed) as exc:
+                last = exc
+                if attempt == self.submit_attempts:
+                    break
+                delay = self._retry_delay(attempt, exc)
+                log.warning(
+                    "Lyria submit refused (%s); retry %d of %d in %.1f s",
+                    type(exc).__name__,
+                    attempt,
+                    self.submit_attempts - 1,
+                    delay,
+                )
+                await self._sleep(delay)
+        assert last is not None
+        raise last
+
+    async def _submit_once(self, body: dict[str, Any]) -> Submission:
+        try:
+            answer = await self._request("POST", self._endpoint, json_body=body)
+        except ConnectionFailed:
+            raise
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise AmbiguousSubmission(
+                f"submission may have reached the provider: {type(exc).__name__}"
+            ) from exc
+        if 200 <= answer.status < 300:
+            try:
+                payload = _json_object(answer)
+                generation_id = payload.get("id")
+                if not isinstance(generation_id, str) or not generation_id:
+                    raise MalformedResponse(
+                        "submission answer has no generation id", status=answer.status
+                    )
+            except MalformedResponse as exc:
+                raise AmbiguousSubmission(
+                    f"submission answered {answer.status} without a readable id",
+                    status=answer.status,
+                ) from exc
+            status = str(payload.get("status") or "queued")
+            if status == "error":
+                _raise_generation_failed(generation_id, payload, answer.status)
+            usage = _usage(payload, answer.headers)
+            log.info("Lyria job submitted: id=%s status=%s", generation_id, status)
+            return Submission(generation_id=generation_id, status=status, usage=usage)
+        error = _http_error(answer, "submission")
+        if isinstance(error, (RateLimited, ServiceUnavailable)):
+            raise error
+        if isinstance(error, ServerError) or not _definitely_refused(answer.status):
+            raise AmbiguousSubmission(
+                f"submission answered HTTP {answer.status}; it may have been accepted",
+                status=answer.status,
+                request_id=error.request_id,
+                provider_message=error.provider_message,
+            ) from error
+        raise error
+
+    def _retry_delay(self, attempt: int, exc: AimlApiError) -> float:
+        if exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_retry_delay)
+        ceiling = min(self.backoff_base * 2.0 ** (attempt - 1), self.max_retry_delay)
+        return ceiling * (0.5 + 0.5 * self._jitter())  # jitter keeps many bots out of step
+
+    # -- poll ------------------------------------------------------------------------------
+
+    async def poll(self, generation_id: str) -> PollResult:
+        url = self._endpoint.with_query({"generation_id": generation_id})
+        try:
+            answer = await self._request("GET", url)
+        except ConnectionFailed:
+            raise
+        except TimeoutError as exc:
+            raise UpstreamTimeout(f"poll of {generation_id} timed out") from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamTimeout(
+                f"poll of {generation_id} broke off: {type(exc).__name__}"
+            ) from exc
+        if not 200 <= answer.status < 300:
+            raise _http_error(answer, f"poll of {generation_id}")
+        payload = _json_object(answer)
+        status = payload.get("status")
+        if not isinstance(status, str) or not status:
+            raise MalformedResponse(
+                f"poll of {generation_id} answered without a status", status=answer.status
+            )
+        usage = _usage(payload, answer.headers)
+        if status == "error":
+            _raise_generation_failed(generation_id, payload, answer.status)
+        if status == "completed":
+            audio_file = payload.get("audio_file")
+            url_value = audio_file.get("url") if isinstance(audio_file, dict) else None
+            if not isinstance(url_value, str) or not url_value.startswith(("http://", "https://")):
+                raise MalformedResponse(
+                    f"job {generation_id} completed without an audio URL", status=answer.status
+                )
+            return PollResult(generation_id, status, "completed", url_value, usage)
+        return PollResult(generation_id, status, "pending", None, usage)
+
+    # -- download --------------------------------------------------------------------------
+
+    async def download(self, url: str, dest: Path, *, max_bytes: int) -> DownloadedAudio:
+        """Stream the audio at `url` into `dest` (atomically), refusing anything not audio.
+
+        No Authorization header goes to the CDN. A partial file never remains on failure.
+        """
+        where = _safe_url(url)
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        timeout = aiohttp.ClientTimeout(
+            total=self.download_timeout,
+            sock_connect=self.request_timeout,
+            sock_read=self.request_timeout,
+        )
+        fh: BinaryIO | None = None
+        done = False
+        try:
+            async with self._session.get(
+                url, headers={"User-Agent": USER_AGENT}, timeout=timeout, max_redirects=5
+            ) as resp:
+                if resp.status in (404, 410):
+                    raise DownloadError(
+                        f"audio at {where} is gone (HTTP {resp.status})",
+                        reason="gone",
+                        status=resp.status,
+                    )
+                if not 200 <= resp.status < 300:
+                    raise DownloadError(
+                        f"CDN answered HTTP {resp.status} for {where}",
+                        reason="http",
+                        status=resp.status,
+                    )
+                declared = resp.content_length
+                if declared is not None and declared > max_bytes:
+                    raise DownloadError(
+                        f"audio at {where} is {declared} bytes, over the {max_bytes} byte cap",
+                        reason="too_large",
+                    )
+                fh = await asyncio.to_thread(tmp.open, "wb")
+                size, content_type = await self._stream_to(resp, fh, max_bytes, where)
+                if declared is not None and size < declared:
+                    raise DownloadError(
+                        f"audio at {where} ended after {size} of {declared} bytes",
+                        reason="truncated",
+                    )
+            await asyncio.to_thread(fh.close)
+            duration = await asyncio.to_thread(read_duration, tmp, content_type)
+            await asyncio.to_thread(os.replace, tmp, dest)
+            done = True
+        except aiohttp.ClientPayloadError as exc:
+            raise DownloadError(
+                f"audio download from {where} broke off", reason="truncated"
+            ) from exc
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise DownloadError(
+                f"audio download from {where} failed: {type(exc).__name__}", reason="network"
+            ) from exc
+        finally:
+            if not done:
+                await asyncio.shield(asyncio.to_thread(_discard, fh, tmp))
+        log.info("Downloaded %d bytes of %s from %s", size, content_type, where)
+        return DownloadedAudio(dest, size, duration, content_type, url)
+
+    async def _stream_to(
+        self, resp: aiohttp.ClientResponse, fh: BinaryIO, max_bytes: int, where: str
+    ) -> tuple[int, str]:
+        size = 0
+        content_type: str | None = None
+        head = b""
+        pending: list[bytes] = []
+        pending_bytes = 0
+        async for chunk in resp.content.iter_chunked(DOWNLOAD_CHUNK_BYTES):
+            size += len(chunk)
+            if size > max_bytes:
+                raise DownloadError(
+                    f"audio at {where} exceeded the {max_bytes} byte cap", reason="too_large"
+                )
+            if content_type is None:
+                head += chunk[: SNIFF_BYTES - len(head)]
+                if len(head) >= SNIFF_BYTES:
+                    content_type = _require_audio(head, where)
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= WRITE_BUFFER_BYTES:
+                await asyncio.to_thread(fh.write, b"".join(pending))
+                pending, pending_bytes = [], 0
+        if content_type is None:
+            content_type = _require_audio(head, where)
+        if pending:
+            await asyncio.to_thread(fh.write, b"".join(pending))
+        return size, content_type
+
+    # -- transport -------------------------------------------------------------------------
+
+    async def _request(
+        self, method: str, url: URL, *, json_body: dict[str, Any] | None = None
+    ) -> _Answer:
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        started = time.monotonic()
+        try:
+            async with self._session.request(
+                method,
+                url,
+                json=json_body,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.content.read(MAX_JSON_BYTES + 1)
+                answer = _Answer(resp.status, resp.headers, body)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The connection was never opened, so the request was never sent.
+            raise ConnectionFailed(
+                f"could not connect to {self._endpoint.host}: {type(exc).__name__}"
+            ) from exc
+        log.debug(
+            "%s %s -> %d in %.0f ms",
+            method,
+            url.path,
+            answer.status,
+            (time.monotonic() - started) * 1000,
+        )
+        return answer
+
+
+def _definitely_refused(status: int) -> bool:
+    """A 4xx (but 408 Request Timeout) means the provider looked at the job and refused it."""
+    return 400 <= status < 500 and status != 408
+
+
+def _discard(fh: BinaryIO | None, path: Path) -> None:
+    if fh is not None:
+        fh.close()
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _require_audio(head: bytes, where: str) -> str:
+    content_type = sniff_audio(head)
+    if content_type is None:
+        raise DownloadError(f"the file at {where} is not audio", reason="not_audio")
+    return content_type
+
+
+def _safe_url(url: str) -> str:
+    """The URL without query or fragment (signed CDN links carry tokens there)."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return "<invalid URL>"
+    return str(parsed.with_query(None).with_fragment(None))
+
+
+def _json_object(answer: _Answer) -> dict[str, Any]:
+    if len(answer.body) > MAX_JSON_BYTES:
+        raise MalformedResponse("answer is too large to be the documented JSON")
+    try:
+        payload = json.loads(answer.body)
+    except ValueError as exc:
+        raise MalformedResponse(
+            f"answer (HTTP {answer.status}) is not JSON", status=answer.status
+        ) from exc
+    if not isinstance(payload, dict):
+        raise MalformedResponse(
+            f"answer (HTTP {answer.status}) is not a JSON object", status=answer.status
+        )
+    return payload
+
+
+def _usage(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Usage:
+    usage_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-aimlapi-")}
+    credits: float | None = None
+    meta = payload.get("meta")
+    usage = meta.get("usage") if isinstance(meta, dict) else None
+    value = usage.get("credits_used") if isinstance(usage, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        credits = float(value)
+    elif "x-aimlapi-credits-used" in usage_headers:
+        with contextlib.suppress(ValueError):
+            credits = float(usage_headers["x-aimlapi-credits-used"])
+    return Usage(credits_used=credits, headers=usage_headers)
+
+
+def _readable_error(error: Any) -> tuple[str | None, str | None]:
+    """(name, message) from any of the provider's error shapes, or (None, None)."""
+    if isinstance(error, str):
+        return None, error
+    if not isinstance(error, dict):
+        return None, None
+    name = error.get("name") if isinstance(error.get("name"), str) else None
+    message = error.get("message")
+    if isinstance(message, list):
+        message = "; ".join(str(m) for m in message)
+    if isinstance(message, str) and message:
+        return name, message
+    detail = error.get("detail")
+    if isinstance(detail, str):
+        return name, detail
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                msg = str(item.get("msg") or item.get("message") or "").strip()
+                loc = item.get("loc")
+                field = (
+                    ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+                )
+                parts.append(f"{field}: {msg}" if field and msg else msg or field)
+            else:
+                parts.append(str(item))
+        joined = "; ".join(p for p in parts if p)
+        return name, joined or None
+    return name, None
+
+
+def _raise_generation_failed(generation_id: str, payload: Mapping[str, Any], http: int) -> NoReturn:
+    name, message = _readable_error(payload.get("error"))
+    message = message or "the provider gave no reason"
+    raise GenerationFailed(
+        f"generation {generation_id} failed: {name + ': ' if name else ''}{message}",
+        name=name,
+        status=http,
+        provider_message=message,
+    )
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Retry-After as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _http_error(answer: _Answer, what: str) -> AimlApiError:
+    """The typed error for a non-2xx answer, carrying the provider's message and request id."""
+    status = answer.status
+    payload: Any = None
+    with contextlib.suppress(ValueError):
+        payload = json.loads(answer.body) if answer.body else None
+    provider_message: str | None = None
+    request_id: str | None = None
+    if isinstance(payload, dict):
+        _, provider_message = _readable_error(payload)
+        if provider_message is None:
+            _, provider_message = _readable_error(payload.get("error"))
+        rid = payload.get("requestId") or payload.get("request_id")
+        request_id = str(rid) if rid else None
+    request_id = request_id or answer.headers.get("x-request-id")
+    text = f"{what}: HTTP {status}" + (f": {provider_message}" if provider_message else "")
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "request_id": request_id,
+        "provider_message": provider_message,
+    }
+    if status == 429:
+        retry_after = _parse_retry_after(answer.headers.get("Retry-After"))
+        return RateLimited(text, retry_after=retry_after, **kwargs)
+    if status in (400, 422):
+        return BadRequest(text, **kwargs)
+    if status == 401:
+        return Unauthorized(text, **kwargs)
+    if status in (402, 403):
+        return OutOfCredits(text, **kwargs)
+    if status == 404:
+        return NotFound(text, **kwargs)
+    if status == 503:
+        unavailable = ServiceUnavailable(text, **kwargs)
+        unavailable.retry_after = _parse_retry_after(answer.headers.get("Retry-After"))
+        return unavailable
+    if status >= 500:
+        return ServerError(text, **kwargs)
+    if payload is None and answer.body:
+        return MalformedResponse(text, **kwargs)
+    return AimlApiError(text, **kwargs)
