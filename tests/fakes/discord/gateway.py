@@ -1,0 +1,193 @@
+"""The gateway websocket: HELLO, heartbeats, IDENTIFY -> READY + GUILD_CREATE, RESUME, dispatch.
+
+discord.py asks for `compress=zlib-stream`: every frame is then one message compressed with a
+single per-connection zlib stream and ended by Z_SYNC_FLUSH (binary frames). Without that query
+parameter (or with zstd-stream, which the fake does not implement) frames go out as text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import secrets
+import zlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+if TYPE_CHECKING:
+    from tests.fakes.discord.server import FakeDiscord
+
+log = logging.getLogger(__name__)
+
+
+class Op:
+    DISPATCH = 0
+    HEARTBEAT = 1
+    IDENTIFY = 2
+    PRESENCE = 3
+    VOICE_STATE = 4
+    RESUME = 6
+    RECONNECT = 7
+    REQUEST_MEMBERS = 8
+    INVALID_SESSION = 9
+    HELLO = 10
+    HEARTBEAT_ACK = 11
+
+
+@dataclass
+class GatewaySession:
+    """What survives a dropped connection so the client can RESUME."""
+
+    session_id: str
+    intents: int
+    seq: int = 0
+    sent: collections.deque[dict[str, Any]] = field(
+        default_factory=lambda: collections.deque(maxlen=5000)
+    )
+
+
+class GatewayConnection:
+    def __init__(self, fake: FakeDiscord, ws: web.WebSocketResponse, compress: str | None) -> None:
+        self.fake = fake
+        self.ws = ws
+        self.zlib = zlib.compressobj() if compress == "zlib-stream" else None
+        self.session: GatewaySession | None = None
+        self.identified = asyncio.Event()
+        self.frames_sent = 0
+        self.heartbeats = 0
+        self._lock = asyncio.Lock()
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        text = json.dumps(payload, separators=(",", ":"))
+        async with self._lock:
+            if self.ws.closed:
+                raise ConnectionResetError("gateway connection is closed")
+            if self.zlib is not None:
+                data = self.zlib.compress(text.encode()) + self.zlib.flush(zlib.Z_SYNC_FLUSH)
+                await self.ws.send_bytes(data)
+            else:
+                await self.ws.send_str(text)
+            self.frames_sent += 1
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        assert self.session is not None
+        self.session.seq += 1
+        payload = {"op": Op.DISPATCH, "t": event, "s": self.session.seq, "d": data}
+        self.session.sent.append(payload)
+        await self.send(payload)
+
+    async def serve(self) -> None:
+        interval_ms = int(self.fake.heartbeat_interval * 1000)
+        await self.send({"op": Op.HELLO, "d": {"heartbeat_interval": interval_ms}, "s": None})
+        async for message in self.ws:
+            if message.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                break
+            try:
+                payload = json.loads(message.data)
+                await self._handle(payload)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("fake gateway: bad payload %r", exc)
+                await self.ws.close(code=4002, message=b"Error while decoding payload.")
+                break
+
+    async def _handle(self, payload: dict[str, Any]) -> None:
+        op = payload["op"]
+        data: dict[str, Any] = payload.get("d") or {}
+        if op == Op.HEARTBEAT:
+            self.heartbeats += 1
+            await self.send({"op": Op.HEARTBEAT_ACK, "d": None, "s": None})
+        elif op == Op.IDENTIFY:
+            await self._identify(data)
+        elif op == Op.RESUME:
+            await self._resume(data)
+        elif op == Op.REQUEST_MEMBERS:
+            await self._member_chunk(data)
+        elif op in (Op.PRESENCE, Op.VOICE_STATE):
+            return
+        else:
+            await self.ws.close(code=4001, message=b"Unknown opcode.")
+
+    async def _identify(self, data: dict[str, Any]) -> None:
+        if self.session is not None:
+            await self.ws.close(code=4005, message=b"Already authenticated.")
+            return
+        if data.get("token") != self.fake.bot_token:
+            await self.ws.close(code=4004, message=b"Authentication failed.")
+            return
+        self.session = GatewaySession(secrets.token_hex(16), int(data.get("intents", 0)))
+        self.fake.gateway_sessions[self.session.session_id] = self.session
+        self.fake.identify_count += 1
+        ready: dict[str, Any] = {
+            "v": 10,
+            "user": self.fake.bot_user_payload(),
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.fake.guilds],
+            "session_id": self.session.session_id,
+            "session_type": "normal",
+            "resume_gateway_url": self.fake.gateway_url,
+            "application": {"id": str(self.fake.application_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "geo_ordered_rtc_regions": ["local"],
+            "guild_join_requests": [],
+            "user_settings": {},
+            "_trace": ["fake-discord"],
+        }
+        if "shard" in data:
+            ready["shard"] = data["shard"]
+        await self.dispatch("READY", ready)
+        for guild in self.fake.guilds:
+            await self.dispatch("GUILD_CREATE", guild.gateway_payload())
+        self.fake.attach_connection(self)
+        self.identified.set()
+
+    async def _resume(self, data: dict[str, Any]) -> None:
+        session = self.fake.gateway_sessions.get(str(data.get("session_id")))
+        if session is None or data.get("token") != self.fake.bot_token:
+            await self.send({"op": Op.INVALID_SESSION, "d": False, "s": None})
+            return
+        self.session = session
+        after = int(data.get("seq") or 0)
+        missed = [p for p in session.sent if p["s"] > after]
+        if missed and missed[0]["s"] != after + 1:
+            # Part of what the client missed fell out of the buffer: it must identify again.
+            self.session = None
+            await self.send({"op": Op.INVALID_SESSION, "d": False, "s": None})
+            return
+        for payload in missed:
+            await self.send(payload)
+        self.fake.resume_count += 1
+        await self.dispatch("RESUMED", {"_trace": ["fake-discord"]})
+        self.fake.attach_connection(self)
+        self.identified.set()
+
+    async def _member_chunk(self, data: dict[str, Any]) -> None:
+        guild = self.fake.get_guild(int(data["guild_id"]))
+        if guild is None or self.session is None:
+            return
+        chunk: dict[str, Any] = {
+            "guild_id": str(guild.id),
+            "members": [m.to_payload() for m in guild.members.values()],
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
+        if data.get("nonce"):
+            chunk["nonce"] = data["nonce"]
+        await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+async def gateway_handler(fake: FakeDiscord, request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=0, autoping=True)
+    await ws.prepare(request)
+    connection = GatewayConnection(fake, ws, request.query.get("compress"))
+    fake.connections.append(connection)
+    try:
+        await connection.serve()
+    finally:
+        fake.detach_connection(connection)
+    return ws

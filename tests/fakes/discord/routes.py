@@ -1,0 +1,454 @@
+"""REST handlers of the fake Discord. Templates are the official spec's path templates."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tests.fakes.discord.state import FakeChannel, FakeInteraction, FakeMessage, Perm
+
+if TYPE_CHECKING:
+    from tests.fakes.discord.server import FakeDiscord, UploadedFile
+
+WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
+WEBHOOK_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+
+
+def register(fake: FakeDiscord, app: web.Application) -> None:
+    from tests.fakes.discord.server import ApiError, json_response
+
+    route = fake._route
+
+    def no_content() -> web.Response:
+        return web.Response(status=204)
+
+    # ------------------------------------------------------------ identity
+    async def get_me(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        return json_response(fake.bot_user_payload())
+
+    async def get_application(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        return json_response(
+            {
+                "id": str(fake.application_id),
+                "name": fake.bot_user.username,
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": fake.owner.to_payload(),
+                "verify_key": "0" * 64,
+                "team": None,
+                "flags": 0,
+                "summary": "",
+                "bot": fake.bot_user.to_payload(),
+                "integration_types_config": {"0": {}},
+                "approximate_guild_count": len(fake.guilds),
+            }
+        )
+
+    async def get_user(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        user = fake.users.get(int(request.match_info["user_id"]))
+        if user is None:
+            raise ApiError(404, 10013, "Unknown User")
+        return json_response(user.to_payload())
+
+    async def get_gateway(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        return json_response({"url": fake.gateway_url})
+
+    async def get_gateway_bot(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        return json_response(
+            {
+                "url": fake.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
+
+    route(app, "GET", "/users/@me", get_me)
+    route(app, "GET", "/oauth2/applications/@me", get_application)
+    route(app, "GET", "/gateway", get_gateway, auth=False)
+    route(app, "GET", "/gateway/bot", get_gateway_bot)
+
+    # ------------------------------------------------------------ commands
+    def check_app(request: web.Request) -> None:
+        if request.match_info["application_id"] != str(fake.application_id):
+            raise ApiError(403, 50001, "Missing Access")
+
+    def store_commands(body: Any, guild_id: int | None) -> list[dict[str, Any]]:
+        if not isinstance(body, list):
+            raise ApiError(400, 50035, "Invalid Form Body")
+        previous = fake.guild_commands.get(guild_id, []) if guild_id else fake.global_commands
+        stored = []
+        for item in body:
+            old = next(
+                (
+                    c
+                    for c in previous
+                    if c["name"] == item.get("name") and c.get("type", 1) == item.get("type", 1)
+                ),
+                None,
+            )
+            command = dict(item)
+            command.setdefault("type", 1)
+            command.setdefault("description", "")
+            command["id"] = old["id"] if old else str(fake.snowflakes.next())
+            command["application_id"] = str(fake.application_id)
+            command["version"] = str(fake.snowflakes.next())
+            command.setdefault("default_member_permissions", None)
+            command.setdefault("nsfw", False)
+            if guild_id:
+                command["guild_id"] = str(guild_id)
+            else:
+                command.setdefault("contexts", None)
+                command.setdefault("integration_types", [0])
+            stored.append(command)
+        fake.command_syncs += 1
+        fake.notifier.bump()
+        return stored
+
+    async def put_global(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        check_app(request)
+        fake.global_commands = store_commands(body, None)
+        return json_response(fake.global_commands)
+
+    async def get_global(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        check_app(request)
+        return json_response(fake.global_commands)
+
+    def guild_of(request: web.Request) -> int:
+        guild_id = int(request.match_info["guild_id"])
+        if fake.get_guild(guild_id) is None:
+            raise ApiError(403, 50001, "Missing Access")
+        return guild_id
+
+    async def put_guild(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        check_app(request)
+        guild_id = guild_of(request)
+        fake.guild_commands[guild_id] = store_commands(body, guild_id)
+        return json_response(fake.guild_commands[guild_id])
+
+    async def get_guild_cmds(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        check_app(request)
+        return json_response(fake.guild_commands.get(guild_of(request), []))
+
+    cmds = "/applications/{application_id}/commands"
+    gcmds = "/applications/{application_id}/guilds/{guild_id}/commands"
+    route(app, "PUT", cmds, put_global, group="commands", major="application_id")
+    route(app, "GET", cmds, get_global)
+    route(app, "PUT", gcmds, put_guild, group="commands", major="guild_id")
+    route(app, "GET", gcmds, get_guild_cmds)
+
+    # ------------------------------------------------------------ interaction callback
+    async def callback(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        interaction = fake.interactions.get(int(request.match_info["interaction_id"]))
+        if interaction is None or interaction.token != request.match_info["interaction_token"]:
+            raise ApiError(404, 10062, "Unknown interaction")
+        if not isinstance(body, dict):
+            raise ApiError(400, 50035, "Invalid Form Body")
+        now = time.time()
+        if interaction.acked:
+            raise ApiError(400, 40060, "Interaction has already been acknowledged.")
+        if now - interaction.sent_at > fake.ack_deadline:
+            interaction.late = True
+            fake.late_acks.append(interaction)
+            fake.notifier.bump()
+            raise ApiError(404, 10062, "Unknown interaction")
+        kind = body.get("type")
+        data = body.get("data") or {}
+        fake._check_uploads(files, interaction.upload_limit, "interaction callback")
+        message: FakeMessage | None = None
+        if kind in (4, 5):
+            flags = int(data.get("flags") or 0) & FakeMessage.EPHEMERAL
+            if kind == 5:
+                flags |= FakeMessage.LOADING
+            message = fake._new_message(interaction.channel, via="interaction", flags=flags)
+            message.interaction_id = interaction.id
+            if kind == 4:
+                fake._apply_body(message, data, files, creating=True)
+            interaction.original = message
+            fake._maybe_message_event("MESSAGE_CREATE", message)
+        elif kind in (6, 7):
+            if interaction.message is None:
+                raise ApiError(400, 40094, "This interaction has no message to update.")
+            message = interaction.original = interaction.message
+            if kind == 7:
+                fake._edit(message, data, files)
+        elif kind == 9:
+            if interaction.type == 5:
+                raise ApiError(400, 50035, "Invalid Form Body: a modal cannot answer a modal")
+            interaction.modal = data
+        elif kind == 8:
+            pass
+        else:
+            raise ApiError(400, 50035, "Invalid Form Body: unsupported callback type")
+        interaction.callbacks.append(body)
+        interaction.acked_at = now
+        fake.notifier.bump()
+        if request.query.get("with_response") not in ("1", "true", "True"):
+            return no_content()
+        result: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(message and message.ephemeral),
+            },
+            "resource": {"type": kind},
+        }
+        if message is not None:
+            result["interaction"]["response_message_id"] = str(message.id)
+            result["resource"]["message"] = fake.message_payload(message)
+        return json_response(result)
+
+    route(
+        app,
+        "POST",
+        "/interactions/{interaction_id}/{interaction_token}/callback",
+        callback,
+        auth=False,
+    )
+
+    # ------------------------------------------------------------ interaction webhooks
+    def webhook_interaction(request: web.Request) -> FakeInteraction:
+        interaction = fake._by_token.get(request.match_info["webhook_token"])
+        if interaction is None or request.match_info["webhook_id"] != str(fake.application_id):
+            raise ApiError(404, 10015, "Unknown Webhook")
+        if time.time() > interaction.created_at + fake.token_lifetime:
+            fake.expired_token_calls.append(f"{request.method} {request.path}")
+            raise ApiError(401, 50027, "Invalid Webhook Token")
+        if not interaction.acked:
+            raise ApiError(404, 10015, "Unknown Webhook")
+        return interaction
+
+    def webhook_message(interaction: FakeInteraction, request: web.Request) -> FakeMessage:
+        ident = request.match_info.get("message_id", "@original")
+        if ident == "@original":
+            message = interaction.original
+        else:
+            candidates = [interaction.original, *interaction.followups]
+            message = next((m for m in candidates if m is not None and str(m.id) == ident), None)
+        if message is None or message.deleted:
+            raise ApiError(404, 10008, "Unknown Message")
+        return message
+
+    async def get_webhook_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        message = webhook_message(webhook_interaction(request), request)
+        return json_response(fake.message_payload(message))
+
+    async def edit_webhook_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        interaction = webhook_interaction(request)
+        message = webhook_message(interaction, request)
+        fake._check_uploads(files, interaction.upload_limit, "webhook edit")
+        fake._edit(message, body or {}, files)
+        return json_response(fake.message_payload(message))
+
+    async def delete_webhook_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        message = webhook_message(webhook_interaction(request), request)
+        delete_message(message)
+        return no_content()
+
+    async def followup(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        interaction = webhook_interaction(request)
+        fake._check_uploads(files, interaction.upload_limit, "followup")
+        body = body or {}
+        original = interaction.original
+        if original is not None and original.loading and not interaction.followups:
+            # After a type-5 defer the first followup fills the "thinking" message.
+            message = original
+            fake._edit(message, body, files)
+        else:
+            flags = int(body.get("flags") or 0) & FakeMessage.EPHEMERAL
+            message = fake._new_message(interaction.channel, via="webhook", flags=flags)
+            message.interaction_id = interaction.id
+            fake._apply_body(message, body, files, creating=True)
+            fake._maybe_message_event("MESSAGE_CREATE", message)
+        interaction.followups.append(message)
+        fake.notifier.bump()
+        if request.query.get("wait") not in ("1", "true", "True"):
+            return no_content()
+        return json_response(fake.message_payload(message))
+
+    hook = dict(auth=False, group="webhook", major="webhook_token")
+    for template in (WEBHOOK_ORIGINAL, WEBHOOK_MESSAGE):
+        route(app, "GET", template, get_webhook_message, **hook)  # type: ignore[arg-type]
+        route(app, "PATCH", template, edit_webhook_message, **hook)  # type: ignore[arg-type]
+        route(app, "DELETE", template, delete_webhook_message, **hook)  # type: ignore[arg-type]
+    route(app, "POST", "/webhooks/{webhook_id}/{webhook_token}", followup, **hook)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ channels and messages
+    def channel_of(request: web.Request) -> FakeChannel:
+        channel = fake.channels.get(int(request.match_info["channel_id"]))
+        if channel is None:
+            raise ApiError(404, 10003, "Unknown Channel")
+        if channel.guild is not None and not channel.bot_permission_bits() & Perm.VIEW_CHANNEL:
+            raise ApiError(403, 50001, "Missing Access")
+        return channel
+
+    def message_of(channel: FakeChannel, request: web.Request) -> FakeMessage:
+        message = fake.messages.get(int(request.match_info["message_id"]))
+        if (
+            message is None
+            or message.deleted
+            or message.channel_id != channel.id
+            or message.ephemeral
+        ):
+            raise ApiError(404, 10008, "Unknown Message")
+        return message
+
+    def require(channel: FakeChannel, bits: int, what: str) -> None:
+        if channel.guild is not None and channel.bot_permission_bits() & bits != bits:
+            fake.permission_denials.append(f"{what} in #{channel.name}")
+            raise ApiError(403, 50013, "Missing Permissions")
+
+    def delete_message(message: FakeMessage) -> None:
+        message.deleted = True
+        fake._maybe_message_event("MESSAGE_DELETE", message)
+        fake.notifier.bump()
+
+    async def get_channel(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        return json_response(channel_of(request).to_payload())
+
+    async def create_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        channel = channel_of(request)
+        require(channel, Perm.SEND_MESSAGES, "send")
+        if files:
+            require(channel, Perm.ATTACH_FILES, "attach")
+        if channel.recipient is not None and not channel.recipient.accepts_dms:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+        fake._check_uploads(files, channel.upload_limit, f"#{channel.name}")
+        body = body or {}
+        if not (
+            body.get("content")
+            or body.get("embeds")
+            or body.get("components")
+            or files
+            or body.get("sticker_ids")
+            or body.get("poll")
+        ):
+            raise ApiError(400, 50006, "Cannot send an empty message")
+        message = fake._new_message(channel, via="bot")
+        fake._apply_body(message, body, files, creating=True)
+        fake._maybe_message_event("MESSAGE_CREATE", message)
+        fake.notifier.bump()
+        return json_response(fake.message_payload(message))
+
+    async def list_messages(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        channel = channel_of(request)
+        require(channel, Perm.READ_MESSAGE_HISTORY, "read history")
+        limit = min(100, int(request.query.get("limit", "50")))
+        live = [m for m in channel.messages if not m.deleted]
+        return json_response([fake.message_payload(m) for m in reversed(live)][:limit])
+
+    async def get_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        channel = channel_of(request)
+        require(channel, Perm.READ_MESSAGE_HISTORY, "read history")
+        return json_response(fake.message_payload(message_of(channel, request)))
+
+    async def edit_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        channel = channel_of(request)
+        message = message_of(channel, request)
+        if message.author_id != fake.bot_user.id:
+            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        fake._check_uploads(files, channel.upload_limit, f"#{channel.name}")
+        fake._edit(message, body or {}, files)
+        return json_response(fake.message_payload(message))
+
+    async def remove_message(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        channel = channel_of(request)
+        message = message_of(channel, request)
+        if message.author_id != fake.bot_user.id:
+            require(channel, Perm.MANAGE_MESSAGES, "delete others' messages")
+        delete_message(message)
+        return no_content()
+
+    msgs = "/channels/{channel_id}/messages"
+    one = "/channels/{channel_id}/messages/{message_id}"
+    limited = dict(group="channel_messages", major="channel_id")
+    route(app, "GET", "/channels/{channel_id}", get_channel)
+    route(app, "POST", msgs, create_message, **limited)  # type: ignore[arg-type]
+    route(app, "GET", msgs, list_messages)
+    route(app, "GET", one, get_message)
+    route(app, "PATCH", one, edit_message, **limited)  # type: ignore[arg-type]
+    route(app, "DELETE", one, remove_message, **limited)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ users, DMs, guilds
+    async def open_dm(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        user = fake.users.get(int((body or {}).get("recipient_id", 0)))
+        if user is None:
+            raise ApiError(400, 50033, "Invalid Recipient(s)")
+        return json_response(fake.dm_channel(user).to_payload())
+
+    async def get_guild(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        guild = fake.get_guild(int(request.match_info["guild_id"]))
+        if guild is None:
+            raise ApiError(404, 10004, "Unknown Guild")
+        return json_response(guild.to_payload())
+
+    async def get_guild_channels(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        guild = fake.get_guild(int(request.match_info["guild_id"]))
+        if guild is None:
+            raise ApiError(404, 10004, "Unknown Guild")
+        return json_response([c.to_payload() for c in guild.channels])
+
+    async def get_roles(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
+        guild = fake.get_guild(int(request.match_info["guild_id"]))
+        if guild is None:
+            raise ApiError(404, 10004, "Unknown Guild")
+        return json_response([r.to_payload() for r in guild.roles])
+
+    async def get_member(
+        request: web.Request, body: Any, files: list[UploadedFile]
+    ) -> web.Response:
+        guild = fake.get_guild(int(request.match_info["guild_id"]))
+        if guild is None:
+            raise ApiError(404, 10004, "Unknown Guild")
+        member = guild.members.get(int(request.match_info["user_id"]))
+        if member is None:
+            raise ApiError(404, 10007, "Unknown Member")
+        return json_response(member.to_payload())
+
+    route(app, "POST", "/users/@me/channels", open_dm)
+    route(app, "GET", "/users/{user_id}", get_user)
+    route(app, "GET", "/guilds/{guild_id}", get_guild)
+    route(app, "GET", "/guilds/{guild_id}/channels", get_guild_channels)
+    route(app, "GET", "/guilds/{guild_id}/roles", get_roles)
+    route(app, "GET", "/guilds/{guild_id}/members/{user_id}", get_member)

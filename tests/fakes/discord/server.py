@@ -1,0 +1,689 @@
+"""FakeDiscord: Discord's REST API and gateway on 127.0.0.1 for the real discord.py client.
+
+Every JSON body the client sends is checked against Discord's OpenAPI spec (`spec_errors`); the
+rules that bite real bots are enforced and recorded: the 3 s acknowledgement (`late_acks`),
+the 15 min interaction token lifetime (401/50027), the per-attachment upload limit (413/40005),
+per-route rate limits (429 + headers, `ratelimited_count`), channel permissions (403/50013).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
+from tests.fakes.discord.ratelimit import RateLimiter
+from tests.fakes.discord.snowflakes import SnowflakeGenerator
+from tests.fakes.discord.spec import SpecValidator, load_validator
+from tests.fakes.discord.state import (
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeInteraction,
+    FakeMember,
+    FakeMessage,
+    FakeRole,
+    FakeUser,
+    MiB,
+    Notifier,
+    Perm,
+)
+
+API_PREFIX = "/api/v10"
+JSON = "application/json"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def json_response(
+    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """Content-Type exactly application/json: discord.py parses nothing else as JSON."""
+    response = web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(), status=status, headers=headers
+    )
+    response.headers["Content-Type"] = JSON
+    return response
+
+
+def error_response(status: int, code: int, message: str) -> web.Response:
+    return json_response({"message": message, "code": code}, status)
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    template: str | None
+    status: int = 0
+    body: Any = None
+    files: list[FakeAttachment] = field(default_factory=list)
+    authorized: bool = False
+
+
+RECORD = web.RequestKey("fake_discord_record", RecordedRequest)
+
+
+@dataclass
+class UploadedFile:
+    index: int
+    filename: str
+    content_type: str | None
+    data: bytes
+
+
+class FakeDiscord:
+    """`async with FakeDiscord() as discord:` — see the module docstring and the test file."""
+
+    def __init__(
+        self,
+        *,
+        bot_name: str = "Lyria Jam",
+        ack_deadline: float = 3.0,
+        token_lifetime: float = 900.0,
+        rate_limits: Mapping[str, tuple[int, float]] | None = None,
+        heartbeat_interval: float = 41.25,
+        validate_spec: bool = True,
+        dispatch_message_events: bool = True,
+    ) -> None:
+        self.snowflakes = SnowflakeGenerator()
+        self.bot_token = "fake." + secrets.token_urlsafe(32)
+        self.application_id = self.snowflakes.next()
+        self.bot_user = FakeUser(self.application_id, bot_name, bot=True)
+        self.owner = FakeUser(self.snowflakes.next(), "app-owner")
+        self.ack_deadline = ack_deadline
+        self.token_lifetime = token_lifetime
+        self.heartbeat_interval = heartbeat_interval
+        self.dispatch_message_events = dispatch_message_events
+        self.ratelimiter = RateLimiter()
+        if rate_limits is not None:
+            self.ratelimiter.limits.update(rate_limits)
+        self._spec: SpecValidator | None = load_validator() if validate_spec else None
+
+        self.users: dict[int, FakeUser] = {
+            self.bot_user.id: self.bot_user,
+            self.owner.id: self.owner,
+        }
+        self.guilds: list[FakeGuild] = []
+        self.channels: dict[int, FakeChannel] = {}
+        self.dm_channels: dict[int, FakeChannel] = {}
+        self.messages: dict[int, FakeMessage] = {}
+        self.attachments: dict[int, FakeAttachment] = {}
+        self.interactions: dict[int, FakeInteraction] = {}
+        self._by_token: dict[str, FakeInteraction] = {}
+        self.global_commands: list[dict[str, Any]] = []
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.command_syncs = 0
+
+        self.requests: list[RecordedRequest] = []
+        self.spec_errors: list[str] = []
+        self.unknown_routes: list[str] = []
+        self.late_acks: list[FakeInteraction] = []
+        self.expired_token_calls: list[str] = []
+        self.upload_rejections: list[str] = []
+        self.permission_denials: list[str] = []
+
+        self.connections: list[GatewayConnection] = []
+        self.gateway_sessions: dict[str, GatewaySession] = {}
+        self.active: GatewayConnection | None = None
+        self.identify_count = 0
+        self.resume_count = 0
+        self._ready_event = asyncio.Event()
+        self.notifier = Notifier()
+
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # ----------------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> FakeDiscord:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=256 * MiB, middlewares=[self._middleware])
+        app.router.add_get("/gateway", partial(gateway_handler, self))
+        app.router.add_get("/gateway/", partial(gateway_handler, self))
+        app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
+        self._add_api_routes(app)
+        app.router.add_route("*", "/{tail:.*}", self._unknown)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        for connection in list(self.connections):
+            await connection.ws.close(code=1001, message=b"server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_base_url(self) -> str:
+        return self.base_url + API_PREFIX
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    @property
+    def ready(self) -> Awaitable[bool]:
+        """Awaitable: a client has identified and received READY and every GUILD_CREATE."""
+        return self._ready_event.wait()
+
+    async def wait_ready(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        async with asyncio.timeout(timeout):
+            await self._ready_event.wait()
+
+    @property
+    def ratelimited_count(self) -> int:
+        return self.ratelimiter.ratelimited_count
+
+    @property
+    def commands(self) -> dict[int | None, list[dict[str, Any]]]:
+        """Synced commands: key None for global, a guild id for guild commands."""
+        result: dict[int | None, list[dict[str, Any]]] = {None: self.global_commands}
+        for guild_id, commands in self.guild_commands.items():
+            result[guild_id] = commands
+        return result
+
+    # ----------------------------------------------------------------- world building
+    def add_user(self, name: str, *, bot: bool = False) -> FakeUser:
+        user = FakeUser(self.snowflakes.next(), name, bot=bot)
+        self.users[user.id] = user
+        return user
+
+    def add_guild(self, name: str, *, premium_tier: int = 0) -> FakeGuild:
+        guild = FakeGuild(self, self.snowflakes.next(), name, premium_tier)
+        self.guilds.append(guild)
+        self.dispatch_if_live("GUILD_CREATE", guild.gateway_payload)
+        return guild
+
+    def get_guild(self, guild_id: int) -> FakeGuild | None:
+        return next((g for g in self.guilds if g.id == guild_id), None)
+
+    def register_channel(self, channel: FakeChannel) -> None:
+        self.channels[channel.id] = channel
+
+    def dm_channel(self, user: FakeUser | FakeMember) -> FakeChannel:
+        """The bot's DM channel with a user (created on demand, like POST /users/@me/channels)."""
+        target = user.user if isinstance(user, FakeMember) else user
+        channel = self.dm_channels.get(target.id)
+        if channel is None:
+            channel = FakeChannel(
+                id=self.snowflakes.next(),
+                name=f"dm-{target.username}",
+                type=1,
+                recipient=target,
+                _fake=self,
+            )
+            self.dm_channels[target.id] = channel
+            self.register_channel(channel)
+        return channel
+
+    def bot_user_payload(self) -> dict[str, Any]:
+        payload = self.bot_user.to_payload()
+        payload.update({"verified": True, "mfa_enabled": False, "locale": "en-US", "email": None})
+        return payload
+
+    def script_ratelimit(
+        self, group: str, *, retry_after: float = 0.25, times: int = 1, is_global: bool = False
+    ) -> None:
+        """The next `times` requests in this rate-limit group answer 429 (a sub-limit)."""
+        self.ratelimiter.script(group, retry_after=retry_after, times=times, is_global=is_global)
+
+    # ----------------------------------------------------------------- gateway glue
+    def attach_connection(self, connection: GatewayConnection) -> None:
+        self.active = connection
+        self._ready_event.set()
+        self.notifier.bump()
+
+    def detach_connection(self, connection: GatewayConnection) -> None:
+        if connection in self.connections:
+            self.connections.remove(connection)
+        if self.active is connection:
+            self.active = None
+            self._ready_event.clear()
+        self.notifier.bump()
+
+    async def drop_connection(self, code: int = 4000) -> None:
+        """Close the live gateway connection (the client should reconnect and RESUME)."""
+        if self.active is not None:
+            await self.active.ws.close(code=code, message=b"fake disconnect")
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        if self.active is None:
+            raise RuntimeError("no discord client is connected to the fake gateway")
+        await self.active.dispatch(event, data)
+
+    def dispatch_if_live(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
+        if self.active is not None:
+            task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
+            task.add_done_callback(_swallow)
+
+    def _maybe_message_event(self, event: str, message: FakeMessage) -> None:
+        if not self.dispatch_message_events or message.ephemeral or self.active is None:
+            return
+        if event == "MESSAGE_DELETE":
+            data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
+            if message.guild_id:
+                data["guild_id"] = str(message.guild_id)
+            self.dispatch_if_live(event, lambda: data)
+        else:
+            self.dispatch_if_live(event, lambda: self.message_payload(message))
+
+    # ----------------------------------------------------------------- interactions
+    async def invoke(
+        self,
+        name: str,
+        options: Mapping[str, Any] | None = None,
+        *,
+        user: FakeMember | FakeUser,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+        snowflake_time: float | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        """Send a slash command INTERACTION_CREATE ("quota pool" invokes a subcommand)."""
+        from tests.fakes.discord.interactions import build_command_data
+
+        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
+        if channel is None:
+            channel = guild.channels[0] if guild else self.dm_channel(user)
+        parts = name.split()
+        command = None
+        if guild is not None:
+            command = _find_command(self.guild_commands.get(guild.id, []), parts[0])
+        command = command or _find_command(self.global_commands, parts[0])
+        if command is None:
+            raise LookupError(f"/{parts[0]} was never synced")
+        data = build_command_data(command, parts[1:], dict(options or {}), guild)
+        return await self._send_interaction(
+            2,
+            data,
+            user=user,
+            guild=guild,
+            channel=channel,
+            snowflake_time=snowflake_time,
+            locale=locale,
+        )
+
+    async def click(
+        self,
+        message: FakeMessage,
+        custom_id: str,
+        *,
+        user: FakeMember | FakeUser,
+        values: list[str] | None = None,
+    ) -> FakeInteraction:
+        """Press a button (or choose select `values`) on a message the bot sent."""
+        from tests.fakes.discord.interactions import find_component
+
+        component = find_component(message.components, custom_id)
+        if component is None:
+            raise LookupError(f"message {message.id} has no component {custom_id!r}")
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": component["type"]}
+        if values is not None:
+            data["values"] = values
+        channel = self.channels[message.channel_id]
+        return await self._send_interaction(
+            3, data, user=user, guild=channel.guild, channel=channel, message=message
+        )
+
+    async def submit_modal(
+        self,
+        custom_id: str,
+        values: Mapping[str, str],
+        *,
+        user: FakeMember | FakeUser,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+        message: FakeMessage | None = None,
+    ) -> FakeInteraction:
+        """Submit a modal; mirrors the layout of the modal the bot showed with that custom_id."""
+        from tests.fakes.discord.interactions import modal_submit_components
+
+        shown = next(
+            (
+                i.modal
+                for i in reversed(list(self.interactions.values()))
+                if i.modal and i.modal.get("custom_id") == custom_id
+            ),
+            None,
+        )
+        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
+        if channel is None:
+            channel = guild.channels[0] if guild else self.dm_channel(user)
+        data = {"custom_id": custom_id, "components": modal_submit_components(shown, values)}
+        return await self._send_interaction(
+            5, data, user=user, guild=guild, channel=channel, message=message
+        )
+
+    async def _send_interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        *,
+        user: FakeMember | FakeUser,
+        guild: FakeGuild | None,
+        channel: FakeChannel,
+        message: FakeMessage | None = None,
+        snowflake_time: float | None = None,
+        locale: str = "en-US",
+    ) -> FakeInteraction:
+        interaction_id = self.snowflakes.next(snowflake_time)
+        token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
+        member: FakeMember | None = None
+        if guild is not None:
+            member = user if isinstance(user, FakeMember) else guild.members.get(user.id)
+            if member is None:
+                raise LookupError(f"{user.name} is not a member of {guild.name}")
+        plain_user = member.user if member else user
+        assert isinstance(plain_user, FakeUser)
+        payload: dict[str, Any] = {
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": kind,
+            "data": data,
+            "channel_id": str(channel.id),
+            "channel": channel.to_payload(),
+            "token": token,
+            "version": 1,
+            "app_permissions": str(channel.bot_permission_bits()),
+            "locale": locale,
+            "entitlements": [],
+            "attachment_size_limit": channel.upload_limit,
+        }
+        if guild is not None and member is not None:
+            payload["guild_id"] = str(guild.id)
+            payload["guild"] = {"id": str(guild.id), "locale": "en-US", "features": []}
+            payload["guild_locale"] = "en-US"
+            payload["member"] = member.to_payload(with_permissions=True)
+            payload["authorizing_integration_owners"] = {"0": str(guild.id)}
+            payload["context"] = 0
+        else:
+            payload["user"] = plain_user.to_payload()
+            payload["authorizing_integration_owners"] = {"0": "0"}
+            payload["context"] = 1
+        if message is not None:
+            payload["message"] = self.message_payload(message)
+        interaction = FakeInteraction(
+            id=interaction_id,
+            token=token,
+            type=kind,
+            payload=payload,
+            user=plain_user,
+            guild=guild,
+            channel=channel,
+            sent_at=time.time(),
+            message=message,
+            _fake=self,
+        )
+        self.interactions[interaction_id] = interaction
+        self._by_token[token] = interaction
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return interaction
+
+    # ----------------------------------------------------------------- messages
+    def message_payload(self, message: FakeMessage) -> dict[str, Any]:
+        return message.to_payload(
+            self.bot_user
+            if message.author_id == self.bot_user.id
+            else self.users[message.author_id],
+            self.application_id,
+        )
+
+    def _new_message(self, channel: FakeChannel, *, via: str, flags: int = 0) -> FakeMessage:
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel.id,
+            author_id=self.bot_user.id,
+            guild_id=channel.guild_id,
+            via=via,
+            flags=flags,
+            _fake=self,
+        )
+        self.messages[message.id] = message
+        if not message.ephemeral:
+            channel.messages.append(message)
+        return message
+
+    def post_user_message(
+        self, channel: FakeChannel, author: FakeMember | FakeUser, content: str
+    ) -> FakeMessage:
+        """A message written by a (fake) human, dispatched as MESSAGE_CREATE."""
+        user = author.user if isinstance(author, FakeMember) else author
+        message = FakeMessage(
+            id=self.snowflakes.next(),
+            channel_id=channel.id,
+            author_id=user.id,
+            guild_id=channel.guild_id,
+            content=content,
+            via="user",
+            _fake=self,
+        )
+        self.messages[message.id] = message
+        channel.messages.append(message)
+        self._maybe_message_event("MESSAGE_CREATE", message)
+        self.notifier.bump()
+        return message
+
+    def _apply_body(
+        self,
+        message: FakeMessage,
+        body: dict[str, Any],
+        files: list[UploadedFile],
+        *,
+        creating: bool,
+    ) -> None:
+        for key in ("content", "embeds", "components", "allowed_mentions"):
+            if key in body:
+                value = body[key]
+                if key == "content":
+                    message.content = value or ""
+                elif key == "allowed_mentions":
+                    message.allowed_mentions = value
+                else:
+                    setattr(message, key, value or [])
+        if body.get("flags") is not None:
+            keep = message.flags & (FakeMessage.EPHEMERAL | FakeMessage.LOADING)
+            message.flags = keep | (
+                int(body["flags"]) & ~(FakeMessage.EPHEMERAL | FakeMessage.LOADING)
+            )
+        by_index = {f.index: f for f in files}
+        new: list[FakeAttachment] = []
+        if "attachments" in body and body["attachments"] is not None:
+            kept: list[FakeAttachment] = []
+            for item in body["attachments"]:
+                ident = str(item.get("id"))
+                existing = next((a for a in message.attachments if str(a.id) == ident), None)
+                if existing is not None:
+                    kept.append(existing)
+                elif ident.isdigit() and int(ident) in by_index:
+                    upload = by_index.pop(int(ident))
+                    new.append(self._store_attachment(message, upload, item.get("description")))
+            message.attachments = kept + new
+        elif files:
+            new = [self._store_attachment(message, f, None) for f in files]
+            message.attachments = (message.attachments if not creating else []) + new
+        message.history.append(body)
+
+    def _store_attachment(
+        self, message: FakeMessage, upload: UploadedFile, description: str | None
+    ) -> FakeAttachment:
+        attachment = FakeAttachment(
+            id=self.snowflakes.next(),
+            filename=upload.filename,
+            data=upload.data,
+            content_type=upload.content_type,
+            description=description,
+        )
+        attachment.url = (
+            f"{self.base_url}/attachments/{message.channel_id}/{attachment.id}/{upload.filename}"
+        )
+        self.attachments[attachment.id] = attachment
+        return attachment
+
+    def _check_uploads(self, files: list[UploadedFile], limit: int, where: str) -> None:
+        for upload in files:
+            if len(upload.data) > limit:
+                self.upload_rejections.append(
+                    f"{where}: {upload.filename} {len(upload.data)} > {limit}"
+                )
+                raise ApiError(413, 40005, "Request entity too large")
+
+    def _edit(self, message: FakeMessage, body: dict[str, Any], files: list[UploadedFile]) -> None:
+        self._apply_body(message, body, files, creating=False)
+        message.flags &= ~FakeMessage.LOADING
+        message.edit_count += 1
+        message.edited_at = time.time()
+        self._maybe_message_event("MESSAGE_UPDATE", message)
+        self.notifier.bump()
+
+    # ----------------------------------------------------------------- HTTP plumbing
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except ApiError as exc:
+            response = error_response(exc.status, exc.code, exc.message)
+        record = request.get(RECORD)
+        if isinstance(record, RecordedRequest):
+            record.status = response.status
+        return response
+
+    async def _unknown(self, request: web.Request) -> web.Response:
+        self.unknown_routes.append(f"{request.method} {request.path}")
+        return error_response(404, 0, "404: Not Found")
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        attachment = self.attachments.get(int(request.match_info["attachment_id"]))
+        if attachment is None:
+            return web.Response(status=404, text="Not Found")
+        return web.Response(
+            body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
+        )
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.bot_token}"
+
+    def _route(
+        self,
+        app: web.Application,
+        method: str,
+        template: str,
+        handler: Callable[..., Awaitable[web.StreamResponse]],
+        *,
+        auth: bool = True,
+        group: str | None = None,
+        major: str | None = None,
+    ) -> None:
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            record = RecordedRequest(request.method, request.path, template)
+            request[RECORD] = record
+            self.requests.append(record)
+            record.authorized = self._authorized(request)
+            if auth and not record.authorized:
+                return error_response(401, 0, "401: Unauthorized")
+            body, files = await self._read_body(request)
+            record.body = body
+            if body is not None and self._spec is not None:
+                self.spec_errors.extend(self._spec.validate(method, template, body))
+            decision = None
+            if group is not None:
+                key = request.match_info.get(major or "", "") if major else ""
+                decision = self.ratelimiter.check(group, key)
+                if decision is not None and not decision.allowed:
+                    headers = dict(decision.headers)
+                    headers["Via"] = "1.1 google"
+                    return json_response(
+                        {
+                            "message": "You are being rate limited.",
+                            "retry_after": decision.retry_after,
+                            "global": decision.is_global,
+                        },
+                        429,
+                        headers,
+                    )
+            try:
+                response = await handler(request, body, files)
+            except ApiError as exc:
+                response = error_response(exc.status, exc.code, exc.message)
+            if decision is not None:
+                response.headers.update(decision.headers)
+            return response
+
+        app.router.add_route(method, API_PREFIX + template, wrapped)
+
+    async def _read_body(self, request: web.Request) -> tuple[Any, list[UploadedFile]]:
+        if not request.can_read_body:
+            return None, []
+        content_type = request.content_type
+        if content_type.startswith("multipart/"):
+            payload: Any = None
+            files: list[UploadedFile] = []
+            reader = await request.multipart()
+            while True:
+                part = await reader.next()
+                if part is None:
+                    break
+                name = getattr(part, "name", None) or ""
+                raw = await part.read()  # type: ignore[union-attr]
+                if name == "payload_json":
+                    payload = json.loads(raw)
+                elif name.startswith("files[") and name.endswith("]"):
+                    files.append(
+                        UploadedFile(
+                            int(name[6:-1]),
+                            getattr(part, "filename", None) or "file",
+                            part.headers.get("Content-Type"),
+                            bytes(raw),
+                        )
+                    )
+            return payload, files
+        raw_body = await request.read()
+        if not raw_body:
+            return None, []
+        return json.loads(raw_body), []
+
+    def _add_api_routes(self, app: web.Application) -> None:
+        from tests.fakes.discord import routes
+
+        routes.register(self, app)
+
+
+def _find_command(commands: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((c for c in commands if c["name"] == name and c.get("type", 1) == 1), None)
+
+
+def _swallow(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+__all__ = ["ApiError", "FakeDiscord", "FakeRole", "Perm", "RecordedRequest", "json_response"]

@@ -1,0 +1,129 @@
+"""Validate request bodies against Discord's official OpenAPI description.
+
+Validators are compiled once per (method, route template) and the parsed spec is shared by every
+FakeDiscord in the process, so validation stays cheap under load.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+SPEC_URI = "urn:discord-openapi"
+METHODS = ("get", "put", "post", "patch", "delete")
+
+
+def shared_dir() -> Path:
+    override = os.environ.get("LYRIA_SHARED_DIR")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[3] / ".." / "shared"
+
+
+def spec_path() -> Path:
+    return shared_dir() / "discord-api-spec" / "openapi.json"
+
+
+def _escape(segment: str) -> str:
+    return segment.replace("~", "~0").replace("/", "~1")
+
+
+class Route:
+    def __init__(self, template: str) -> None:
+        self.template = template
+        parts = template.strip("/").split("/")
+        pattern = "".join(
+            "/[^/]+" if p.startswith("{") and p.endswith("}") else "/" + re.escape(p) for p in parts
+        )
+        self.regex = re.compile("^" + pattern + "$")
+        # Literal segments win over parameters (/messages/@original before /messages/{id}).
+        self.specificity = sum(1 for p in parts if not p.startswith("{"))
+
+
+class SpecValidator:
+    """Maps a concrete path to its spec template and validates JSON bodies for it."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._doc = document
+        self._registry: Registry[Any] = Registry().with_resource(
+            SPEC_URI, DRAFT202012.create_resource(document)
+        )
+        self._routes = sorted((Route(t) for t in document["paths"]), key=lambda r: -r.specificity)
+        self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
+        self._match_cache: dict[str, str | None] = {}
+
+    def template_for(self, path: str) -> str | None:
+        """The spec's path template for a concrete path below the API base (e.g. /users/@me)."""
+        key = re.sub(r"/\d{15,21}(?=/|$)", "/0", path)
+        shape = re.sub(r"(/webhooks/\d+)/[^/]+", r"\1/T", key)
+        if shape in self._match_cache:
+            return self._match_cache[shape]
+        found = next((r.template for r in self._routes if r.regex.match(path)), None)
+        self._match_cache[shape] = found
+        return found
+
+    def has_operation(self, method: str, template: str) -> bool:
+        return method.lower() in self._doc["paths"].get(template, {})
+
+    def _validator(self, method: str, template: str) -> Draft202012Validator | None:
+        key = (method.lower(), template)
+        if key not in self._validators:
+            operation = self._doc["paths"].get(template, {}).get(key[0], {})
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                self._validators[key] = None
+            else:
+                parts = ["#", "paths", _escape(template), key[0], "requestBody", "content"]
+                pointer = "/".join([*parts, "application~1json", "schema"])
+                self._validators[key] = Draft202012Validator(
+                    {"$ref": SPEC_URI + pointer}, registry=self._registry
+                )
+        return self._validators[key]
+
+    def validate(self, method: str, template: str, body: Any) -> list[str]:
+        """Violations of the spec by this body (empty when it conforms)."""
+        validator = self._validator(method, template)
+        if validator is None:
+            return [f"{method} {template}: the spec defines no JSON body for this operation"]
+        error = best_match(validator.iter_errors(_tolerate_known_mismatches(body)))
+        if error is None:
+            return []
+        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+        return [f"{method} {template}: {where}: {error.message[:300]}"]
+
+
+def _tolerate_known_mismatches(body: Any) -> Any:
+    """discord.py sends attachments[i].id as the file's integer index; the spec wants a string."""
+    if not isinstance(body, dict):
+        return body
+    attachments = body.get("attachments")
+    data = body.get("data")
+    if isinstance(data, dict) and isinstance(data.get("attachments"), list):
+        body = copy.copy(body)
+        body["data"] = _tolerate_known_mismatches(data)
+    if isinstance(attachments, list) and any(
+        isinstance(a, dict) and isinstance(a.get("id"), int) for a in attachments
+    ):
+        body = copy.copy(body)
+        body["attachments"] = [
+            {**a, "id": str(a["id"])} if isinstance(a, dict) and isinstance(a.get("id"), int) else a
+            for a in attachments
+        ]
+    return body
+
+
+@functools.cache
+def load_validator(path: str | None = None) -> SpecValidator:
+    """One parsed spec per process (the file is ~1 MB)."""
+    with open(path or spec_path(), encoding="utf-8") as handle:
+        return SpecValidator(json.load(handle))

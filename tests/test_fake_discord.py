@@ -1,0 +1,375 @@
+"""The fake Discord against the real discord.py client: login, sync, interactions, enforcement."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import discord
+import pytest
+from discord import app_commands
+from discord.ext import commands
+
+from tests.fakes.discord import (
+    FakeChannel,
+    FakeDiscord,
+    FakeGuild,
+    FakeMember,
+    MiB,
+    Perm,
+    snowflake_time,
+    start_client,
+    stop_client,
+)
+
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 64
+
+
+@dataclass
+class Recorder:
+    errors: list[BaseException] = field(default_factory=list)
+    clicks: list[int] = field(default_factory=list)
+    modal_values: list[str] = field(default_factory=list)
+    limits: list[int] = field(default_factory=list)
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def note_error(self, error: BaseException) -> None:
+        self.errors.append(error)
+        self.event.set()
+
+
+class AgainButton(discord.ui.View):
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(timeout=None)
+        self.recorder = recorder
+
+    @discord.ui.button(label="Again", custom_id="jam:again", style=discord.ButtonStyle.primary)
+    async def again(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        self.recorder.clicks.append(interaction.user.id)
+        await interaction.response.send_message("Queued again.", ephemeral=True)
+
+
+class FeedbackModal(discord.ui.Modal, title="Feedback"):
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Your words", custom_id="words")
+
+    def __init__(self, recorder: Recorder) -> None:
+        super().__init__(custom_id="feedback-modal")
+        self.recorder = recorder
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        self.recorder.modal_values.append(self.text.value)
+        await interaction.response.send_message("Thanks!", ephemeral=True)
+
+
+def make_bot(recorder: Recorder, *, sleep_before_ack: float = 0.0, upload: int = 0) -> commands.Bot:
+    bot = commands.Bot(command_prefix="!", intents=discord.Intents.default())
+
+    @bot.tree.command(name="jam", description="Make a tune")
+    @app_commands.describe(prompt="What to play")
+    async def jam(interaction: discord.Interaction, prompt: str) -> None:
+        recorder.limits.append(interaction.filesize_limit)
+        if sleep_before_ack:
+            await asyncio.sleep(sleep_before_ack)
+        await interaction.response.defer()
+        await interaction.edit_original_response(content=f"Composing **{prompt}**…")
+        data = WAV if not upload else b"\0" * upload
+        await interaction.followup.send(
+            "Here it is",
+            file=discord.File(io.BytesIO(data), "jam.wav"),
+            view=AgainButton(recorder),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        recorder.event.set()
+
+    @bot.tree.command(name="feedback", description="Tell us")
+    async def feedback(interaction: discord.Interaction) -> None:
+        await interaction.response.send_modal(FeedbackModal(recorder))
+
+    @bot.tree.command(name="say", description="Post in this channel")
+    async def say(interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.defer(ephemeral=True)
+        assert isinstance(interaction.channel, discord.TextChannel)
+        await interaction.channel.send(text)
+        await interaction.followup.send("done", ephemeral=True)
+
+    quota = app_commands.Group(name="quota", description="Quota")
+
+    @quota.command(name="pool", description="Pool size")
+    async def pool(interaction: discord.Interaction, size: int) -> None:
+        await interaction.response.send_message(f"pool={size}", ephemeral=True)
+
+    bot.tree.add_command(quota)
+
+    @bot.tree.error
+    async def on_error(
+        interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        recorder.note_error(getattr(error, "original", error))
+
+    async def setup_hook() -> None:
+        bot.add_view(AgainButton(recorder))
+
+    bot.setup_hook = setup_hook  # type: ignore[method-assign]
+    return bot
+
+
+@dataclass
+class World:
+    fake: FakeDiscord
+    guild: FakeGuild
+    channel: FakeChannel
+    alice: FakeMember
+    bot: commands.Bot
+    recorder: Recorder
+
+
+async def boot(fake: FakeDiscord, **bot_options: Any) -> World:
+    guild = fake.add_guild("Jam Session")
+    channel = guild.add_text_channel("music")
+    alice = guild.add_member("alice")
+    recorder = Recorder()
+    bot = make_bot(recorder, **bot_options)
+    return World(fake, guild, channel, alice, bot, recorder)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as server:
+        yield server
+
+
+@pytest.fixture
+async def world(fake: FakeDiscord) -> AsyncIterator[World]:
+    w = await boot(fake)
+    task = await start_client(w.bot, fake)
+    await w.bot.tree.sync()
+    yield w
+    await stop_client(w.bot, task)
+
+
+async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: World) -> None:
+    fake = world.fake
+    assert world.bot.user is not None and world.bot.user.id == fake.bot_user.id
+    assert world.bot.get_guild(world.guild.id) is not None
+    assert [c["name"] for c in fake.commands[None]] == ["jam", "feedback", "say", "quota"]
+
+    interaction = await fake.invoke("jam", {"prompt": "lofi @everyone"}, user=world.alice)
+    assert await interaction.wait_for_ack() == {"type": 5}
+    followup = await interaction.wait_for_followup()
+
+    assert interaction.original is not None
+    assert interaction.original.content == "Composing **lofi @everyone**…"
+    assert interaction.original.edit_count == 1 and not interaction.original.loading
+    assert [a.filename for a in followup.attachments] == ["jam.wav"]
+    assert followup.attachments[0].data == WAV
+    assert followup.allowed_mentions == {"parse": []}
+    assert followup.custom_ids() == ["jam:again"]
+    assert world.channel.messages == [interaction.original, followup]
+    assert world.recorder.limits == [10 * MiB]
+    assert fake.spec_errors == []
+    assert fake.unknown_routes == []
+    assert world.recorder.errors == []
+
+
+async def test_attachment_is_served_like_a_cdn(world: World) -> None:
+    interaction = await world.fake.invoke("jam", {"prompt": "x"}, user=world.alice)
+    followup = await interaction.wait_for_followup()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(followup.attachments[0].url) as response,
+    ):
+        assert response.status == 200
+        assert await response.read() == WAV
+
+
+async def test_subcommand_path_and_integer_option(world: World) -> None:
+    interaction = await world.fake.invoke("quota pool", {"size": 7}, user=world.alice)
+    ack = await interaction.wait_for_ack()
+    assert ack["type"] == 4
+    assert ack["data"]["content"] == "pool=7"
+    assert interaction.original is not None and interaction.original.ephemeral
+    assert interaction.original not in world.channel.messages
+    assert world.fake.spec_errors == []
+
+
+async def test_button_click_reaches_the_persistent_view(world: World) -> None:
+    bob = world.guild.add_member("bob")
+    interaction = await world.fake.invoke("jam", {"prompt": "x"}, user=world.alice)
+    followup = await interaction.wait_for_followup()
+
+    click = await world.fake.click(followup, "jam:again", user=bob)
+    ack = await click.wait_for_ack()
+    assert ack["type"] == 4 and ack["data"]["content"] == "Queued again."
+    assert world.recorder.clicks == [bob.id]
+    assert world.fake.spec_errors == []
+
+
+async def test_modal_is_shown_and_its_submission_reaches_the_bot(world: World) -> None:
+    opened = await world.fake.invoke("feedback", user=world.alice)
+    ack = await opened.wait_for_ack()
+    assert ack["type"] == 9 and opened.modal is not None
+    assert opened.modal["custom_id"] == "feedback-modal"
+
+    submitted = await world.fake.submit_modal(
+        "feedback-modal", {"words": "more cowbell"}, user=world.alice
+    )
+    reply = await submitted.wait_for_ack()
+    assert reply["data"]["content"] == "Thanks!"
+    assert world.recorder.modal_values == ["more cowbell"]
+    assert world.fake.spec_errors == []
+
+
+async def test_late_acknowledgement_gets_unknown_interaction() -> None:
+    async with FakeDiscord(ack_deadline=0.2) as fake:
+        w = await boot(fake, sleep_before_ack=0.4)
+        task = await start_client(w.bot, fake)
+        await w.bot.tree.sync()
+        interaction = await fake.invoke("jam", {"prompt": "slow"}, user=w.alice)
+        async with asyncio.timeout(5):
+            await w.recorder.event.wait()
+        await stop_client(w.bot, task)
+    assert fake.late_acks == [interaction]
+    assert not interaction.acked and interaction.original is None
+    [error] = w.recorder.errors
+    assert isinstance(error, discord.NotFound) and error.code == 10062
+
+
+async def test_expired_token_answers_50027(world: World) -> None:
+    # Created 16 minutes ago: the ack deadline runs from delivery, but the token is dead.
+    old = time.time() - 16 * 60
+    interaction = await world.fake.invoke(
+        "jam", {"prompt": "x"}, user=world.alice, snowflake_time=old
+    )
+    assert abs(snowflake_time(interaction.id) - old) < 0.01
+    await interaction.wait_for_ack()
+    async with asyncio.timeout(5):
+        await world.recorder.event.wait()
+    [error] = world.recorder.errors
+    assert isinstance(error, discord.HTTPException)
+    assert (error.status, error.code) == (401, 50027)
+    assert world.fake.expired_token_calls
+
+
+async def test_upload_over_the_limit_gets_413_and_boosted_guild_accepts_it() -> None:
+    async with FakeDiscord() as fake:
+        w = await boot(fake, upload=10 * MiB + 1)
+        boosted = fake.add_guild("Boosted", premium_tier=2)
+        boosted_channel = boosted.add_text_channel("music")
+        boosted_member = boosted.add_member("carol")
+        task = await start_client(w.bot, fake)
+        await w.bot.tree.sync()
+
+        small = await fake.invoke("jam", {"prompt": "big"}, user=w.alice)
+        async with asyncio.timeout(5):
+            await w.recorder.event.wait()
+        w.recorder.event.clear()
+        big = await fake.invoke(
+            "jam", {"prompt": "big"}, user=boosted_member, channel=boosted_channel
+        )
+        followup = await big.wait_for_followup()
+        await stop_client(w.bot, task)
+    [error] = w.recorder.errors
+    assert isinstance(error, discord.HTTPException)
+    assert (error.status, error.code) == (413, 40005)
+    assert small.followups == [] and fake.upload_rejections
+    assert len(followup.attachments[0].data) == 10 * MiB + 1
+    assert w.recorder.limits == [10 * MiB, 50 * MiB]
+
+
+async def test_429_is_retried_by_discord_py(world: World) -> None:
+    world.fake.script_ratelimit("webhook", retry_after=0.3)
+    started = time.monotonic()
+    interaction = await world.fake.invoke("jam", {"prompt": "x"}, user=world.alice)
+    await interaction.wait_for_followup()
+    assert time.monotonic() - started >= 0.3
+    assert world.fake.ratelimited_count == 1
+    assert interaction.original is not None and interaction.original.content.startswith("Composing")
+    statuses = [r.status for r in world.fake.requests if "/webhooks/" in r.path]
+    assert statuses == [429, 200, 200]
+    assert world.recorder.errors == []
+
+
+async def test_rate_limit_headers_make_discord_py_wait_instead_of_429() -> None:
+    async with FakeDiscord(rate_limits={"channel_messages": (2, 0.5)}) as fake:
+        w = await boot(fake)
+        task = await start_client(w.bot, fake)
+        channel = w.bot.get_channel(w.channel.id)
+        assert isinstance(channel, discord.TextChannel)
+        started = time.monotonic()
+        for n in range(5):
+            await channel.send(f"line {n}")
+        elapsed = time.monotonic() - started
+        await stop_client(w.bot, task)
+    assert [m.content for m in w.channel.messages] == [f"line {n}" for n in range(5)]
+    assert fake.ratelimited_count == 0
+    assert elapsed >= 0.9  # two full windows waited out
+
+
+async def test_missing_send_permission_is_403_50013(world: World) -> None:
+    muted = world.guild.add_text_channel(
+        "read-only", bot_permissions=Perm.VIEW_CHANNEL | Perm.READ_MESSAGE_HISTORY
+    )
+    await asyncio.sleep(0)  # let CHANNEL_CREATE reach the client
+    interaction = await world.fake.invoke("say", {"text": "hi"}, user=world.alice, channel=muted)
+    await interaction.wait_for_ack()
+    async with asyncio.timeout(5):
+        await world.recorder.event.wait()
+    [error] = world.recorder.errors
+    assert isinstance(error, discord.Forbidden) and error.code == 50013
+    assert muted.messages == [] and world.fake.permission_denials
+    assert int(interaction.payload["app_permissions"]) & Perm.SEND_MESSAGES == 0
+
+
+async def test_plain_http_rules(fake: FakeDiscord) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(fake.api_base_url + "/users/@me") as response:
+            assert response.status == 401
+        headers = {"Authorization": f"Bot {fake.bot_token}"}
+        async with session.get(fake.api_base_url + "/users/@me", headers=headers) as response:
+            assert response.headers["Content-Type"] == "application/json"
+            assert (await response.json())["id"] == str(fake.bot_user.id)
+        async with session.get(fake.api_base_url + "/nope", headers=headers) as response:
+            assert response.status == 404
+            assert await response.json() == {"message": "404: Not Found", "code": 0}
+        channel = fake.add_guild("g").add_text_channel("c")
+        url = f"{fake.api_base_url}/channels/{channel.id}/messages"
+        async with session.post(url, json={"content": 5}, headers=headers) as response:
+            pass
+        async with session.get(f"{url}/{channel.id}", headers=headers) as response:
+            assert response.status == 404
+            assert (await response.json())["code"] == 10008
+    assert fake.unknown_routes == ["GET /api/v10/nope"]
+    assert len(fake.spec_errors) == 1 and "content" in fake.spec_errors[0]
+
+
+async def test_dm_invocation_and_bot_restart_gets_a_fresh_ready(fake: FakeDiscord) -> None:
+    w = await boot(fake)
+    task = await start_client(w.bot, fake)
+    await w.bot.tree.sync()
+    dm = await fake.invoke("quota pool", {"size": 3}, user=w.alice.user)
+    assert (await dm.wait_for_ack())["data"]["content"] == "pool=3"
+    assert "user" in dm.payload and "member" not in dm.payload
+    await stop_client(w.bot, task)
+
+    second = make_bot(Recorder())
+    task = await start_client(second, fake)
+    assert fake.identify_count == 2
+    assert second.get_guild(w.guild.id) is not None
+    await stop_client(second, task)
+    assert fake.spec_errors == [] and fake.unknown_routes == []
+
+
+async def test_dropped_connection_resumes(world: World) -> None:
+    await world.fake.drop_connection(4000)
+    async with asyncio.timeout(10):
+        while world.fake.resume_count == 0:
+            await world.fake.wait_ready()
+            await asyncio.sleep(0.05)
+    interaction = await world.fake.invoke("quota pool", {"size": 1}, user=world.alice)
+    assert (await interaction.wait_for_ack())["type"] == 4
+    assert world.fake.identify_count == 1
