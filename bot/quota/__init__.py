@@ -1,4 +1,14 @@
 """Limits and credit: reserve -> commit / refund, per member, role, server and bot; prompt policy.
 
-The entry point is `bot.quota.service.QuotaService`. Nothing here imports discord.
+Nothing here imports discord. Wiring (bot start-up):
+
+    quota = QuotaService(db, QuotaDefaults.from_settings(settings))     # bot.quota.service
+    engine = JobEngine(..., ledger=quota)          # the engine commits / refunds
+    engine.add_listener(QuotaJobListener(quota))   # bot.quota.listener: finish() when a job ends
+    await quota.release_orphans(<every job id in the jobs table>, older_than=300)
+
+Per /compose: `result = await quota.reserve(Requester(...), job_id, prompt)`; a `Refusal` is
+shown to the member (message, and retry_at as <t:...:R>); a `Grant` is followed by
+`engine.enqueue(JobRequest(..., job_id=job_id))`, or `quota.refund(job_id)` if enqueueing fails.
+After delivery (or failure): `quota.note_generation(...)` for the mod log.
 """

@@ -27,6 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 
 from bot.quota import limits
+from bot.quota.batching import TransactionBatcher
 from bot.quota.models import (
     DM_GUILD_ID,
     BlockedTerm,
@@ -89,6 +90,7 @@ class QuotaService:
         self._clock = clock
         self._listeners: list[EventCallback] = []
         self._policies: dict[int, PromptPolicy] = {}
+        self._batcher = TransactionBatcher(db)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -119,7 +121,7 @@ class QuotaService:
         def work(conn: sqlite3.Connection) -> tuple[Grant | Refusal, list[ModEvent]]:
             return self._reserve_in(conn, requester, job_id, prompt, now, policy)
 
-        outcome, events = await self.db.run_in_transaction(work)
+        outcome, events = await self._batcher.run(work)
         await self._emit(events)
         return outcome
 
@@ -255,12 +257,12 @@ class QuotaService:
     async def commit(self, job_id: str) -> None:
         """The provider accepted the job: its credit is spent. Idempotent."""
         now = self._clock()
-        await self.db.run_in_transaction(lambda conn: q.commit_reservation(conn, job_id, now))
+        await self._batcher.run(lambda conn: q.commit_reservation(conn, job_id, now))
 
     async def refund(self, job_id: str) -> None:
         """Give back a reservation's credit (only while still reserved). Idempotent."""
         now = self._clock()
-        await self.db.run_in_transaction(lambda conn: q.refund_reservation(conn, job_id, now))
+        await self._batcher.run(lambda conn: q.refund_reservation(conn, job_id, now))
 
     async def finish(self, job_id: str) -> None:
         """The job's generation ended (completed or final): it no longer counts as in flight.
@@ -268,7 +270,7 @@ class QuotaService:
         Does not change whether the credit is spent. Idempotent.
         """
         now = self._clock()
-        await self.db.run_in_transaction(lambda conn: q.finish_reservation(conn, job_id, now))
+        await self._batcher.run(lambda conn: q.finish_reservation(conn, job_id, now))
 
     async def release_orphans(self, live_job_ids: Collection[str], *, older_than: float) -> int:
         """Refund reservations older than `older_than` seconds whose job is not in

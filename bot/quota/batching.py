@@ -1,0 +1,77 @@
+"""Group concurrent small transactions into one, so a burst of reservations costs one hop to
+the database thread and one COMMIT instead of one each.
+
+Each item runs inside its own SAVEPOINT in the shared IMMEDIATE transaction: items still run
+one after another (so each sees the writes of those before it and limits hold exactly), and an
+item that raises is rolled back alone and its caller gets the exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from bot.store.database import Database
+
+T = TypeVar("T")
+
+_Item = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+
+
+class TransactionBatcher:
+    def __init__(self, db: Database, *, max_batch: int = 64) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._pending: list[_Item] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work(connection)` atomically, batched with whatever else is waiting."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((work, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="quota-transactions")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                results = await self._db.run_in_transaction(partial(_run_all, batch=batch))
+            except Exception as exc:  # the transaction itself failed: every item failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:
+                for _, future in batch:
+                    if not future.done():
+                        future.cancel()
+                raise
+            for (ok, value), (_, future) in zip(results, batch, strict=True):
+                if future.done():  # the caller gave up; the work is done all the same
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+
+def _run_all(conn: sqlite3.Connection, *, batch: list[_Item]) -> list[tuple[bool, Any]]:
+    results: list[tuple[bool, Any]] = []
+    for work, _ in batch:
+        conn.execute("SAVEPOINT quota_item")
+        try:
+            value = work(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO quota_item")
+            conn.execute("RELEASE quota_item")
+            results.append((False, exc))
+        else:
+            conn.execute("RELEASE quota_item")
+            results.append((True, value))
+    return results
