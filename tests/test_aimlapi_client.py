@@ -240,11 +240,11 @@ async def test_a_dropped_connection_after_sending_is_ambiguous(
 
 async def test_a_timeout_is_ambiguous(api: FakeAimlApi, session: aiohttp.ClientSession) -> None:
     client = make_client(session, api.base_url, Sleeps(), request_timeout=0.2)
-    api.script_submit(200, accept=True, delay=2.0)
+    api.script_submit(200, delay=2.0)  # the normal answer, too late: the job exists
     with pytest.raises(AmbiguousSubmission) as info:
         await client.submit(PROMPT)
     assert isinstance(info.value.__cause__, TimeoutError)
-    assert len(api.posts) == 1
+    assert len(api.posts) == 1 and len(api.jobs) == 1
 
 
 @pytest.mark.parametrize(
@@ -405,6 +405,26 @@ async def test_poll_timeout_is_an_upstream_timeout(
     with pytest.raises(UpstreamTimeout) as info:
         await client.poll("x")
     assert info.value.transient
+
+
+async def test_a_dropped_poll_is_an_upstream_timeout(api: FakeAimlApi, client: LyriaClient) -> None:
+    api.script_poll(0, times=2)  # aiohttp itself resends a GET once on a reused connection
+    with pytest.raises(UpstreamTimeout) as info:
+        await client.poll("x")
+    assert isinstance(info.value.__cause__, aiohttp.ServerDisconnectedError)
+    assert 1 <= len(api.polls) <= 2
+
+
+async def test_a_slow_poll_with_extra_headers_keeps_usage_headers(
+    api: FakeAimlApi, client: LyriaClient
+) -> None:
+    sub = await client.submit(PROMPT)
+    api.script_poll(200, headers={"x-aimlapi-queue-position": "3"}, delay=0.05)
+    result = await client.poll(sub.generation_id)
+    assert result.state == "pending"
+    assert result.usage.headers["x-aimlapi-queue-position"] == "3"
+    # a pending poll has no meta.usage; the credits then come from the usage header
+    assert result.usage.credits_used == 120000.0
 
 
 async def test_poll_of_an_unreachable_api_is_a_connection_failure(

@@ -103,6 +103,11 @@ class _Scripted:
     accept: bool = False
     delay: float = 0.0
 
+    @property
+    def passes_through(self) -> bool:
+        """A 2xx without a body: answer normally, only later (`delay`) or with extra headers."""
+        return 200 <= self.status < 300 and self.body is None and self.raw is None
+
 
 @dataclass
 class _PendingFailure:
@@ -231,7 +236,8 @@ class FakeAimlApi:
         """The next `times` POSTs answer `status` (0 drops the connection).
 
         `accept=True` creates the job anyway (the provider took it but the answer was lost).
-        `delay` holds the answer back that many seconds (for client timeouts).
+        `delay` holds the answer back that many seconds (for client timeouts). A 2xx without
+        `body`/`raw` is the normal answer (the job is created), just delayed or with `headers`.
         """
         for _ in range(times):
             self._submit_script.append(
@@ -248,7 +254,11 @@ class FakeAimlApi:
         times: int = 1,
         delay: float = 0.0,
     ) -> None:
-        """The next `times` GETs answer `status` (0 drops the connection)."""
+        """The next `times` GETs answer `status` (0 drops the connection).
+
+        A 2xx without `body`/`raw` is the normal answer, just delayed or with `headers`. Note
+        that aiohttp resends a GET once when a reused keep-alive connection drops.
+        """
         for _ in range(times):
             self._poll_script.append(
                 _Scripted(status, body, raw, dict(headers or {}), False, delay)
@@ -388,11 +398,14 @@ class FakeAimlApi:
             self.schema_errors.extend(problems)
             return self._http_error(400, "; ".join(problems))
         body: dict[str, Any] = rec.json
+        passing: _Scripted | None = None
         if self._submit_script:
             script = self._submit_script.popleft()
-            if script.accept:
-                self._create_job(body)
-            return await self._scripted_answer(request, script)
+            if not script.passes_through:
+                if script.accept:
+                    self._create_job(body)
+                return await self._scripted_answer(request, script)
+            passing = script
         prompt = body["prompt"]
         if self.max_prompt_chars is not None and len(prompt) > self.max_prompt_chars:
             return self._http_error(
@@ -402,7 +415,12 @@ class FakeAimlApi:
             return self._http_error(400, "prompt must not be empty")
         job = self._create_job(body)
         answer = {"id": job.id, "status": "queued", **self._meta()}
-        return web.json_response(answer, headers=self._usage_headers())
+        headers = self._usage_headers()
+        if passing is not None:
+            headers.update(passing.headers)
+            if passing.delay:  # the job exists already: a late answer is the ambiguous case
+                await asyncio.sleep(passing.delay)
+        return web.json_response(answer, headers=headers)
 
     async def _handle_poll(self, request: web.Request) -> web.StreamResponse:
         rec = await self._record(request)
@@ -422,12 +440,19 @@ class FakeAimlApi:
         job = self.jobs.get(generation_id)
         if job is not None:
             job.polls += 1
+        extra_headers: dict[str, str] = {}
         if self._poll_script:
-            return await self._scripted_answer(request, self._poll_script.popleft())
+            script = self._poll_script.popleft()
+            if not script.passes_through:
+                return await self._scripted_answer(request, script)
+            extra_headers = script.headers
+            if script.delay:
+                await asyncio.sleep(script.delay)
         if job is None:
             return self._http_error(404, f"Generation {generation_id} not found")
         job.status_answers += 1
-        return web.json_response(self._job_view(job), headers=self._usage_headers())
+        headers = {**self._usage_headers(), **extra_headers}
+        return web.json_response(self._job_view(job), headers=headers)
 
     def _job_view(self, job: FakeJob) -> dict[str, Any]:
         if self.time_source() < job.ready_at:
