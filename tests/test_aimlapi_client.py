@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -394,7 +395,22 @@ async def test_poll_http_errors_are_typed_and_never_retried(
     api.script_poll(401)
     with pytest.raises(Unauthorized):
         await client.poll("x")
-    assert len(api.polls) == 5
+    api.script_poll(408)
+    with pytest.raises(UpstreamTimeout):
+        await client.poll("x")
+    assert len(api.polls) == 6
+
+
+async def test_large_answers_are_read_whole_up_to_the_cap(
+    api: FakeAimlApi, client: LyriaClient
+) -> None:
+    padding = "x" * 600_000  # arrives in many TCP segments
+    body = {"id": "x", "status": "generating", "note": padding}
+    api.script_poll(200, raw=json.dumps(body).encode())
+    assert (await client.poll("x")).status == "generating"
+    api.script_poll(200, raw=json.dumps({**body, "note": padding * 2}).encode())
+    with pytest.raises(MalformedResponse, match="too large"):
+        await client.poll("x")
 
 
 async def test_poll_timeout_is_an_upstream_timeout(

@@ -344,7 +344,7 @@ class LyriaClient:
                 timeout=timeout,
                 allow_redirects=False,
             ) as resp:
-                body = await resp.content.read(MAX_JSON_BYTES + 1)
+                body = await _read_capped(resp, MAX_JSON_BYTES + 1)
                 answer = _Answer(resp.status, resp.headers, body)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never opened, so the request was never sent.
@@ -359,6 +359,16 @@ class LyriaClient:
             (time.monotonic() - started) * 1000,
         )
         return answer
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body, but never more than `limit` bytes (a reply that big is not the API's JSON)."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) >= limit:
+            return bytes(body[:limit])
+    return bytes(body)
 
 
 def _definitely_refused(status: int) -> bool:
@@ -510,6 +520,8 @@ def _http_error(answer: _Answer, what: str) -> AimlApiError:
         return OutOfCredits(text, **kwargs)
     if status == 404:
         return NotFound(text, **kwargs)
+    if status == 408:
+        return UpstreamTimeout(text, **kwargs)
     if status == 503:
         unavailable = ServiceUnavailable(text, **kwargs)
         unavailable.retry_after = _parse_retry_after(answer.headers.get("Retry-After"))
