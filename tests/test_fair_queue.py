@@ -86,3 +86,24 @@ def test_a_job_cannot_be_queued_twice() -> None:
     queue.push("a0", "alice")
     with pytest.raises(ValueError, match="already queued"):
         queue.push("a0", "alice")
+
+
+def test_a_requester_just_served_waits_behind_one_not_yet_served() -> None:
+    queue = FairQueue()
+    queue.push("a0", "alice")
+    assert queue.pop() == "a0"
+    queue.push("a1", "alice")
+    queue.push("b0", "bob")
+    assert queue.positions() == {"b0": 1, "a1": 2}
+    assert drain(queue) == ["b0", "a1"]
+
+
+def test_five_hundred_jobs_from_fifty_requesters_drain_one_per_requester_per_round() -> None:
+    queue = FairQueue()
+    for i in range(500):
+        queue.push(f"j{i}", f"user{i % 50}")
+    assert queue.position("j499") == 500
+    order = drain(queue)
+    assert len(order) == 500
+    for start in range(0, 500, 50):
+        assert len({int(job_id[1:]) % 50 for job_id in order[start : start + 50]}) == 50

@@ -428,8 +428,10 @@ class JobEngine:
                 return None
             except AimlApiError as exc:
                 if not exc.transient:
+                    await self._count_poll(job, None)
                     await self._end(job, JobState.SUBMITTED, JobState.FAILED, exc, refund=False)
                     return None
+                job = await self._count_poll(job, None) or job
                 errors += 1
                 retry_delay = self._backoff(errors, exc)
                 log.info("job %s: poll failed (%s); retrying in %.1f s", job.id, exc, retry_delay)
@@ -437,6 +439,7 @@ class JobEngine:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                job = await self._count_poll(job, None) or job
                 errors += 1
                 retry_delay = self._backoff(errors, None)
                 log.exception("job %s: unexpected poll failure; retrying", job.id)
@@ -472,13 +475,11 @@ class JobEngine:
             await self._emit_progress(completed, Phase.DOWNLOADING)
             return completed
 
-    async def _count_poll(self, job: Job, status: str) -> Job | None:
+    async def _count_poll(self, job: Job, status: str | None) -> Job | None:
+        """Count one poll request (answered or not) and store the provider's status if known."""
+        changes = {} if status is None else {"provider_status": status}
         updated = await self._store.update(
-            job.id,
-            expected=JobState.SUBMITTED,
-            now=self._clock(),
-            increment_polls=True,
-            provider_status=status,
+            job.id, expected=JobState.SUBMITTED, now=self._clock(), increment_polls=True, **changes
         )
         if updated is not None:
             self._track(updated, self._phases.get(job.id, Phase.GENERATING))
