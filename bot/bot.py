@@ -1,0 +1,159 @@
+"""JamBot: the discord.py client that wires settings, database, engine, quota and cogs together.
+
+`setup_hook` (run once, after login and before the gateway connects) builds everything in
+order and resumes unfinished jobs; `close` stops it in reverse. Job rows survive `close`, so
+the next start picks up where this one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+import discord
+from discord.ext import commands
+
+from bot.aimlapi.client import LyriaClient
+from bot.config import Settings
+from bot.discord_delivery import DiscordDelivery
+from bot.extensions import EXTENSIONS
+from bot.jobs.engine import JobEngine
+from bot.presentation.text import NO_PINGS
+from bot.quota.service import QuotaDefaults, QuotaService
+from bot.store.database import Database
+from bot.store.jobs import JobStore
+from bot.tasks import TaskTracker
+from bot.tree import JamTree
+from cogs.compose_ui import DYNAMIC_ITEMS, queued_view, result_view
+
+log = logging.getLogger(__name__)
+
+# Reservations this old without a job row are leftovers of a crash between reserve and enqueue.
+ORPHAN_AGE_SECONDS = 120.0
+
+
+class ExtensionLoadError(RuntimeError):
+    """A listed extension failed to load; the bot does not start without it."""
+
+
+class JamBot(commands.Bot):
+    settings: Settings
+    db: Database
+    http_session: aiohttp.ClientSession
+    engine: JobEngine
+    quota: QuotaService
+    delivery: DiscordDelivery
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        extensions: Sequence[str] = EXTENSIONS,
+        commands_only: bool = False,
+        delivery_options: dict[str, Any] | None = None,
+        engine_options: dict[str, Any] | None = None,
+    ) -> None:
+        """`commands_only`: load the extensions but open no database and start no jobs
+        (for `python -m bot sync`). The option dicts let tests and the benchmark tune timing."""
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            tree_cls=JamTree,
+            help_command=None,
+            allowed_mentions=NO_PINGS,
+        )
+        self.settings = settings
+        self.extension_names = tuple(extensions)
+        self.commands_only = commands_only
+        self.tasks = TaskTracker()
+        self._delivery_options = delivery_options or {}
+        self._engine_options = engine_options or {}
+        self._resources_open = False
+
+    async def setup_hook(self) -> None:
+        if not self.commands_only:
+            await self._open_resources()
+        self.add_dynamic_items(*DYNAMIC_ITEMS)
+        await self._load_extensions()
+        if self.settings.dev_guild_id and not self.commands_only:
+            guild = discord.Object(id=self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to the dev server %s", len(synced), guild.id)
+        if not self.commands_only:
+            await self.engine.start()
+            released = await self.quota.release_orphans(
+                await self._all_job_ids(), older_than=ORPHAN_AGE_SECONDS
+            )
+            log.info("ready: %d orphaned reservation(s) released", released)
+
+    async def _open_resources(self) -> None:
+        settings = self.settings
+        settings.require("AIMLAPI_KEY")
+        assert settings.aimlapi_key is not None
+        settings.database_path.parent.mkdir(parents=True, exist_ok=True)
+        settings.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.db = await Database.open(settings.database_path)
+        self._resources_open = True
+        self.http_session = aiohttp.ClientSession()
+        client = LyriaClient(
+            self.http_session,
+            api_key=settings.aimlapi_key.reveal(),
+            base_url=settings.aimlapi_base_url,
+            model=settings.aimlapi_model,
+        )
+        self.quota = QuotaService(self.db, QuotaDefaults.from_settings(settings))
+        engine_options: dict[str, Any] = {"resume_origins": frozenset({"discord"})}
+        engine_options.update(self._engine_options)
+        self.engine = JobEngine(
+            store=JobStore(self.db),
+            client=client,
+            audio_dir=settings.audio_dir,
+            model=settings.aimlapi_model,
+            max_concurrent=settings.max_concurrent_generations,
+            generation_timeout=settings.generation_timeout_seconds,
+            max_audio_bytes=settings.max_audio_bytes,
+            ledger=self.quota,
+            **engine_options,
+        )
+        self.delivery = DiscordDelivery(
+            self,
+            self.engine,
+            self.quota,
+            self.tasks,
+            queued_view=queued_view,
+            result_view=result_view,
+            **self._delivery_options,
+        )
+        self.engine.add_listener(self.delivery)
+
+    async def _load_extensions(self) -> None:
+        for name in self.extension_names:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError as error:
+                cause = error.__cause__ or error
+                raise ExtensionLoadError(f"extension {name} failed to load: {cause}") from error
+
+    async def _all_job_ids(self) -> list[str]:
+        rows = await self.db.fetchall("SELECT id FROM jobs")
+        return [str(row[0]) for row in rows]
+
+    async def close(self) -> None:
+        """Stop the engine (job rows stay for the next start), then the network and database."""
+        started = time.monotonic()
+        engine: JobEngine | None = getattr(self, "engine", None)
+        if engine is not None:
+            await engine.stop()
+        await self.tasks.close()
+        await super().close()
+        session: aiohttp.ClientSession | None = getattr(self, "http_session", None)
+        if session is not None and not session.closed:
+            await session.close()
+        if self._resources_open:
+            self._resources_open = False
+            await self.db.close()
+        log.info("closed in %.2f s", time.monotonic() - started)

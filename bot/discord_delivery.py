@@ -1,0 +1,415 @@
+"""The engine's Discord listener: keeps each job's status message current and delivers results.
+
+Status edits are throttled per job: at most one edit every `edit_interval` seconds, only when
+the text changed, later updates coalescing into the next allowed edit — so a busy bot never
+provokes Discord 429s. Everything needed comes from the job row's context (`DiscordContext`),
+so jobs resumed after a restart are updated and delivered exactly like fresh ones.
+
+Delivery: through the interaction token while it has `upload_margin` seconds to live (a new
+message that pings the requester, with the WAV when it fits the upload limit, else the link);
+otherwise, or when the token is refused, with the bot token in the channel; when the channel
+is closed to the bot, by DM. A deleted status message never loses the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import discord
+from discord.utils import MISSING
+
+from bot.discord_context import DiscordContext
+from bot.discord_reply import EXPIRY_MARGIN, file_too_large, message_gone, token_dead
+from bot.jobs.models import Job, JobState, Phase, Progress
+from bot.presentation.errors import failure_text
+from bot.presentation.result import audio_filename, result_content, result_embed
+from bot.presentation.status import (
+    EXPIRY_NOTE,
+    UPLOADING,
+    Credit,
+    finished_status_text,
+    status_text,
+)
+from bot.presentation.text import NO_PINGS, format_bytes, ping_only
+from bot.quota.models import DM_GUILD_ID
+from bot.tasks import TaskTracker
+
+log = logging.getLogger(__name__)
+
+ViewFactory = Callable[[str], discord.ui.View | None]
+_IGNORED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.TIMED_OUT})
+
+
+class DeliveryEngine(Protocol):
+    async def mark_delivered(self, job_id: str, **context_updates: Any) -> Job: ...
+
+    async def update_context(self, job_id: str, **updates: Any) -> Job: ...
+
+
+class QuotaHooks(Protocol):
+    """The two quota calls delivery makes (QuotaService satisfies it)."""
+
+    async def finish(self, job_id: str) -> None: ...
+
+    async def note_generation(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        prompt: str,
+        job_id: str,
+        outcome: str,
+        link: str | None,
+    ) -> None: ...
+
+
+@dataclass
+class _StatusSlot:
+    """Throttle state of one job's status message."""
+
+    sent: tuple[str, bool] | None = None  # (text, has cancel button) last sent
+    sent_at: float = -math.inf  # loop time of the last edit
+    pending: tuple[str, bool] | None = None
+    task: asyncio.Task[None] | None = None
+    closed: bool = False
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def is_open(self) -> bool:
+        return not self.closed
+
+
+@dataclass(frozen=True)
+class Delivered:
+    via: str  # "interaction", "channel" or "dm"
+    message: discord.Message
+
+
+class DiscordDelivery:
+    def __init__(
+        self,
+        client: discord.Client,
+        engine: DeliveryEngine,
+        quota: QuotaHooks | None,
+        tasks: TaskTracker,
+        *,
+        queued_view: ViewFactory = lambda _job_id: None,
+        result_view: ViewFactory = lambda _job_id: None,
+        edit_interval: float = 3.0,
+        upload_margin: float = 60.0,
+        notice_margin: float = 120.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.quota = quota
+        self.tasks = tasks
+        self.queued_view = queued_view
+        self.result_view = result_view
+        self.edit_interval = edit_interval
+        self.upload_margin = upload_margin
+        self.notice_margin = notice_margin
+        self.clock = clock
+        self._slots: dict[str, _StatusSlot] = {}
+        self._delivering: set[str] = set()
+        self.status_edits = 0  # counters for tests and the benchmark
+        self.deliveries = 0
+
+    # -- JobListener ---------------------------------------------------------------------------
+
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        ctx = DiscordContext.from_job_context(job.context) if job.origin == "discord" else None
+        if ctx is None or progress.phase in _IGNORED_PHASES or job.state.is_final:
+            return
+        self.show_status(job, ctx, progress)
+
+    async def on_finished(self, job: Job) -> None:
+        ctx = DiscordContext.from_job_context(job.context) if job.origin == "discord" else None
+        if ctx is None or job.id in self._delivering or job.state is JobState.DELIVERED:
+            return
+        self._delivering.add(job.id)
+        self.tasks.spawn(self._finish(job, ctx), name=f"deliver-{job.id}")
+
+    # -- status message ------------------------------------------------------------------------
+
+    def show_initial(self, job: Job, ctx: DiscordContext, progress: Progress) -> None:
+        """The first status, unless the engine already reported progress for the job."""
+        if job.id not in self._slots:
+            self.show_status(job, ctx, progress)
+
+    def show_status(self, job: Job, ctx: DiscordContext, progress: Progress) -> None:
+        """Queue a status update; it is sent now or at the next allowed moment."""
+        slot = self._slots.setdefault(job.id, _StatusSlot())
+        if slot.closed:
+            return
+        text = status_text(
+            prompt=job.prompt,
+            phase=progress.phase,
+            progress=progress,
+            credit=Credit(ctx.member_remaining, ctx.pool_remaining),
+        )
+        wanted = (text, progress.phase == Phase.QUEUED)
+        if wanted == (slot.pending or slot.sent):
+            return
+        slot.pending = wanted
+        if slot.task is None or slot.task.done():
+            slot.task = self.tasks.spawn(self._flush(job.id, ctx, slot), name=f"status-{job.id}")
+
+    async def _flush(self, job_id: str, ctx: DiscordContext, slot: _StatusSlot) -> None:
+        loop = asyncio.get_running_loop()
+        while slot.pending is not None and slot.is_open():
+            delay = slot.sent_at + self.edit_interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+                continue
+            wanted, slot.pending = slot.pending, None
+            if wanted == slot.sent:
+                continue
+            async with slot.lock:
+                if not slot.is_open():
+                    return
+                ctx = await self._send_status(job_id, ctx, wanted)
+                slot.sent, slot.sent_at = wanted, loop.time()
+
+    async def _send_status(
+        self, job_id: str, ctx: DiscordContext, wanted: tuple[str, bool]
+    ) -> DiscordContext:
+        text, cancellable = wanted
+        if ctx.expiry_notice_sent:
+            return ctx
+        remaining = ctx.expires_at - self.clock()
+        if remaining < self.notice_margin:
+            # The token dies before this job is likely done: say where the result will go,
+            # then stop editing (bot-token edits share the channel's rate limit).
+            ctx = ctx.with_notice_sent()
+            await self.engine.update_context(job_id, **ctx.to_dict())
+            text, cancellable = f"{text}\n{EXPIRY_NOTE}", False
+        view = self.queued_view(job_id) if cancellable else None
+        await self._edit_status(ctx, text, view)
+        return ctx
+
+    async def _edit_status(
+        self, ctx: DiscordContext, text: str, view: discord.ui.View | None
+    ) -> bool:
+        """Edit the status message by token while it lives, else with the bot token."""
+        if ctx.status_message_id is None:
+            return False
+        self.status_edits += 1
+        if ctx.handle.alive(margin=EXPIRY_MARGIN, now=self.clock()):
+            try:
+                await ctx.handle.webhook(self.client).edit_message(
+                    ctx.status_message_id, content=text, view=view, allowed_mentions=NO_PINGS
+                )
+                return True
+            except discord.HTTPException as error:
+                if message_gone(error):
+                    return False
+                if not token_dead(error):
+                    log.warning("status edit failed: %s %s", error.status, error.code)
+                    return False
+        if ctx.channel_id is None:
+            return False
+        message = self.client.get_partial_messageable(ctx.channel_id).get_partial_message(
+            ctx.status_message_id
+        )
+        try:
+            await message.edit(content=text, view=view, allowed_mentions=NO_PINGS)
+        except discord.HTTPException as error:
+            if not message_gone(error):
+                log.warning("status edit (bot token) failed: %s %s", error.status, error.code)
+            return False
+        return True
+
+    async def _close_slot(self, job_id: str) -> _StatusSlot:
+        slot = self._slots.pop(job_id, None) or _StatusSlot()
+        slot.closed = True
+        current = asyncio.current_task()
+        if slot.task is not None and slot.task is not current and not slot.task.done():
+            slot.task.cancel()
+        async with slot.lock:  # an edit in flight finishes before the final one
+            return slot
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    async def _finish(self, job: Job, ctx: DiscordContext) -> None:
+        try:
+            await self._quota_finish(job.id)
+            slot = await self._close_slot(job.id)
+            if job.state is JobState.COMPLETED:
+                await self._deliver(job, ctx, slot)
+            else:
+                await self._report_failure(job, ctx)
+        finally:
+            self._delivering.discard(job.id)
+
+    def _token_usable(self, ctx: DiscordContext) -> bool:
+        return ctx.handle.alive(margin=self.upload_margin, now=self.clock())
+
+    async def _deliver(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
+        loop = asyncio.get_running_loop()
+        token_usable = self._token_usable(ctx)
+        if token_usable and slot.sent is not None and loop.time() - slot.sent_at >= 3.0:
+            text = status_text(prompt=job.prompt, phase=UPLOADING)
+            await self._edit_status(ctx, text, None)
+
+        attach, reason = self._attachment_decision(job, ctx)
+        delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
+        if delivered is None and attach:
+            delivered = await self._post_result(
+                job, ctx, attach=False, reason="it is over this server's upload limit"
+            )
+        if delivered is None:
+            log.error("job %s: the result could not be posted anywhere; will retry", job.id)
+            return
+
+        where = "below" if delivered.via != "dm" else "in your direct messages"
+        elapsed = (job.completed_at or self.clock()) - job.created_at
+        await self.engine.mark_delivered(
+            job.id,
+            delivered_via=delivered.via,
+            result_message_id=delivered.message.id,
+            result_channel_id=delivered.message.channel.id,
+        )
+        self.deliveries += 1
+        log.info("job %s delivered via %s", job.id, delivered.via)
+        finished = finished_status_text(prompt=job.prompt, elapsed=elapsed, where=where)
+        await self._edit_status(ctx, finished, None)
+        await self._note(job, ctx, "delivered", delivered.message.jump_url)
+        if job.audio_path:
+            await asyncio.to_thread(Path(job.audio_path).unlink, missing_ok=True)
+
+    def _attachment_decision(self, job: Job, ctx: DiscordContext) -> tuple[bool, str | None]:
+        size = job.audio_size_bytes
+        if not job.audio_path or size is None:
+            return False, "the file was too large or could not be downloaded"
+        if not ctx.can_attach:
+            return False, "I am not allowed to attach files in this channel"
+        if size > ctx.filesize_limit:
+            return False, (
+                f"it is {format_bytes(size)}, over this server's "
+                f"{format_bytes(ctx.filesize_limit)} upload limit"
+            )
+        return True, None
+
+    async def _post_result(
+        self, job: Job, ctx: DiscordContext, *, attach: bool, reason: str | None
+    ) -> Delivered | None:
+        """Post the result message; None when the file was refused as too large (retry as a
+        link) or there was nowhere left to post it."""
+        if not attach and not job.audio_url:
+            return await self._post_failure_anywhere(job, ctx, "❌ The audio was lost.")
+        content = result_content(
+            ctx.requester_id, link=None if attach else job.audio_url, reason=reason
+        )
+        embed = result_embed(job)
+        mentions = ping_only(ctx.requester_id)
+
+        def file() -> discord.File:
+            assert job.audio_path is not None
+            return discord.File(job.audio_path, filename=audio_filename(job))
+
+        if self._token_usable(ctx):
+            try:
+                sent = await ctx.handle.webhook(self.client).send(
+                    content,
+                    embed=embed,
+                    file=file() if attach else MISSING,
+                    view=self.result_view(job.id) or MISSING,
+                    allowed_mentions=mentions,
+                    wait=True,
+                )
+                return Delivered("interaction", sent)
+            except discord.HTTPException as error:
+                if attach and file_too_large(error):
+                    return None
+                if not token_dead(error):
+                    raise
+                log.info("job %s: interaction token refused, posting in the channel", job.id)
+
+        if ctx.channel_id is not None:
+            channel = self.client.get_partial_messageable(ctx.channel_id)
+            try:
+                message = await channel.send(
+                    content,
+                    embed=embed,
+                    file=file() if attach else MISSING,
+                    view=self.result_view(job.id) or MISSING,
+                    allowed_mentions=mentions,
+                )
+                return Delivered("channel", message)
+            except discord.Forbidden:
+                log.info("job %s: channel closed to the bot, sending a DM", job.id)
+            except discord.HTTPException as error:
+                if attach and file_too_large(error):
+                    return None
+                raise
+        try:
+            user = self.client.get_user(ctx.requester_id) or await self.client.fetch_user(
+                ctx.requester_id
+            )
+            message = await user.send(
+                content,
+                embed=embed,
+                file=file() if attach else MISSING,
+                view=self.result_view(job.id) or MISSING,
+                allowed_mentions=mentions,
+            )
+            return Delivered("dm", message)
+        except discord.HTTPException as error:
+            if attach and file_too_large(error):
+                return None
+            log.warning("job %s: cannot DM the requester: %s %s", job.id, error.status, error.code)
+            return None
+
+    async def _post_failure_anywhere(
+        self, job: Job, ctx: DiscordContext, text: str
+    ) -> Delivered | None:
+        if await self._edit_status(ctx, text, None):
+            return None
+        content = f"<@{ctx.requester_id}> {text}"
+        if ctx.channel_id is not None:
+            try:
+                message = await self.client.get_partial_messageable(ctx.channel_id).send(
+                    content, allowed_mentions=NO_PINGS
+                )
+                return Delivered("channel", message)
+            except discord.HTTPException:
+                pass
+        return None
+
+    async def _report_failure(self, job: Job, ctx: DiscordContext) -> None:
+        text = failure_text(job)
+        if not await self._edit_status(ctx, text, None):
+            await self._post_failure_anywhere(job, ctx, text)
+        await self.engine.update_context(job.id, failure_reported=True)
+        await self._note(job, ctx, job.state.value, None)
+
+    async def _quota_finish(self, job_id: str) -> None:
+        """The generation has ended: the member no longer has it in flight."""
+        if self.quota is None:
+            return
+        try:
+            await self.quota.finish(job_id)
+        except Exception:
+            log.exception("job %s: could not end the quota reservation's in-flight status", job_id)
+
+    async def _note(self, job: Job, ctx: DiscordContext, outcome: str, link: str | None) -> None:
+        if self.quota is None:
+            return
+        try:
+            await self.quota.note_generation(
+                guild_id=ctx.guild_id or DM_GUILD_ID,
+                user_id=ctx.requester_id,
+                prompt=job.prompt,
+                job_id=job.id,
+                outcome=outcome,
+                link=link,
+            )
+        except Exception:
+            log.exception("job %s: could not note the generation for the mod log", job.id)

@@ -1,0 +1,219 @@
+"""The buttons and the modal of a piece: Re-roll, Variation and Cancel.
+
+They are `DynamicItem`s: the job id travels in the custom_id (`jam:<action>:<job id>`), and the
+job row holds everything else, so buttons keep working after a restart without stored views.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.discord_compose import random_seed, start_compose
+from bot.discord_reply import reply
+from bot.presentation.errors import PROMPT_MAX_CHARS
+from bot.tree import report_error
+
+if TYPE_CHECKING:
+    from bot.bot import JamBot
+    from bot.jobs.models import Job
+
+JOB_ID = r"(?P<job_id>[0-9a-f]{6,32})"
+_DynamicButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
+
+
+def _bot(interaction: discord.Interaction[Any]) -> JamBot:
+    return cast("JamBot", interaction.client)
+
+
+async def _job_or_apologise(interaction: discord.Interaction[Any], job_id: str) -> Job | None:
+    job = await _bot(interaction).engine.get(job_id)
+    if job is None:
+        await reply(interaction, "I no longer know that piece, sorry.", ephemeral=True)
+    return job
+
+
+class RerollButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:reroll:{JOB_ID}"
+):
+    """Same prompt, a new random seed."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Re-roll",
+                emoji="🎲",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"jam:reroll:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> RerollButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            job = await _job_or_apologise(interaction, self.job_id)
+            if job is not None:
+                await start_compose(
+                    _bot(interaction),
+                    interaction,
+                    prompt=job.prompt,
+                    negative_prompt=job.negative_prompt,
+                    seed=random_seed(),
+                )
+        except Exception as error:
+            await report_error(interaction, error)
+
+
+class VariationModal(discord.ui.Modal, title="Make a variation"):
+    """Edit the prompt; the seed stays, so the piece changes only where the words do."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(timeout=600)
+        self.job = job
+        self.prompt: discord.ui.TextInput[VariationModal] = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=job.prompt[:PROMPT_MAX_CHARS],
+            max_length=PROMPT_MAX_CHARS,
+            required=True,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await start_compose(
+            _bot(interaction),
+            interaction,
+            prompt=self.prompt.value,
+            negative_prompt=self.job.negative_prompt,
+            seed=self.job.seed,
+        )
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None:
+        await report_error(interaction, error)
+
+
+class VariationButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:vary:{JOB_ID}"
+):
+    """Open a modal to edit the prompt, keeping the seed."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Variation",
+                emoji="✏️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"jam:vary:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> VariationButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            job = await _job_or_apologise(interaction, self.job_id)
+            if job is not None:
+                await interaction.response.send_modal(VariationModal(job))
+        except Exception as error:
+            await report_error(interaction, error)
+
+
+class CancelButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:cancel:{JOB_ID}"
+):
+    """Cancel a job still waiting in the queue: its requester, or a member with Manage Server."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                emoji="✖️",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"jam:cancel:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+        /,
+    ) -> CancelButton:
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self._cancel(interaction)
+        except Exception as error:
+            await report_error(interaction, error)
+
+    async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
+        job = await _job_or_apologise(interaction, self.job_id)
+        if job is None:
+            return
+        is_requester = str(interaction.user.id) == job.requester_id
+        if not is_requester and not interaction.permissions.manage_guild:
+            await reply(
+                interaction,
+                "Only the member who asked for this piece, or a moderator with Manage Server, "
+                "can cancel it.",
+            )
+            return
+        if await _bot(interaction).engine.cancel(self.job_id, by=str(interaction.user.id)):
+            await reply(interaction, "Cancelled. The credit was returned.")
+        else:
+            await reply(
+                interaction,
+                "Too late to cancel: the prompt has already been sent to the music service.",
+            )
+
+
+def _persistent_view(*items: discord.ui.Item[Any]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    # Dynamic items are dispatched by custom_id; a stopped view is not stored per message,
+    # so thousands of status messages cost no memory.
+    view.stop()
+    return view
+
+
+def queued_view(job_id: str) -> discord.ui.View:
+    return _persistent_view(CancelButton(job_id))
+
+
+def result_view(job_id: str) -> discord.ui.View:
+    return _persistent_view(RerollButton(job_id), VariationButton(job_id))
+
+
+DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (
+    RerollButton,
+    VariationButton,
+    CancelButton,
+)

@@ -1,0 +1,123 @@
+"""/compose end to end: the real JamBot between a fake Discord and a fake AI/ML API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+from collections.abc import Callable
+
+from tests.conftest import Harness, job_id_of
+from tests.fakes.discord import FakeMessage
+
+
+async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: Harness) -> None:
+    started = time.time()
+    interaction = await harness.compose("calm lo-fi piano", negative_prompt="drums", seed=7)
+
+    ack = await interaction.wait_for_ack()
+    assert ack["type"] == 5  # deferred at once
+    assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 1.0
+
+    result = await harness.result_of(interaction)
+    assert len(result.attachments) == 1
+    attachment = result.attachments[0]
+    assert attachment.data == harness.fake_api.audio
+    assert attachment.filename.endswith(".wav")
+
+    embed = result.embeds[0]
+    fields = {item["name"]: item["value"] for item in embed["fields"]}
+    assert embed["description"] == "calm lo-fi piano"
+    assert fields["Leaving out"] == "drums"
+    assert fields["Seed"] == "7"
+    assert fields["Model"] == "google/lyria2"
+    assert fields["Requested by"] == f"<@{harness.alice.id}>"
+    assert fields["Duration"] == "1 s"
+    job_id = job_id_of(result)
+
+    # Exactly one ping, for the requester only, on the result message.
+    assert result.content.startswith(f"<@{harness.alice.id}>")
+    assert result.allowed_mentions is not None
+    assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
+    assert result.allowed_mentions.get("parse") == []
+    assert not result.allowed_mentions.get("roles")
+
+    # The provider got what was asked for, once.
+    assert len(harness.fake_api.submissions) == 1
+    body = harness.fake_api.submissions[0]
+    assert body["prompt"] == "calm lo-fi piano"
+    assert body["negative_prompt"] == "drums"
+    assert body["seed"] == 7
+
+    # The status message: edited, ends as "done", never pings, Re-roll/Variation on the result.
+    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+    assert status.id != result.id
+    assert all((body.get("allowed_mentions") or {}).get("parse") == [] for body in status.history)
+    assert f"jam:reroll:{job_id}" in result.custom_ids()
+    assert f"jam:vary:{job_id}" in result.custom_ids()
+    assert not any(cid.startswith("jam:cancel:") for cid in status.custom_ids())
+
+    job = await harness.bot.engine.get(job_id)
+    assert job is not None and job.state.value == "delivered"
+    assert job.context.get("delivered_via") == "interaction"
+    assert time.time() - started < 10
+
+
+async def record_edits(message: FakeMessage, until: Callable[[], bool]) -> list[float]:
+    """The times at which `message` was edited, until `until()` holds."""
+    times: list[float] = []
+    seen = message.edit_count
+    while not until():
+        with contextlib.suppress(TimeoutError):
+            await message.wait_for_edit(timeout=0.5, after=seen)
+        while seen < message.edit_count:
+            seen += 1
+            times.append(time.monotonic())
+    return times
+
+
+async def test_status_edits_are_throttled_to_one_per_three_seconds(harness: Harness) -> None:
+    harness.fake_api.generation_seconds = 7.0
+    interaction = await harness.compose("slow ambient drone")
+    status = await harness.status_of(interaction)
+    done = asyncio.Event()
+    watcher = asyncio.create_task(record_edits(status, done.is_set))
+    await harness.result_of(interaction, timeout=20)
+    await harness.status_of(interaction, lambda m: "Done" in m.content)
+    done.set()
+    edit_times = await watcher
+
+    assert len(edit_times) >= 3, edit_times  # it reported progress while generating
+    gaps = [b - a for a, b in itertools.pairwise(edit_times)]
+    # Progress edits are >= 3 s apart; only the final "done" edit follows the delivery sooner.
+    assert all(gap >= 2.9 for gap in gaps[:-1]), gaps
+    assert harness.fake_discord.ratelimited_count == 0
+
+
+async def test_prompt_with_mentions_and_markdown_neither_pings_nor_breaks_layout(
+    harness: Harness,
+) -> None:
+    prompt = "@everyone **LOUD** <@&123456789012345678> # heading\n> quote `code` @here"
+    interaction = await harness.compose(prompt)
+    result = await harness.result_of(interaction)
+    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+
+    def visible(message: FakeMessage) -> str:
+        parts = [message.content]
+        for embed in message.embeds:
+            parts.append(embed.get("description") or "")
+            parts.extend(str(f["value"]) for f in embed.get("fields", []))
+        return "\n".join(parts)
+
+    for message in (result, status):
+        text = visible(message)
+        assert "@everyone" not in text and "@here" not in text
+        assert "<@&123456789012345678>" not in text
+        assert "\\*\\*LOUD\\*\\*" in text
+    assert "\n> quote" not in status.content and "\n# heading" not in status.content
+    assert result.allowed_mentions is not None
+    assert result.allowed_mentions.get("parse") == []
+    assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
+    # The provider still got the prompt as typed.
+    assert harness.fake_api.submissions[0]["prompt"] == prompt.strip()
