@@ -495,7 +495,7 @@ class JobEngine:
 
     async def _download(self, job: Job) -> None:
         assert job.audio_url is not None
-        self._audio_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._audio_dir.mkdir, parents=True, exist_ok=True)
         dest = self._audio_dir / f"{job.id}{_guess_extension(job.audio_url)}"
         failure: AimlApiError | None = None
         for attempt in range(1, self._download_attempts + 1):
