@@ -1,0 +1,110 @@
+"""Posts the quota's ModEvents (moderator actions, generations, blocked prompts) to each
+server's mod-log channel (`/quota modlog`). Never pings: the text is escaped and every message
+goes out with AllowedMentions.none(); people are shown as mentions, which render as names.
+
+Posting happens in background tasks, so a slow or failing Discord call never delays the
+reservation or moderator action that produced the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.presentation.text import NO_PINGS, safe_text
+from bot.quota.models import ModEvent
+from bot.quota.service import QuotaService
+
+if TYPE_CHECKING:
+    from bot.bot import JamBot
+
+log = logging.getLogger(__name__)
+
+TEXT_CHARS = 1800
+ICONS = {
+    "generation": "🎵",
+    "blocked_prompt": "🛑",
+    "bar": "🚫",
+    "unbar": "✅",
+    "grant": "🎁",
+    "reset": "🔄",
+    "block_list": "📝",
+    "settings": "⚙️",
+}
+
+
+def render(event: ModEvent) -> str:
+    """The mod-log line for an event: escaped text, then who it concerns (no pings)."""
+    text = f"{ICONS.get(event.kind, 'ℹ️')} {safe_text(event.text, TEXT_CHARS)}"
+    people = []
+    if event.user_id is not None:
+        people.append(f"member <@{event.user_id}>")
+    if event.actor_id is not None:
+        people.append(f"by <@{event.actor_id}>")
+    if people:
+        text += "\n— " + ", ".join(people)
+    return text
+
+
+class ModLog(commands.Cog):
+    def __init__(self, bot: JamBot) -> None:
+        self.bot = bot
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._service: QuotaService | None = None
+
+    async def cog_load(self) -> None:
+        # No quota service when the bot only loads commands (`python -m bot sync`).
+        self._service = getattr(self.bot, "quota", None)
+        if self._service is not None:
+            self._service.add_event_listener(self.on_quota_event)
+
+    async def cog_unload(self) -> None:
+        if self._service is not None:
+            self._service.remove_event_listener(self.on_quota_event)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def on_quota_event(self, event: ModEvent) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self.post(event), name=f"modlog-{event.guild_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def post(self, event: ModEvent) -> discord.Message | None:
+        """Send one event to its server's mod log, if one is set; failures are only logged."""
+        service = self._service
+        if service is None:
+            return None
+        try:
+            channel_id = await service.modlog_channel(event.guild_id)
+            if channel_id is None:
+                return None
+            channel = self.bot.get_partial_messageable(channel_id, guild_id=event.guild_id)
+            return await channel.send(render(event), allowed_mentions=NO_PINGS)
+        except discord.HTTPException as error:
+            log.warning(
+                "cannot post to the mod log of server %s: %s %s",
+                event.guild_id,
+                error.status,
+                error.code,
+            )
+        except Exception:
+            log.exception("mod log for server %s failed", event.guild_id)
+        return None
+
+    async def wait_idle(self) -> None:
+        """Wait until every event received so far is posted (for tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+async def setup(bot: JamBot) -> None:
+    await bot.add_cog(ModLog(bot))
