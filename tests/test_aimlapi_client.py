@@ -178,6 +178,10 @@ async def test_retry_after_as_an_http_date_and_capped(
     assert 3.0 <= sleeps.delays[0] <= 5.0
     assert sleeps.delays[1] == 10.0
 
+    api.script_submit(429, headers={"Retry-After": "soon"})  # unreadable: plain backoff
+    await client.submit(PROMPT)
+    assert sleeps.delays[2] == 0.5
+
 
 async def test_after_the_attempts_the_last_refusal_is_raised_safe_to_resubmit(
     api: FakeAimlApi, client: LyriaClient, sleeps: Sleeps
@@ -342,12 +346,15 @@ async def test_opaque_ids_are_url_encoded(
     assert api.jobs[weird].polls == 1 and api.schema_errors == []
 
 
-async def test_an_unknown_non_terminal_status_is_pending(
-    api: FakeAimlApi, client: LyriaClient
+async def test_an_unknown_non_terminal_status_is_pending_and_logged_once(
+    api: FakeAimlApi, client: LyriaClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    api.script_poll(200, {"id": "x", "status": "mixing"})
-    result = await client.poll("x")
-    assert (result.state, result.status) == ("pending", "mixing")
+    api.script_poll(200, {"id": "x", "status": "mixing"}, times=2)
+    caplog.set_level(logging.WARNING)
+    for _ in range(2):
+        result = await client.poll("x")
+        assert (result.state, result.status) == ("pending", "mixing")
+    assert caplog.text.count("unknown status 'mixing'") == 1
 
 
 @pytest.mark.parametrize(

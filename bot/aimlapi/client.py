@@ -56,6 +56,9 @@ USAGE_HEADER_PREFIX = "x-aimlapi-"
 MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
 WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+# In-progress statuses seen so far (`waiting` is undocumented); others are logged once.
+KNOWN_PENDING_STATUSES = frozenset({"queued", "generating", "waiting"})
+_warned_statuses: set[str] = set()
 
 
 def _version() -> str:
@@ -228,6 +231,9 @@ class LyriaClient:
                     f"job {generation_id} completed without an audio URL", status=answer.status
                 )
             return PollResult(generation_id, status, "completed", url_value, usage)
+        if status not in KNOWN_PENDING_STATUSES and status not in _warned_statuses:
+            _warned_statuses.add(status)
+            log.warning("Lyria sent an unknown status %r; treating it as in progress", status)
         return PollResult(generation_id, status, "pending", None, usage)
 
     # -- download --------------------------------------------------------------------------

@@ -26,12 +26,13 @@ import time
 import uuid
 import wave
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from tests.fakes.api_schema import ENDPOINT, ApiSchema
 
@@ -75,7 +76,7 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (a CIMultiDict)
     json: Any
     raw: bytes = b""
     at: float = 0.0
@@ -217,7 +218,7 @@ class FakeAimlApi:
     @property
     def cdn_saw_authorization(self) -> bool:
         """True when any CDN request carried an Authorization header (it never should)."""
-        return any("authorization" in (k.lower() for k in r.headers) for r in self.cdn_requests)
+        return any("Authorization" in r.headers for r in self.cdn_requests)
 
     def ready_at(self, generation_id: str) -> float:
         return self.jobs[generation_id].ready_at
@@ -319,7 +320,7 @@ class FakeAimlApi:
             method=request.method,
             path=request.path,
             query=dict(request.query),
-            headers=dict(request.headers),
+            headers=CIMultiDict(request.headers),
             json=parsed,
             raw=raw,
             at=self.time_source(),

@@ -32,8 +32,14 @@ def shared_dir() -> Path:
 
 def _load(folder: Path, name: str) -> dict[str, Any]:
     path = folder / "api" / name
-    with path.open(encoding="utf-8") as fh:
-        data: dict[str, Any] = json.load(fh)
+    try:
+        with path.open(encoding="utf-8") as fh:
+            data: dict[str, Any] = json.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"official API schema {path} not found; put the shared folder beside the repo "
+            "or set LYRIA_SHARED_DIR"
+        ) from None
     return data
 
 
