@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,27 @@ if TYPE_CHECKING:
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 WEBHOOK_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
+
+
+COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+def command_problems(command: Any, where: str = "") -> list[str]:
+    """Discord's rules for chat-input command and option names/descriptions (beyond the spec)."""
+    if not isinstance(command, dict):
+        return [f"{where or 'command'} is not an object"]
+    name = str(command.get("name", ""))
+    label = f"{where}/{name}" if where else name
+    problems = []
+    chat_input = command.get("type", 1) in (1, None) or where
+    if chat_input and (not COMMAND_NAME.match(name) or name != name.lower()):
+        problems.append(f"{label}: invalid name {name!r}")
+    description = command.get("description") or ""
+    if chat_input and not 1 <= len(description) <= 100:
+        problems.append(f"{label}: description must be 1-100 characters")
+    for option in command.get("options") or []:
+        problems.extend(command_problems(option, label))
+    return problems
 
 
 def register(fake: FakeDiscord, app: web.Application) -> None:
@@ -89,6 +111,10 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
 
     def store_commands(body: Any, guild_id: int | None) -> list[dict[str, Any]]:
         if not isinstance(body, list):
+            raise ApiError(400, 50035, "Invalid Form Body")
+        problems = [p for item in body for p in command_problems(item)]
+        if problems:
+            fake.spec_errors.extend(f"command sync: {p}" for p in problems)
             raise ApiError(400, 50035, "Invalid Form Body")
         previous = fake.guild_commands.get(guild_id, []) if guild_id else fake.global_commands
         stored = []

@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
+from tests.fakes.discord.multipart import MultipartError, parse_multipart
 from tests.fakes.discord.ratelimit import RateLimiter
 from tests.fakes.discord.snowflakes import SnowflakeGenerator
 from tests.fakes.discord.spec import SpecValidator, load_validator
@@ -38,6 +39,7 @@ from tests.fakes.discord.state import (
 )
 
 API_PREFIX = "/api/v10"
+GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 9, 1 << 12
 JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -287,7 +289,11 @@ class FakeDiscord:
             task.add_done_callback(_swallow)
 
     def _maybe_message_event(self, event: str, message: FakeMessage) -> None:
-        if not self.dispatch_message_events or message.ephemeral or self.active is None:
+        active = self.active
+        if not self.dispatch_message_events or message.ephemeral or active is None:
+            return
+        intent = GUILD_MESSAGES if message.guild_id else DIRECT_MESSAGES
+        if active.session is None or not active.session.intents & intent:
             return
         if event == "MESSAGE_DELETE":
             data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
@@ -647,24 +653,17 @@ class FakeDiscord:
         if content_type.startswith("multipart/"):
             payload: Any = None
             files: list[UploadedFile] = []
-            reader = await request.multipart()
-            while True:
-                part = await reader.next()
-                if part is None:
-                    break
-                name = getattr(part, "name", None) or ""
-                raw = await part.read()  # type: ignore[union-attr]
-                if name == "payload_json":
-                    payload = json.loads(raw)
-                elif name.startswith("files[") and name.endswith("]"):
-                    files.append(
-                        UploadedFile(
-                            int(name[6:-1]),
-                            getattr(part, "filename", None) or "file",
-                            part.headers.get("Content-Type"),
-                            bytes(raw),
-                        )
-                    )
+            try:
+                parts = parse_multipart(await request.read(), request.headers["Content-Type"])
+            except MultipartError as exc:
+                raise ApiError(400, 50035, f"Invalid Form Body: {exc}") from exc
+            for part in parts:
+                if part.name == "payload_json":
+                    payload = json.loads(part.data)
+                elif part.name.startswith("files[") and part.name.endswith("]"):
+                    index = int(part.name[6:-1])
+                    name = part.filename or "file"
+                    files.append(UploadedFile(index, name, part.content_type, part.data))
             return payload, files
         raw_body = await request.read()
         if not raw_body:

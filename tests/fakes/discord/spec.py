@@ -61,6 +61,7 @@ class SpecValidator:
         self._routes = sorted((Route(t) for t in document["paths"]), key=lambda r: -r.specificity)
         self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
         self._match_cache: dict[str, str | None] = {}
+        self._results: dict[tuple[str, str, str], list[str]] = {}
 
     def template_for(self, path: str) -> str | None:
         """The spec's path template for a concrete path below the API base (e.g. /users/@me)."""
@@ -91,15 +92,63 @@ class SpecValidator:
         return self._validators[key]
 
     def validate(self, method: str, template: str, body: Any) -> list[str]:
-        """Violations of the spec by this body (empty when it conforms)."""
+        """Violations of the spec by this body (empty when it conforms).
+
+        Results are memoised on the body's skeleton: free-text strings replaced by same-length
+        placeholders (the spec constrains them only by length), so a stream of progress edits
+        costs one real validation.
+        """
+        key = (method, template, json.dumps(_skeleton(body), sort_keys=True))
+        cached = self._results.get(key)
+        if cached is not None:
+            return list(cached)
+        result = self._validate(method, template, body)
+        if len(self._results) > 50_000:
+            self._results.clear()
+        self._results[key] = result
+        return list(result)
+
+    def _validate(self, method: str, template: str, body: Any) -> list[str]:
         validator = self._validator(method, template)
         if validator is None:
             return [f"{method} {template}: the spec defines no JSON body for this operation"]
         error = best_match(validator.iter_errors(_tolerate_known_mismatches(body)))
         if error is None:
             return []
+        while error.context:
+            error = _most_relevant(error.context)
         where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-        return [f"{method} {template}: {where}: {error.message[:300]}"]
+        return [f"{method} {template}: {where}: {error.message[:200]}"]
+
+
+def _most_relevant(errors: list[Any]) -> Any:
+    """For anyOf/oneOf failures: skip branches whose discriminator (`type`) did not match, then
+    name the deepest remaining error, which is usually the real mistake."""
+    rejected = {
+        e.relative_schema_path[0]
+        for e in errors
+        if list(e.relative_path) == ["type"] and e.validator in ("enum", "const")
+    }
+    relevant = [e for e in errors if e.relative_schema_path[0] not in rejected] or errors
+    return max(relevant, key=lambda e: len(e.absolute_path))
+
+
+# Keys whose string values the spec limits only by length (checked against the spec file:
+# no pattern, enum or const on any property with these names).
+FREE_TEXT_KEYS = frozenset(
+    {"content", "custom_id", "filename", "description", "label", "title", "value", "text"}
+    | {"placeholder", "url", "proxy_url", "icon_url"}
+)
+
+
+def _skeleton(value: Any, key: str | None = None) -> Any:
+    if isinstance(value, str):
+        return "x" * len(value) if key in FREE_TEXT_KEYS else value
+    if isinstance(value, dict):
+        return {k: _skeleton(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_skeleton(v, key) for v in value]
+    return value
 
 
 def _tolerate_known_mismatches(body: Any) -> Any:
