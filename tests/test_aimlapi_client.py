@@ -491,6 +491,17 @@ async def test_download_streams_verifies_and_reads_the_duration(
     assert api.cdn_requests[0].headers["User-Agent"] == USER_AGENT
 
 
+async def test_download_follows_a_cdn_redirect_without_the_key(
+    api: FakeAimlApi, client: LyriaClient, tmp_path: Path
+) -> None:
+    url = await finished_url(api, client)
+    api.cdn_mode = "redirect"
+    audio = await client.download(url, tmp_path / "r.wav", max_bytes=1024 * 1024)
+    assert audio.size_bytes == len(api.audio)
+    assert [r.query for r in api.cdn_requests] == [{}, {"hop": "1"}]
+    assert not api.cdn_saw_authorization
+
+
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [

@@ -251,6 +251,8 @@ async def test_cdn_modes(api: FakeAimlApi, http: aiohttp.ClientSession) -> None:
             pass
     assert api.cdn_downloads == 5
     assert api.cdn_saw_authorization
+    with pytest.raises(ValueError, match="unknown cdn_mode"):
+        api.cdn_mode = "flaky"
 
 
 async def test_wait_for_wakes_on_requests_and_many_jobs_run_at_once(

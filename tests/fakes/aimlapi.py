@@ -40,7 +40,18 @@ CDN_PREFIX = "/cdn/files"
 DEFAULT_CREDITS = 120000.0
 OVERSIZED_BYTES = 64 * 1024 * 1024
 CDN_MODES = frozenset(
-    {"ok", "404", "410", "500", "truncated", "oversized", "oversized_chunked", "not_audio", "stall"}
+    {
+        "ok",
+        "404",
+        "410",
+        "500",
+        "truncated",
+        "oversized",
+        "oversized_chunked",
+        "not_audio",
+        "stall",
+        "redirect",
+    }
 )
 
 
@@ -159,7 +170,7 @@ class FakeAimlApi:
         self.requests: list[RecordedRequest] = []
         self.schema_errors: list[str] = []
         self.jobs: dict[str, FakeJob] = {}
-        self.cdn_mode = "ok"
+        self._cdn_mode = "ok"
         self.cdn_downloads = 0
         self.cdn_requests: list[RecordedRequest] = []
 
@@ -205,6 +216,17 @@ class FakeAimlApi:
         await self.close()
 
     # -- test controls ---------------------------------------------------------------------
+
+    @property
+    def cdn_mode(self) -> str:
+        """How the CDN answers: one of CDN_MODES ("redirect" goes through a 302 first)."""
+        return self._cdn_mode
+
+    @cdn_mode.setter
+    def cdn_mode(self, mode: str) -> None:
+        if mode not in CDN_MODES:
+            raise ValueError(f"unknown cdn_mode {mode!r}; choose from {sorted(CDN_MODES)}")
+        self._cdn_mode = mode
 
     @property
     def posts(self) -> list[RecordedRequest]:
@@ -492,6 +514,8 @@ class FakeAimlApi:
         if mode == "not_audio":
             html = b"<!DOCTYPE html><html><body>Access denied</body></html>"
             return web.Response(body=html, content_type="audio/wav")
+        if mode == "redirect" and "hop" not in request.query:
+            raise web.HTTPFound(request.path + "?hop=1")
         if mode == "stall":
             return await self._cdn_stall(request)
         if mode == "truncated":
