@@ -1,0 +1,94 @@
+"""`python -m bot check`: say whether the bot can run here, and what to fix if not.
+
+Prints one line per check ("ok: ..." or "problem: ..."); exits 1 if any problem was found.
+Never prints secrets, only whether they are set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from typing import TextIO
+
+from bot.config import Settings
+from bot.jobs.models import JobState
+from bot.store.database import Database, DatabaseError, migration_scripts
+from bot.store.jobs import UNFINISHED_STATES, JobStore
+
+
+def run_check(settings: Settings) -> int:
+    return asyncio.run(check(settings, sys.stdout))
+
+
+async def check(settings: Settings, out: TextIO) -> int:
+    problems = 0
+
+    def report(ok: bool, text: str) -> None:
+        nonlocal problems
+        problems += not ok
+        print(("ok: " if ok else "problem: ") + text, file=out)
+
+    report(
+        bool(settings.discord_token),
+        "DISCORD_TOKEN is set"
+        if settings.discord_token
+        else "DISCORD_TOKEN is not set: the bot cannot log in to Discord "
+        "(get it from the Developer Portal, Bot -> Reset Token, and put it in .env)",
+    )
+    report(
+        bool(settings.aimlapi_key),
+        "AIMLAPI_KEY is set"
+        if settings.aimlapi_key
+        else "AIMLAPI_KEY is not set: neither the bot nor `compose` can make music "
+        "(create a key at https://aimlapi.com/app/keys and put it in .env)",
+    )
+    report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
+
+    try:
+        db = await Database.open(settings.database_path)
+    except DatabaseError as exc:
+        report(False, f"database: {exc}")
+    else:
+        try:
+            version = await db.schema_version()
+            expected = len(migration_scripts())
+            report(
+                version == expected,
+                f"database {settings.database_path} at schema version {version}"
+                + ("" if version == expected else f" (expected {expected})"),
+            )
+            counts = await JobStore(db).count_by_state()
+            unfinished = {state: counts.get(state, 0) for state in UNFINISHED_STATES}
+            total = sum(unfinished.values())
+            detail = ", ".join(f"{n} {state.value}" for state, n in unfinished.items() if n)
+            report(True, f"{total} unfinished job(s)" + (f" ({detail})" if detail else ""))
+            unknown = counts.get(JobState.SUBMIT_UNKNOWN, 0)
+            if unknown:
+                print(
+                    f"note: {unknown} job(s) ended with an unknown submission outcome; "
+                    "check the AI/ML API dashboard for charges",
+                    file=out,
+                )
+        finally:
+            await db.close()
+
+    audio_dir = settings.audio_dir
+    try:
+        await asyncio.to_thread(audio_dir.mkdir, parents=True, exist_ok=True)
+        writable = await asyncio.to_thread(os.access, audio_dir, os.W_OK)
+    except OSError as exc:
+        report(False, f"AUDIO_DIR {audio_dir} cannot be created: {exc.strerror}")
+    else:
+        report(
+            writable,
+            f"AUDIO_DIR {audio_dir} is writable"
+            if writable
+            else f"AUDIO_DIR {audio_dir} is not writable",
+        )
+
+    if problems:
+        print(f"{problems} problem(s) found.", file=out)
+        return 1
+    print("Everything needed to run the bot is in place.", file=out)
+    return 0

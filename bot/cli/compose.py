@@ -1,0 +1,301 @@
+"""`python -m bot compose "PROMPT"`: generate one piece in the terminal, with live progress.
+
+Uses the same job engine as the bot (so the job is a row in DATABASE_PATH like any other), with
+no credit ledger. Progress goes to stderr (one line rewritten in place on a terminal, plain lines
+otherwise); the result (path, duration, size) goes to stdout.
+
+Exit codes: 0 saved, 1 failed, 2 bad input or settings, 3 timed out, 4 the submission's fate is
+unknown (the bot did not resubmit so as not to pay twice), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import aiohttp
+
+from bot.aimlapi.client import LyriaClient
+from bot.config import ConfigError, Settings
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import Job, JobRequest, JobState, NoCreditLedger, Phase, Progress
+from bot.logs import setup_logging
+from bot.store.database import Database, DatabaseError
+from bot.store.jobs import JobStore
+
+MAX_PROMPT_CHARS = 600
+MAX_SEED = 2**32 - 1
+REQUESTER = "terminal"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_TIMED_OUT = 3
+EXIT_AMBIGUOUS = 4
+EXIT_INTERRUPTED = 130
+
+_EXIT_FOR_STATE = {
+    JobState.FAILED: EXIT_FAILED,
+    JobState.TIMED_OUT: EXIT_TIMED_OUT,
+    JobState.SUBMIT_UNKNOWN: EXIT_AMBIGUOUS,
+    JobState.CANCELLED: EXIT_INTERRUPTED,
+}
+
+
+def validate_request(prompt: str, negative_prompt: str | None, seed: int | None) -> str | None:
+    """What is wrong with the request, in one sentence; None when it may be sent."""
+    if not prompt.strip():
+        return "the prompt is empty; describe the music you want"
+    if len(prompt) > MAX_PROMPT_CHARS:
+        return f"the prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}"
+    if negative_prompt is not None and len(negative_prompt) > MAX_PROMPT_CHARS:
+        return (
+            f"the negative prompt is {len(negative_prompt)} characters long; "
+            f"the limit is {MAX_PROMPT_CHARS}"
+        )
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        return f"the seed must be a whole number from 0 to {MAX_SEED}"
+    return None
+
+
+def run_compose(settings: Settings, args: argparse.Namespace) -> int:
+    prompt: str = args.prompt
+    negative_prompt: str | None = args.negative_prompt or None
+    seed: int | None = args.seed
+    problem = validate_request(prompt, negative_prompt, seed)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        settings.require("AIMLAPI_KEY")
+    except ConfigError as exc:
+        print(f"configuration error: {exc}; set it in .env or the environment", file=sys.stderr)
+        return EXIT_USAGE
+    assert settings.aimlapi_key is not None
+    # Logs would tear the progress line apart: only warnings and worse, secrets redacted.
+    level = settings.log_level if settings.log_level in {"ERROR", "CRITICAL"} else "WARNING"
+    setup_logging(level, secrets=[settings.aimlapi_key.reveal()])
+    out = Path(args.out).expanduser() if args.out else None
+    request = JobRequest(
+        prompt=prompt.strip(),
+        requester_id=REQUESTER,
+        negative_prompt=negative_prompt,
+        seed=seed,
+        origin="cli",
+    )
+    try:
+        return asyncio.run(compose(settings, request, out=out))
+    except KeyboardInterrupt:  # before the signal handler was installed, or after
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def compose(
+    settings: Settings,
+    request: JobRequest,
+    *,
+    out: Path | None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    assert settings.aimlapi_key is not None
+    try:
+        db = await Database.open(settings.database_path)
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_FAILED
+    interrupted = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGINT, interrupted.set)
+    display = TerminalProgress(stderr)
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = LyriaClient(
+                session,
+                api_key=settings.aimlapi_key.reveal(),
+                base_url=settings.aimlapi_base_url,
+                model=settings.aimlapi_model,
+            )
+            engine = JobEngine(
+                store=JobStore(db),
+                client=client,
+                audio_dir=settings.audio_dir,
+                model=settings.aimlapi_model,
+                max_concurrent=1,
+                generation_timeout=settings.generation_timeout_seconds,
+                max_audio_bytes=settings.max_audio_bytes,
+                ledger=NoCreditLedger(),
+                tick_interval=1.0,
+                resume_origins=frozenset(),  # a terminal run never picks up other jobs
+            )
+            engine.add_listener(display)
+            await engine.start()
+            try:
+                job = await engine.enqueue(request)
+                finished = await _wait_or_interrupt(engine, job, interrupted)
+                display.end_line()
+                if finished is None:
+                    return await _interrupted(engine, job, stderr)
+                return await _report(engine, finished, out, stdout, stderr)
+            finally:
+                await engine.stop()
+    finally:
+        display.end_line()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.remove_signal_handler(signal.SIGINT)
+        await db.close()
+
+
+async def _wait_or_interrupt(engine: JobEngine, job: Job, interrupted: asyncio.Event) -> Job | None:
+    waiting = asyncio.create_task(engine.wait_finished(job.id))
+    interrupt = asyncio.create_task(interrupted.wait())
+    try:
+        await asyncio.wait({waiting, interrupt}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        interrupt.cancel()
+        if not waiting.done():
+            waiting.cancel()
+        await asyncio.gather(waiting, interrupt, return_exceptions=True)
+    if waiting.cancelled() or waiting.exception() is not None:
+        return None
+    return waiting.result()
+
+
+async def _interrupted(engine: JobEngine, job: Job, stderr: TextIO) -> int:
+    if await engine.cancel(job.id, by=REQUESTER):
+        print("Cancelled before it was sent; nothing was charged.", file=stderr)
+        return EXIT_INTERRUPTED
+    current = await engine.get(job.id)
+    if current is not None and current.generation_id:
+        print(
+            "Stopped waiting. The music service already has this job "
+            f"(generation id {current.generation_id}) and charges for it; "
+            "the API cannot cancel it.",
+            file=stderr,
+        )
+    else:
+        print(
+            "Stopped while the request was being sent; the music service may or may not have "
+            "received it.",
+            file=stderr,
+        )
+    return EXIT_INTERRUPTED
+
+
+async def _report(
+    engine: JobEngine, job: Job, out: Path | None, stdout: TextIO, stderr: TextIO
+) -> int:
+    if job.state is not JobState.COMPLETED:
+        message = job.error_message or f"the job ended as {job.state.value}"
+        print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {message}", file=stderr)
+        if job.state is JobState.SUBMIT_UNKNOWN:
+            print(
+                "Check your AI/ML API dashboard before trying again.",
+                file=stderr,
+            )
+        return _EXIT_FOR_STATE.get(job.state, EXIT_FAILED)
+    if job.audio_path is None:
+        print(f"Could not save the audio: {job.error_message}", file=stderr)
+        print(f"Link: {job.audio_url}", file=stdout)
+        await engine.mark_delivered(job.id, delivered_as="link")
+        return EXIT_FAILED
+    path = Path(job.audio_path)
+    if out is not None:
+        try:
+            path = await asyncio.to_thread(_move, path, out)
+        except OSError as exc:
+            print(f"Could not move the audio to {out}: {exc}; it is at {path}", file=stderr)
+            return EXIT_FAILED
+    await engine.mark_delivered(job.id, saved_to=str(path))
+    duration = job.audio_duration_seconds
+    size = job.audio_size_bytes or 0
+    print(f"Saved: {path}", file=stdout)
+    print("Duration: " + (f"{duration:.1f} s" if duration is not None else "unknown"), file=stdout)
+    print(f"Size: {_human_size(size)} ({size:,} bytes)", file=stdout)
+    return EXIT_OK
+
+
+_STATE_LABEL = {
+    JobState.FAILED: "Failed",
+    JobState.TIMED_OUT: "Timed out",
+    JobState.SUBMIT_UNKNOWN: "Unknown outcome",
+    JobState.CANCELLED: "Cancelled",
+}
+
+
+def _move(source: Path, out: Path) -> Path:
+    target = out / source.name if out.is_dir() else out
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(source, target)
+    return target.resolve()
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def describe(progress: Progress) -> str:
+    """One short line for the terminal, e.g. "generating (waiting) · 12 s · about 25 s left"."""
+    phase = progress.phase.value
+    if progress.phase is Phase.QUEUED and progress.queue_position:
+        phase = f"queued (position {progress.queue_position})"
+    elif progress.phase is Phase.GENERATING and progress.provider_status:
+        phase = f"generating (provider: {progress.provider_status})"
+    parts = [phase, f"{progress.elapsed:.0f} s elapsed"]
+    if progress.estimate_remaining is not None:
+        parts.append(f"about {max(1.0, progress.estimate_remaining):.0f} s left")
+    return " · ".join(parts)
+
+
+class TerminalProgress:
+    """Shows progress on `stream`: rewritten in place on a TTY, else a line per change."""
+
+    _SHOWN = (Phase.QUEUED, Phase.SUBMITTING, Phase.GENERATING, Phase.DOWNLOADING)
+
+    def __init__(self, stream: TextIO, *, tty: bool | None = None, quiet_period: float = 10.0):
+        self._stream = stream
+        self._tty = stream.isatty() if tty is None else tty
+        self._quiet_period = quiet_period
+        self._width = 0
+        self._last_key: tuple[Phase, str | None] | None = None
+        self._last_at = 0.0
+
+    async def on_progress(self, job: Job, progress: Progress) -> None:
+        if progress.phase not in self._SHOWN:
+            return
+        line = describe(progress)
+        if self._tty:
+            self._stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+            self._stream.flush()
+            return
+        key = (progress.phase, progress.provider_status)
+        now = time.monotonic()
+        if key != self._last_key or now - self._last_at >= self._quiet_period:
+            self._last_key, self._last_at = key, now
+            self._stream.write(line + "\n")
+            self._stream.flush()
+
+    async def on_finished(self, job: Job) -> None:
+        self.end_line()
+
+    def end_line(self) -> None:
+        if self._tty and self._width:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._width = 0
