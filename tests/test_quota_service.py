@@ -245,6 +245,18 @@ async def test_the_member_window_rolls(db: Database, clock: Clock) -> None:
     assert isinstance(grant, Grant) and grant.member_remaining == 0
 
 
+async def test_a_window_limit_lowered_to_zero_refuses_without_a_retry_time(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.set_member_limits(GUILD, per_window=0, by=MOD)
+    for user in (7, 8):
+        refused = await quota.reserve(member(user), f"b{user}", "piano")
+        assert isinstance(refused, Refusal) and refused.limit == "member_window"
+        assert refused.retry_at is None
+
+
 async def test_refunded_credit_does_not_count_against_the_window(
     db: Database, clock: Clock
 ) -> None:

@@ -38,8 +38,13 @@ def member_limits(
     )
 
 
-def window_retry_at(counted_times: list[float], allowance: int, window_seconds: int) -> float:
-    """When the window usage drops below `allowance` (times ascending, all inside the window)."""
+def window_retry_at(
+    counted_times: list[float], allowance: int, window_seconds: int
+) -> float | None:
+    """When the window usage drops below `allowance` (times ascending, all inside the window);
+    None when it never will (an allowance of 0, or nothing used yet)."""
+    if allowance <= 0 or not counted_times:
+        return None
     over = len(counted_times) - allowance
     return counted_times[max(over, 0)] + window_seconds
 
@@ -110,14 +115,20 @@ def refuse_in_flight(max_in_flight: int) -> Refusal:
 
 
 def refuse_window(per_window: int, window_seconds: int, retry_at: float | None) -> Refusal:
-    if per_window == 0:
-        text = "Composing is limited to zero generations for you at the moment."
-    else:
-        text = (
-            f"You've used your {_plural(per_window, 'generation', 'generations')} for this "
-            f"{_duration(window_seconds)}."
+    if per_window <= 0:
+        return Refusal(
+            "member_window",
+            "Composing is currently switched off for members in this server. Please ask the "
+            "moderators if you think this is a mistake.",
+            None,
         )
-    return Refusal("member_window", f"{text} You can compose again once a slot frees up.", retry_at)
+    used = _plural(per_window, "generation", "generations")
+    return Refusal(
+        "member_window",
+        f"You've used your {used} for this {_duration(window_seconds)}. "
+        "You can compose again once a slot frees up.",
+        retry_at,
+    )
 
 
 def refuse_pool(pool: int, reset_minute: int, retry_at: float) -> Refusal:

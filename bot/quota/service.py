@@ -204,9 +204,7 @@ class QuotaService:
             times = q.window_times(conn, gid, uid, max(now - window, reset_at))
             if len(times) >= mine.per_window:
                 if extra <= 0:
-                    retry = (
-                        limits.window_retry_at(times, mine.per_window, window) if times else None
-                    )
+                    retry = limits.window_retry_at(times, mine.per_window, window)
                     return limits.refuse_window(mine.per_window, window, retry), []
                 used_extra = True
                 member_remaining = extra - 1
