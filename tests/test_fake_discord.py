@@ -373,3 +373,18 @@ async def test_dropped_connection_resumes(world: World) -> None:
     interaction = await world.fake.invoke("quota pool", {"size": 1}, user=world.alice)
     assert (await interaction.wait_for_ack())["type"] == 4
     assert world.fake.identify_count == 1
+
+
+async def test_bot_dms_a_member_and_closed_dms_are_403_50007(world: World) -> None:
+    user = await world.bot.fetch_user(world.alice.id)
+    sent = await user.send("Your jam is ready")
+    dm = world.fake.dm_channel(world.alice)
+    assert [m.content for m in dm.messages] == ["Your jam is ready"]
+    assert sent.id == dm.messages[0].id
+
+    world.alice.user.accepts_dms = False
+    with pytest.raises(discord.Forbidden) as refused:
+        await user.send("again")
+    assert refused.value.code == 50007
+    assert len(dm.messages) == 1
+    assert world.fake.spec_errors == []  # integer recipient_id is tolerated like Discord does

@@ -6,7 +6,6 @@ FakeDiscord in the process, so validation stays cheap under load.
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import os
@@ -152,23 +151,37 @@ def _skeleton(value: Any, key: str | None = None) -> Any:
 
 
 def _tolerate_known_mismatches(body: Any) -> Any:
-    """discord.py sends attachments[i].id as the file's integer index; the spec wants a string."""
-    if not isinstance(body, dict):
-        return body
-    attachments = body.get("attachments")
-    data = body.get("data")
-    if isinstance(data, dict) and isinstance(data.get("attachments"), list):
-        body = copy.copy(body)
-        body["data"] = _tolerate_known_mismatches(data)
-    if isinstance(attachments, list) and any(
-        isinstance(a, dict) and isinstance(a.get("id"), int) for a in attachments
-    ):
-        body = copy.copy(body)
-        body["attachments"] = [
-            {**a, "id": str(a["id"])} if isinstance(a, dict) and isinstance(a.get("id"), int) else a
-            for a in attachments
-        ]
-    return body
+    """Snowflakes sent as integers become strings before validation.
+
+    Discord accepts integer snowflakes and discord.py sends them (recipient_id, message
+    references, allowed_mentions users/roles, and attachments[i].id as the file's index); the spec
+    types every snowflake as a string.
+    """
+    return _stringify_ids(body, None)
+
+
+def _is_id_key(key: str | None) -> bool:
+    return key is not None and (key == "id" or key.endswith("_id"))
+
+
+def _is_id_list_key(key: str | None) -> bool:
+    return key is not None and (key.endswith("_ids") or key in ("users", "roles"))
+
+
+def _stringify_ids(value: Any, key: str | None) -> Any:
+    if isinstance(value, dict):
+        return {k: _stringify_ids(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        if _is_id_list_key(key):
+            return [str(v) if _is_int(v) else _stringify_ids(v, None) for v in value]
+        return [_stringify_ids(v, None) for v in value]
+    if _is_id_key(key) and _is_int(value):
+        return str(value)
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @functools.cache
