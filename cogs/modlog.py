@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TEXT_CHARS = 1800
+_LINK = re.compile(r"https?://[^\s<>]{1,300}")
 ICONS = {
     "generation": "🎵",
     "blocked_prompt": "🛑",
@@ -47,6 +49,8 @@ def render(event: ModEvent) -> str:
         people.append(f"by <@{event.actor_id}>")
     if people:
         text += "\n— " + ", ".join(people)
+    if event.link is not None and _LINK.fullmatch(event.link):
+        text += f"\n<{event.link}>"  # angle brackets: a plain link, no preview
     return text
 
 

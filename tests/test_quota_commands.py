@@ -235,6 +235,8 @@ async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     await finish_all(harness)
     generation = await modlog.wait_for(lambda m: m.content.startswith("🎵"))
     assert "crème brûlée lofi" in generation.content
+    assert "delivered" in generation.content
+    assert "\n<https://discord.com/channels/" in generation.content  # the result's link
 
     await run(harness, "modlog")
     cog = harness.bot.get_cog("ModLog")

@@ -532,6 +532,7 @@ async def test_moderator_actions_and_generations_reach_event_listeners(
     )
     assert events[1].user_id == 7 and events[1].actor_id == MOD
     assert "j1" in events[2].text and "calm piano" in events[2].text
+    assert events[2].link == "https://cdn.example/j1.wav"
     rows = await db.fetchall("SELECT job_id, outcome FROM quota_generation_log ORDER BY job_id")
     assert [tuple(r) for r in rows] == [("j1", "delivered"), ("j2", "delivered")]
 

@@ -54,7 +54,8 @@ class ModEvent:
     """One line for a server's mod log. `text` is plain; the Discord layer escapes it.
 
     `kind` names the event ("generation", "blocked_prompt", "settings", ...); `user_id` is the
-    member the event is about and `actor_id` the moderator who acted, when there is one.
+    member the event is about and `actor_id` the moderator who acted, when there is one;
+    `link` points at the result (shown as a link, not escaped as text).
     """
 
     guild_id: int
@@ -62,6 +63,7 @@ class ModEvent:
     kind: str = "info"
     user_id: int | None = None
     actor_id: int | None = None
+    link: str | None = None
 
 
 @dataclass(frozen=True)

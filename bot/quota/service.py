@@ -413,9 +413,9 @@ class QuotaService:
         if guild_id == DM_GUILD_ID:
             return
         text = f"Generation {job_id} for member {user_id}: {outcome}. Prompt: {_clip(prompt)}"
-        if link:
-            text += f" Link: {link}"
-        await self._emit([ModEvent(guild_id, text, kind="generation", user_id=user_id)])
+        await self._emit(
+            [ModEvent(guild_id, text, kind="generation", user_id=user_id, link=link or None)]
+        )
 
     # -- moderator actions (each one is announced to the mod log) ------------------------------
 
