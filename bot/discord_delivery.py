@@ -350,10 +350,8 @@ class DiscordDelivery:
                     return None
                 raise
         try:
-            user = self.client.get_user(ctx.requester_id) or await self.client.fetch_user(
-                ctx.requester_id
-            )
-            message = await user.send(
+            dm = await self._dm_channel(ctx.requester_id)
+            message = await dm.send(
                 content,
                 embed=embed,
                 file=file() if attach else MISSING,
@@ -366,6 +364,15 @@ class DiscordDelivery:
                 return None
             log.warning("job %s: cannot DM the requester: %s %s", job.id, error.status, error.code)
             return None
+
+    async def _dm_channel(self, user_id: int) -> discord.PartialMessageable:
+        """Open (or find) the DM channel with a user. The recipient id is sent as a string, as
+        Discord documents snowflakes (discord.py's own `create_dm` sends an integer)."""
+        route = discord.http.Route("POST", "/users/@me/channels")
+        data = await self.client.http.request(route, json={"recipient_id": str(user_id)})
+        return self.client.get_partial_messageable(
+            int(data["id"]), type=discord.ChannelType.private
+        )
 
     async def _post_failure_anywhere(
         self, job: Job, ctx: DiscordContext, text: str

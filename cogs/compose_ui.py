@@ -80,10 +80,11 @@ class VariationModal(discord.ui.Modal, title="Make a variation"):
     """Edit the prompt; the seed stays, so the piece changes only where the words do."""
 
     def __init__(self, job: Job) -> None:
-        super().__init__(timeout=600)
+        super().__init__(timeout=600, custom_id=f"jam:variation:{job.id}")
         self.job = job
         self.prompt: discord.ui.TextInput[VariationModal] = discord.ui.TextInput(
             label="Prompt",
+            custom_id="prompt",
             style=discord.TextStyle.paragraph,
             default=job.prompt[:PROMPT_MAX_CHARS],
             max_length=PROMPT_MAX_CHARS,

@@ -13,6 +13,7 @@ Tune a test with `@pytest.mark.harness(env={...}, discord={...}, api={...}, deli
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.util
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -134,11 +135,16 @@ class Harness:
         *,
         user: FakeMember | None = None,
         channel: FakeChannel | None = None,
+        snowflake_time: float | None = None,
         **options: Any,
     ) -> FakeInteraction:
         values = {"prompt": prompt, **options}
         return await self.fake_discord.invoke(
-            "compose", values, user=user or self.alice, channel=channel or self.channel
+            "compose",
+            values,
+            user=user or self.alice,
+            channel=channel or self.channel,
+            snowflake_time=snowflake_time,
         )
 
     async def result_of(self, interaction: FakeInteraction, timeout: float = 10.0) -> FakeMessage:  # noqa: ASYNC109
@@ -152,6 +158,36 @@ class Harness:
         timeout: float = 10.0,  # noqa: ASYNC109
     ) -> FakeMessage:
         return await interaction.wait_for_original(predicate, timeout)
+
+    async def job_of(self, interaction: FakeInteraction) -> str:
+        """The id of the job a /compose interaction started (from its status message)."""
+        status = await self.status_of(interaction, lambda m: bool(m.custom_ids()) or m.embeds)
+        for custom_id in status.custom_ids():
+            return custom_id.rsplit(":", 1)[1]
+        raise AssertionError("the status message names no job")
+
+    async def job_of_result(self, message: FakeMessage) -> str:
+        return job_id_of(message)
+
+    async def latest_job_id(self) -> str:
+        """The id of the most recently created job (waiting for one to exist)."""
+        async with asyncio.timeout(10):
+            while True:
+                row = await self.bot.db.fetchone(
+                    "SELECT id FROM jobs ORDER BY created_at DESC LIMIT 1"
+                )
+                if row is not None:
+                    return str(row[0])
+                await asyncio.sleep(0.05)
+
+    async def wait_job_state(self, job_id: str, *states: str, timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+        """Poll the job row until it reaches one of `states`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                job = await self.bot.engine.get(job_id)
+                if job is not None and job.state.value in states:
+                    return job
+                await asyncio.sleep(0.05)
 
     def bot_messages(self, channel: FakeChannel | None = None) -> list[FakeMessage]:
         where = channel or self.channel

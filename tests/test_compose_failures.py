@@ -1,0 +1,114 @@
+"""What members see when something goes wrong: every path ends in a polite, specific message."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.quota.service import Requester
+from tests.conftest import Harness
+from tests.fakes.aimlapi import make_wav
+from tests.fakes.discord import FakeMessage
+
+BIG_WAV = make_wav(660.0)  # 10.6 MB: over the 10 MiB upload limit of an unboosted server
+
+
+@pytest.mark.harness(api={"audio": BIG_WAV})
+async def test_audio_over_the_upload_limit_is_delivered_as_a_link(harness: Harness) -> None:
+    interaction = await harness.compose("an epic orchestral suite")
+    result = await harness.result_of(interaction)
+    assert result.attachments == []
+    assert "upload limit" in result.content
+    assert "<http://127.0.0.1:" in result.content  # the CDN link, without an embed preview
+    assert harness.fake_discord.upload_rejections == []  # decided before uploading
+    fields = {f["name"]: f["value"] for f in result.embeds[0]["fields"]}
+    assert fields["Size"] == "10.1 MiB"
+
+
+@pytest.mark.harness(api={"audio": BIG_WAV}, premium_tier=2)
+async def test_a_boosted_server_gets_the_big_file_attached(harness: Harness) -> None:
+    interaction = await harness.compose("an epic orchestral suite")
+    result = await harness.result_of(interaction)
+    assert len(result.attachments) == 1
+    assert result.attachments[0].data == BIG_WAV
+
+
+async def test_provider_failure_is_explained_with_the_providers_reason(harness: Harness) -> None:
+    harness.fake_api.fail_generation(None, message="Prompt was blocked by the safety filter")
+    interaction = await harness.compose("something the provider refuses")
+    status = await harness.status_of(interaction, lambda m: "could not generate" in m.content)
+    assert "Prompt was blocked by the safety filter" in status.content
+    assert status.custom_ids() == []  # no Cancel button left behind
+    assert interaction.followups == []
+    assert harness.bot_messages() == [status]
+
+
+@pytest.mark.harness(api={"api_key": "the-right-key"})
+async def test_account_problem_shows_a_generic_message_and_no_details(harness: Harness) -> None:
+    harness.fake_api.api_key = "a-different-key"  # the bot's key is now refused (401)
+    interaction = await harness.compose("calm piano")
+    status = await harness.status_of(interaction, lambda m: "API account" in m.content)
+    assert "401" not in status.content and "key" not in status.content.lower()
+    assert "credit was returned" in status.content
+
+
+@pytest.mark.harness(env={"MEMBER_LIMIT_PER_WINDOW": "1"})
+async def test_quota_refusal_is_polite_and_changes_nothing(harness: Harness) -> None:
+    first = await harness.compose("first piece")
+    await harness.result_of(first)
+    await harness.status_of(first, lambda m: "Done" in m.content)
+
+    second = await harness.compose("second piece")
+    status = await harness.status_of(second, lambda m: "<t:" in m.content)
+    assert status.content.startswith("🙏")
+    assert status.custom_ids() == []
+    assert len(harness.fake_api.submissions) == 1
+    assert second.followups == []
+    # Someone else is not affected by alice's limit.
+    third = await harness.compose("bob's piece", user=harness.bob)
+    await harness.result_of(third)
+    assert len(harness.fake_api.submissions) == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"prompt": "   "}, "cannot be empty"),
+        ({"prompt": "x", "negative_prompt": "   "}, None),
+    ],
+)
+async def test_blank_prompt_gets_an_ephemeral_answer_and_reserves_nothing(
+    harness: Harness, options: dict[str, str], expected: str | None
+) -> None:
+    prompt = options.pop("prompt")
+    interaction = await harness.compose(prompt, **options)
+    ack = await interaction.wait_for_ack()
+    if expected is None:  # a blank negative prompt is simply dropped
+        result = await harness.result_of(interaction)
+        assert "negative_prompt" not in harness.fake_api.submissions[0]
+        assert result.embeds
+        return
+    assert ack["type"] == 4
+    assert ack["data"]["flags"] & 64  # ephemeral
+    assert expected in ack["data"]["content"]
+    assert harness.fake_api.submissions == []
+    remaining = await harness.bot.quota.remaining(
+        Requester(
+            user_id=harness.alice.id, guild_id=harness.guild.id, channel_id=harness.channel.id
+        )
+    )
+    assert remaining.member_remaining == 20
+
+
+async def test_deleted_status_message_does_not_lose_the_failure_notice(harness: Harness) -> None:
+    harness.fake_api.generation_seconds = 1.0
+    harness.fake_api.fail_generation(None, message="Lyria had a bad day")
+    interaction = await harness.compose("a piece whose status message disappears")
+    status = await harness.status_of(interaction, lambda m: m.edit_count >= 1)
+    status.deleted = True  # a moderator deleted it
+
+    def is_notice(message: FakeMessage) -> bool:
+        return message.id != status.id and "Lyria had a bad day" in message.content
+
+    notice = await harness.channel.wait_for(is_notice, timeout=10)
+    assert notice.content.startswith(f"<@{harness.alice.id}>")
+    assert (notice.allowed_mentions or {}).get("parse") == []

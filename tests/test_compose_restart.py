@@ -1,0 +1,85 @@
+"""A restart never loses, repeats or double-charges a piece, and old buttons keep working."""
+
+from __future__ import annotations
+
+import random
+
+from tests.conftest import Harness, job_id_of
+from tests.fakes.discord import FakeMessage
+
+
+def results_in(harness: Harness) -> list[FakeMessage]:
+    return [m for m in harness.bot_messages() if m.embeds and "piece is ready" in m.content]
+
+
+async def test_restart_mid_job_delivers_exactly_once_with_one_submission(
+    harness: Harness,
+) -> None:
+    harness.fake_api.generation_seconds = 2.0
+    interaction = await harness.compose("a piece that survives a restart", seed=11)
+    job_id = await harness.latest_job_id()
+    await harness.wait_job_state(job_id, "submitted")  # the generation id is stored
+    status = await harness.status_of(interaction)
+    first_bot = harness.bot
+    await harness.restart()
+    assert harness.bot is not first_bot
+
+    result = await harness.result_of(interaction, timeout=15)
+    assert job_id_of(result) == job_id
+    await harness.wait_job_state(job_id, "delivered")
+    await harness.status_of(interaction, lambda m: "Done" in m.content)
+    assert status.edit_count >= 2
+    assert len(harness.fake_api.submissions) == 1
+    assert results_in(harness) == [result]
+    assert result.attachments[0].data == harness.fake_api.audio
+
+    # A second restart does not deliver it again.
+    await harness.restart()
+    await harness.bot.tasks.wait_idle()
+    assert results_in(harness) == [result]
+
+
+async def test_reroll_and_variation_work_after_a_restart(harness: Harness) -> None:
+    interaction = await harness.compose("jazzy trumpet solo", negative_prompt="drums", seed=5)
+    result = await harness.result_of(interaction)
+    job_id = job_id_of(result)
+    await harness.wait_job_state(job_id, "delivered")
+    await harness.restart()
+
+    random.seed(1)
+    reroll = await harness.fake_discord.click(result, f"jam:reroll:{job_id}", user=harness.bob)
+    reroll_result = await harness.result_of(reroll)
+    assert len(harness.fake_api.submissions) == 2
+    body = harness.fake_api.submissions[1]
+    assert body["prompt"] == "jazzy trumpet solo"
+    assert body["negative_prompt"] == "drums"
+    assert body["seed"] != 5
+    assert reroll_result.content.startswith(f"<@{harness.bob.id}>")  # bob asked for this one
+
+    vary = await harness.fake_discord.click(result, f"jam:vary:{job_id}", user=harness.alice)
+    await vary.wait_for_ack()
+    assert vary.modal is not None
+    assert vary.modal["custom_id"] == f"jam:variation:{job_id}"
+    submitted = await harness.fake_discord.submit_modal(
+        f"jam:variation:{job_id}",
+        {"prompt": "jazzy trumpet solo with strings"},
+        user=harness.alice,
+        channel=harness.channel,
+    )
+    variation = await harness.result_of(submitted)
+    body = harness.fake_api.submissions[2]
+    assert body["prompt"] == "jazzy trumpet solo with strings"
+    assert body["seed"] == 5  # a variation keeps the seed
+    assert job_id_of(variation) != job_id
+
+
+async def test_button_for_an_unknown_job_is_answered_politely(harness: Harness) -> None:
+    interaction = await harness.compose("short loop")
+    result = await harness.result_of(interaction)
+    job_id = job_id_of(result)
+    await harness.wait_job_state(job_id, "delivered")
+    await harness.bot.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+    click = await harness.fake_discord.click(result, f"jam:reroll:{job_id}", user=harness.alice)
+    ack = await click.wait_for_ack()
+    assert ack["type"] == 4 and "no longer know" in ack["data"]["content"]
+    assert len(harness.fake_api.submissions) == 1
