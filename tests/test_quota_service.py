@@ -189,6 +189,35 @@ async def test_release_orphans_refunds_only_old_reservations_without_a_job(
     assert await quota.release_orphans({"live"}, older_than=60) == 0
 
 
+async def test_a_cancelled_reservation_never_keeps_its_credit(db: Database, clock: Clock) -> None:
+    quota = service(db, clock, guild_daily_pool=100)
+    started, release = asyncio.Event(), asyncio.Event()
+    original = db.run_in_transaction
+
+    async def gated(work):  # type: ignore[no-untyped-def]
+        started.set()
+        await release.wait()
+        return await original(work)
+
+    db.run_in_transaction = gated  # type: ignore[method-assign]
+    tasks = [asyncio.ensure_future(quota.reserve(member(i), f"c{i}", "piano")) for i in range(20)]
+    await started.wait()  # the first reservation's batch is on its way to the database
+    for task in tasks[::2]:  # cancel c0 (in that batch) and others still waiting
+        task.cancel()
+    release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    await quota.wait_idle()
+    db.run_in_transaction = original  # type: ignore[method-assign]
+
+    granted = {f"c{i}" for i, r in enumerate(results) if isinstance(r, Grant)}
+    assert len(granted) == 10
+    rows = await db.fetchall("SELECT job_id, state FROM quota_reservations")
+    states = {r["job_id"]: r["state"] for r in rows}
+    assert states.pop("c0") == "refunded"  # written, but its caller never heard: given back
+    assert states == dict.fromkeys(granted, "reserved")
+    assert (await quota.pool_usage(GUILD)).used == 10
+
+
 async def test_commit_and_refund_are_idempotent(db: Database, clock: Clock) -> None:
     quota = service(db, clock, guild_daily_pool=3)
     for job in ("a", "b"):

@@ -31,10 +31,17 @@ class TransactionBatcher:
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(connection)` atomically, batched with whatever else is waiting."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._pending.append((work, future))
+        item: _Item = (work, future)
+        self._pending.append(item)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.create_task(self._drain(), name="quota-transactions")
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # Not started yet: it never will. Already in a running batch: it completes anyway.
+            if item in self._pending:
+                self._pending.remove(item)
+            raise
 
     async def _drain(self) -> None:
         while self._pending:

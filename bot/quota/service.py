@@ -21,10 +21,12 @@ Grant without taking more credit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Coroutine
+from typing import Any
 
 from bot.quota import limits
 from bot.quota.batching import TransactionBatcher
@@ -91,6 +93,7 @@ class QuotaService:
         self._listeners: list[EventCallback] = []
         self._policies: dict[int, PromptPolicy] = {}
         self._batcher = TransactionBatcher(db)
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- events --------------------------------------------------------------------------------
 
@@ -121,9 +124,25 @@ class QuotaService:
         def work(conn: sqlite3.Connection) -> tuple[Grant | Refusal, list[ModEvent]]:
             return self._reserve_in(conn, requester, job_id, prompt, now, policy)
 
-        outcome, events = await self._batcher.run(work)
+        try:
+            outcome, events = await self._batcher.run(work)
+        except asyncio.CancelledError:
+            # The caller gave up, perhaps just after the row was written: give the credit back
+            # (a no-op when nothing was reserved). Queued behind the reservation, so it sees it.
+            self._spawn(self.refund(job_id), name=f"quota-refund-{job_id}")
+            raise
         await self._emit(events)
         return outcome
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def wait_idle(self) -> None:
+        """Wait for background refunds (after cancelled reservations) to finish."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def _reserve_in(
         self,
