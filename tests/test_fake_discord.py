@@ -53,6 +53,17 @@ class AgainButton(discord.ui.View):
         self.recorder.clicks.append(interaction.user.id)
         await interaction.response.send_message("Queued again.", ephemeral=True)
 
+    @discord.ui.button(label="Stop", custom_id="jam:stop")
+    async def stop_button(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Any]
+    ) -> None:
+        await interaction.response.edit_message(content="Stopped", view=None)
+
+    @discord.ui.button(label="Quiet", custom_id="jam:quiet")
+    async def quiet(self, interaction: discord.Interaction, button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(content="Shh")
+
 
 class FeedbackModal(discord.ui.Modal, title="Feedback"):
     text: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Your words", custom_id="words")
@@ -168,9 +179,11 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert [a.filename for a in followup.attachments] == ["jam.wav"]
     assert followup.attachments[0].data == WAV
     assert followup.allowed_mentions == {"parse": []}
-    assert followup.custom_ids() == ["jam:again"]
+    assert followup.custom_ids() == ["jam:again", "jam:stop", "jam:quiet"]
     assert world.channel.messages == [interaction.original, followup]
     assert world.recorder.limits == [10 * MiB]
+    assert fake.active is not None and fake.active.zlib is not None  # zlib-stream frames
+    assert fake.overdue() == [] and fake.late_acks == []
     assert fake.spec_errors == []
     assert fake.unknown_routes == []
     assert world.recorder.errors == []
@@ -388,3 +401,61 @@ async def test_bot_dms_a_member_and_closed_dms_are_403_50007(world: World) -> No
     assert refused.value.code == 50007
     assert len(dm.messages) == 1
     assert world.fake.spec_errors == []  # integer recipient_id is tolerated like Discord does
+
+
+async def test_component_update_and_deferred_update_edit_the_clicked_message(world: World) -> None:
+    interaction = await world.fake.invoke("jam", {"prompt": "x"}, user=world.alice)
+    followup = await interaction.wait_for_followup()
+
+    quiet = await world.fake.click(followup, "jam:quiet", user=world.alice)
+    assert (await quiet.wait_for_ack())["type"] == 6
+    await followup.wait_until(lambda m: m.content == "Shh")
+    assert followup.custom_ids() == ["jam:again", "jam:stop", "jam:quiet"]
+
+    stop = await world.fake.click(followup, "jam:stop", user=world.alice)
+    assert (await stop.wait_for_ack())["type"] == 7
+    assert followup.content == "Stopped" and followup.components == []
+    assert followup.edit_count == 2
+    with pytest.raises(LookupError):
+        await world.fake.click(followup, "jam:stop", user=world.alice)  # the button is gone
+    assert world.fake.spec_errors == []
+
+
+async def test_every_response_carries_rate_limit_headers(fake: FakeDiscord) -> None:
+    headers = {"Authorization": f"Bot {fake.bot_token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(fake.api_base_url + "/users/@me", headers=headers) as response,
+    ):
+        assert response.headers["X-RateLimit-Limit"] == "50"
+        assert response.headers["X-RateLimit-Remaining"] == "49"
+        assert float(response.headers["X-RateLimit-Reset-After"]) > 0
+        assert response.headers["X-RateLimit-Bucket"]
+
+
+async def test_wrong_token_is_refused(fake: FakeDiscord) -> None:
+    w = await boot(fake)
+    from bot.discord_endpoints import apply_discord_endpoints
+
+    apply_discord_endpoints(fake.api_base_url, fake.gateway_url)
+    with pytest.raises(discord.LoginFailure):
+        await w.bot.start("not-the-token")
+    await w.bot.close()
+    assert fake.identify_count == 0
+
+
+async def test_heartbeats_are_acknowledged_and_late_guilds_arrive() -> None:
+    async with FakeDiscord(heartbeat_interval=0.05) as fake:
+        w = await boot(fake)
+        task = await start_client(w.bot, fake)
+        assert fake.active is not None
+        connection = fake.active
+        await fake.notifier.wait_until(lambda: connection.heartbeats >= 3, 5)
+        joined = asyncio.ensure_future(w.bot.wait_for("guild_join", timeout=5))
+        late = fake.add_guild("Late Guild")
+        assert (await joined).id == late.id
+        created = asyncio.ensure_future(w.bot.wait_for("guild_channel_create", timeout=5))
+        lobby = late.add_text_channel("lobby")
+        assert (await created).id == lobby.id
+        assert not w.bot.is_closed() and fake.active is connection
+        await stop_client(w.bot, task)

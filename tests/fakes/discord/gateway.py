@@ -99,6 +99,7 @@ class GatewayConnection:
         data: dict[str, Any] = payload.get("d") or {}
         if op == Op.HEARTBEAT:
             self.heartbeats += 1
+            self.fake.notifier.bump()
             await self.send({"op": Op.HEARTBEAT_ACK, "d": None, "s": None})
         elif op == Op.IDENTIFY:
             await self._identify(data)

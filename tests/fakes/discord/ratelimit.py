@@ -14,6 +14,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "webhook": (5, 5.0),  # per interaction/webhook token: followups, @original edits/deletes
     "channel_messages": (5, 5.0),  # per channel: POST/PATCH/DELETE /channels/{id}/messages
     "commands": (10, 20.0),  # per application (and guild): command sync
+    "default": (50, 1.0),  # every other route, per route and top-level id (headers everywhere)
 }
 
 
@@ -50,16 +51,20 @@ class RateLimiter:
     scripted: list[ScriptedLimit] = field(default_factory=list)
     ratelimited_count: int = 0
 
-    def check(self, group: str, major: str) -> Decision | None:
-        """Count one request; None if the group is not limited."""
+    def check(self, group: str, major: str, shape: str = "") -> Decision | None:
+        """Count one request; None if the group is not limited.
+
+        `shape` (the route) goes into the bucket hash the way Discord's hashes name a route shape;
+        `major` (a channel id, a webhook token) separates buckets with the same hash.
+        """
         if group not in self.limits:
             return None
         limit, per = self.limits[group]
         now = self.clock()
-        bucket = self.buckets.get((group, major))
+        bucket = self.buckets.get((group, shape + major))
         if bucket is None:
-            digest = hashlib.sha1(group.encode(), usedforsecurity=False).hexdigest()[:16]
-            bucket = self.buckets[(group, major)] = Bucket(limit, per, digest)
+            digest = hashlib.sha1(f"{group}:{shape}".encode(), usedforsecurity=False).hexdigest()
+            bucket = self.buckets[(group, shape + major)] = Bucket(limit, per, digest[:16])
         if now >= bucket.reset_at:
             bucket.count = 0
             bucket.reset_at = now + per

@@ -214,6 +214,31 @@ class FakeDiscord:
             result[guild_id] = commands
         return result
 
+    def overdue(self) -> list[FakeInteraction]:
+        """Interactions the bot never acknowledged although their ack deadline has passed."""
+        now = time.time()
+        return [
+            i
+            for i in self.interactions.values()
+            if not i.acked and now - i.sent_at > self.ack_deadline
+        ]
+
+    async def wait_for_message(
+        self,
+        predicate: Callable[[FakeMessage], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> FakeMessage:
+        """The oldest live message anywhere (ephemeral ones included) matching the predicate."""
+
+        def check() -> FakeMessage | None:
+            for message in self.messages.values():
+                if not message.deleted and (predicate is None or predicate(message)):
+                    return message
+            return None
+
+        result: FakeMessage = await self.notifier.wait_until(check, timeout)
+        return result
+
     # ----------------------------------------------------------------- world building
     def add_user(self, name: str, *, bot: bool = False) -> FakeUser:
         user = FakeUser(self.snowflakes.next(), name, bot=bot)
@@ -223,7 +248,7 @@ class FakeDiscord:
     def add_guild(self, name: str, *, premium_tier: int = 0) -> FakeGuild:
         guild = FakeGuild(self, self.snowflakes.next(), name, premium_tier)
         self.guilds.append(guild)
-        self.dispatch_if_live("GUILD_CREATE", guild.gateway_payload)
+        self.dispatch_if_live("GUILD_CREATE", lambda: guild.gateway_payload(joined=True))
         return guild
 
     def get_guild(self, guild_id: int) -> FakeGuild | None:
@@ -620,22 +645,24 @@ class FakeDiscord:
             record.body = body
             if body is not None and self._spec is not None:
                 self.spec_errors.extend(self._spec.validate(method, template, body))
-            decision = None
             if group is not None:
-                key = request.match_info.get(major or "", "") if major else ""
+                key = request.match_info.get(major, "") if major else ""
                 decision = self.ratelimiter.check(group, key)
-                if decision is not None and not decision.allowed:
-                    headers = dict(decision.headers)
-                    headers["Via"] = "1.1 google"
-                    return json_response(
-                        {
-                            "message": "You are being rate limited.",
-                            "retry_after": decision.retry_after,
-                            "global": decision.is_global,
-                        },
-                        429,
-                        headers,
-                    )
+            else:
+                first = next(iter(request.match_info.values()), "")
+                decision = self.ratelimiter.check("default", first, f"{method} {template}")
+            if decision is not None and not decision.allowed:
+                headers = dict(decision.headers)
+                headers["Via"] = "1.1 google"
+                return json_response(
+                    {
+                        "message": "You are being rate limited.",
+                        "retry_after": decision.retry_after,
+                        "global": decision.is_global,
+                    },
+                    429,
+                    headers,
+                )
             try:
                 response = await handler(request, body, files)
             except ApiError as exc:

@@ -490,8 +490,11 @@ class FakeGuild:
             "premium_progress_bar_enabled": False,
         }
 
-    def gateway_payload(self) -> dict[str, Any]:
-        """GUILD_CREATE: full guild with every member, so discord.py never needs chunking."""
+    def gateway_payload(self, *, joined: bool = False) -> dict[str, Any]:
+        """GUILD_CREATE: full guild with every member, so discord.py never needs chunking.
+
+        `joined`: the bot was just added (no `unavailable` key, so the client sees a join).
+        """
         payload = self.to_payload()
         payload.update(
             {
@@ -509,6 +512,8 @@ class FakeGuild:
                 "soundboard_sounds": [],
             }
         )
+        if joined:
+            del payload["unavailable"]
         return payload
 
 
