@@ -38,7 +38,7 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
         await quota.add_blocked_term(guild_id, "forbidden", by=1)
     rng = random.Random(1234)
     plan = [(rng.choice(guild_ids), rng.randrange(members), rng.random()) for _ in range(ops)]
-    counts = {"granted": 0, "refused": 0, "refunded": 0}
+    counts = {"granted": 0, "refused": 0, "refunded": 0, "calls": 0}
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[int, tuple[int, int, float]]] = asyncio.Queue()
     for item in enumerate(plan):
@@ -51,6 +51,7 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
             requester = Requester(user_id=user + 1, guild_id=guild_id, channel_id=guild_id + 1)
             started = time.perf_counter()
             result = await quota.reserve(requester, job_id, f"lofi beat number {index}")
+            counts["calls"] += 1
             if isinstance(result, Grant):
                 counts["granted"] += 1
                 if roll < 0.1:  # the provider refused: give the credit back
@@ -59,6 +60,7 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
                 else:
                     await quota.commit(job_id)
                 await quota.finish(job_id)
+                counts["calls"] += 2
             else:
                 counts["refused"] += 1
             latencies.append(time.perf_counter() - started)
@@ -80,6 +82,10 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
     print(f"  elapsed            {elapsed:.2f} s")
     print(
         f"  operations/s       {ops / elapsed:,.0f}  (reserve, then commit or refund, then finish)"
+    )
+    print(
+        f"  quota calls/s      {counts['calls'] / elapsed:,.0f}  "
+        "(every reserve, commit, refund and finish call)"
     )
     print(
         f"  granted/refused    {counts['granted']} / {counts['refused']} "

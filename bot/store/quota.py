@@ -8,7 +8,7 @@ the async `QuotaStore` for moderator settings, which are rare and single-stateme
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from bot.quota.models import BlockedTerm, RoleOverride
@@ -433,13 +433,3 @@ class QuotaStore:
             "outcome = excluded.outcome, link = excluded.link, noted_at = excluded.noted_at",
             (job_id, guild_id, user_id, prompt, outcome, link, now),
         )
-
-    async def reservations(self, job_ids: Iterable[str]) -> list[Reservation]:
-        found: list[Reservation] = []
-        for job_id in job_ids:
-            row = await self.db.fetchone(
-                "SELECT * FROM quota_reservations WHERE job_id = ?", (job_id,)
-            )
-            if row is not None:
-                found.append(_reservation(row))
-        return found
