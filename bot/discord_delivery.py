@@ -239,7 +239,6 @@ class DiscordDelivery:
 
     async def _finish(self, job: Job, ctx: DiscordContext) -> None:
         try:
-            await self._quota_finish(job.id)
             slot = await self._close_slot(job.id)
             if job.state is JobState.COMPLETED:
                 await self._deliver(job, ctx, slot)
@@ -247,23 +246,31 @@ class DiscordDelivery:
                 await self._report_failure(job, ctx)
         finally:
             self._delivering.discard(job.id)
+            # The generation has ended either way; after the result, so it does not delay it.
+            await self._quota_finish(job.id)
 
     def _token_usable(self, ctx: DiscordContext) -> bool:
         return ctx.handle.alive(margin=self.upload_margin, now=self.clock())
 
     async def _deliver(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
         loop = asyncio.get_running_loop()
-        token_usable = self._token_usable(ctx)
-        if token_usable and slot.sent is not None and loop.time() - slot.sent_at >= 3.0:
+        uploading: asyncio.Task[bool] | None = None
+        allowed = slot.sent is None or loop.time() - slot.sent_at >= self.edit_interval
+        if self._token_usable(ctx) and allowed:
+            # Say "uploading" while the upload runs, not before it: it costs no time.
             text = status_text(prompt=job.prompt, phase=UPLOADING)
-            await self._edit_status(ctx, text, None)
+            uploading = asyncio.ensure_future(self._edit_status(ctx, text, None))
 
         attach, reason = self._attachment_decision(job, ctx)
-        delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
-        if delivered is None and attach:
-            delivered = await self._post_result(
-                job, ctx, attach=False, reason="it is over this server's upload limit"
-            )
+        try:
+            delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
+            if delivered is None and attach:
+                delivered = await self._post_result(
+                    job, ctx, attach=False, reason="it is over this server's upload limit"
+                )
+        finally:
+            if uploading is not None:
+                await asyncio.gather(uploading, return_exceptions=True)
         if delivered is None:
             log.error("job %s: the result could not be posted anywhere; will retry", job.id)
             return

@@ -1,0 +1,280 @@
+"""Load: N concurrent /compose through the fake Discord and the fake AI/ML API, bot in a child.
+
+The parent process runs the fakes (FakeDiscord with Discord's rate limits, FakeAimlApi) and
+fires N slash commands at once from `--members` members across `--channels` channels. The bot
+runs as a separate process (`python -m bot`'s own JamBot, started by this script in `--child`
+mode so it can measure itself): a probe task records event-loop lag (sleep overshoot), and at
+SIGTERM it reports its peak RSS. Figures printed:
+
+  delivered            results posted / N (and how: interaction webhook, channel, DM)
+  overhead             provider completion noticed by the engine → result message posted
+                       (p50/p95; the bot's own cost: download, upload, Discord calls)
+  end-to-end           provider job ready → result posted (adds the poll lag of the schedule)
+  loop lag p99         in the bot process
+  peak RSS             of the bot process
+  429s                 rate-limited answers Discord (the fake) gave the bot
+  late acks            interactions not acknowledged within 3 s
+
+Targets: overhead p95 <= 1.5 s, loop lag p99 <= 100 ms, peak RSS <= 300 MB, zero 429s.
+
+    .venv/bin/python bench/compose_load.py [--n 500] [--members 100] [--channels 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = str(Path(__file__).resolve())
+sys.path.insert(0, str(ROOT))
+
+from bot.config import load_settings  # noqa: E402
+from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
+
+GEN_MIN, GEN_MAX = 3.0, 9.0  # fake generation times (s): spread so completions interleave
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def bench_schedule(history: Any) -> PollSchedule:
+    """The adaptive schedule, warmed with the bench's own generation-time distribution."""
+    rng = random.Random(7)
+    return PollSchedule.from_history([rng.uniform(GEN_MIN, GEN_MAX) for _ in range(200)])
+
+
+# -- the bot process ------------------------------------------------------------------------
+
+
+async def child_main() -> None:
+    from bot.bot import JamBot
+    from bot.discord_endpoints import apply_discord_endpoints
+    from bot.logs import setup_logging
+
+    settings = load_settings()
+    assert settings.discord_token is not None and settings.aimlapi_key is not None
+    setup_logging("WARNING", [settings.discord_token.reveal(), settings.aimlapi_key.reveal()])
+    apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    bot = JamBot(settings, engine_options={"schedule_factory": bench_schedule})
+
+    lags: list[float] = []
+
+    async def probe(interval: float = 0.02) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(interval)
+            lags.append(max(0.0, loop.time() - before - interval))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    probe_task = asyncio.create_task(probe())
+    async with bot:
+        runner = asyncio.create_task(bot.start(settings.discord_token.reveal()))
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        probe_task.cancel()
+        report = {
+            "lag_p50_ms": percentile(lags, 50) * 1000,
+            "lag_p99_ms": percentile(lags, 99) * 1000,
+            "lag_max_ms": max(lags, default=0.0) * 1000,
+            "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "deliveries": bot.delivery.deliveries,
+            "status_edits": bot.delivery.status_edits,
+        }
+        await bot.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    print("REPORT " + json.dumps(report), flush=True)
+
+
+# -- the load generator -----------------------------------------------------------------------
+
+
+async def parent_main(args: argparse.Namespace) -> int:
+    from tests.fakes.aimlapi import FakeAimlApi
+    from tests.fakes.discord import FakeDiscord
+
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="compose-load-"))
+
+    def generation_seconds(body: dict[str, Any]) -> float:
+        return rng.uniform(GEN_MIN, GEN_MAX)
+
+    async with (
+        FakeDiscord(validate_spec=not args.no_spec) as fake_discord,
+        FakeAimlApi(generation_seconds=generation_seconds) as fake_api,
+    ):
+        guild = fake_discord.add_guild("Load Test")
+        channels = [guild.add_text_channel(f"music-{i}") for i in range(args.channels)]
+        members = [guild.add_member(f"member{i}") for i in range(args.members)]
+        per_member = -(-args.n // args.members)
+        env = {
+            **os.environ,
+            "DISCORD_TOKEN": fake_discord.bot_token,
+            "AIMLAPI_KEY": fake_api.api_key,
+            "AIMLAPI_BASE_URL": fake_api.base_url,
+            "DISCORD_API_BASE_URL": fake_discord.api_base_url,
+            "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
+            "DATABASE_PATH": str(tmp / "bot.sqlite3"),
+            "AUDIO_DIR": str(tmp / "audio"),
+            "DEV_GUILD_ID": str(guild.id),
+            "LOG_LEVEL": "WARNING",
+            "MAX_CONCURRENT_GENERATIONS": str(min(1000, args.max_concurrent or args.n)),
+            "MEMBER_MAX_IN_FLIGHT": str(per_member),
+            "MEMBER_LIMIT_PER_WINDOW": str(per_member * 2),
+            "GUILD_DAILY_POOL": str(args.n * 2),
+            "BOT_DAILY_CAP": str(args.n * 2),
+        }
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            SCRIPT,
+            "--child",
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await fake_discord.wait_ready(timeout=30)
+            await fake_discord.notifier.wait_until(
+                lambda: fake_discord.guild_commands.get(guild.id), timeout=30
+            )
+            started = time.time()
+            interactions = await asyncio.gather(
+                *(
+                    fake_discord.invoke(
+                        "compose",
+                        {"prompt": f"load test piece {i}: lo-fi piano, rain"},
+                        user=members[i % len(members)],
+                        channel=channels[i % len(channels)],
+                    )
+                    for i in range(args.n)
+                )
+            )
+            fired = time.time() - started
+
+            def delivered() -> int:
+                return sum(1 for m in fake_discord.messages.values() if m.embeds and m.attachments)
+
+            try:
+                await fake_discord.notifier.wait_until(
+                    lambda: delivered() >= args.n, timeout=args.timeout
+                )
+            except TimeoutError:
+                print(f"timed out: {delivered()} of {args.n} delivered", file=sys.stderr)
+            wall = time.time() - started
+        finally:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(child.communicate(), 60)
+
+        report_line = next(
+            (line for line in out.decode().splitlines() if line.startswith("REPORT ")), None
+        )
+        child_report = json.loads(report_line[7:]) if report_line else {}
+        if not report_line:
+            print(err.decode()[-3000:], file=sys.stderr)
+
+        # Result messages and when they were posted, by job id.
+        posted: dict[str, tuple[float, str]] = {}
+        for message in fake_discord.messages.values():
+            if not (message.embeds and message.attachments):
+                continue
+            for item in message.embeds[0].get("fields", []):
+                if item["name"] == "Job":
+                    posted[str(item["value"]).strip("`")] = (message.created_at, message.via)
+        db = sqlite3.connect(tmp / "bot.sqlite3")
+        rows = db.execute("SELECT id, generation_id, provider_completed_at FROM jobs").fetchall()
+        db.close()
+        overhead: list[float] = []
+        end_to_end: list[float] = []
+        for job_id, generation_id, noticed in rows:
+            if job_id not in posted:
+                continue
+            at = posted[job_id][0]
+            if noticed:
+                overhead.append(at - noticed)
+            fake_job = fake_api.jobs.get(generation_id or "")
+            if fake_job is not None:
+                end_to_end.append(at - fake_job.ready_at)
+        vias: dict[str, int] = {}
+        for _at, via in posted.values():
+            vias[via] = vias.get(via, 0) + 1
+
+        n429 = fake_discord.ratelimited_count
+        late = len(fake_discord.late_acks)
+        print(f"compose_load: N={args.n} members={args.members} channels={args.channels}")
+        print(f"  fired all interactions in {fired:.2f} s; wall time {wall:.1f} s")
+        print(f"  delivered            {len(posted)}/{args.n}  {vias}")
+        print(
+            f"  overhead (noticed→posted)  p50 {percentile(overhead, 50):.3f} s  "
+            f"p95 {percentile(overhead, 95):.3f} s  max {max(overhead, default=0):.3f} s"
+            "   target p95 <= 1.5 s"
+        )
+        print(
+            f"  end-to-end (ready→posted)  p50 {percentile(end_to_end, 50):.3f} s  "
+            f"p95 {percentile(end_to_end, 95):.3f} s"
+        )
+        if child_report:
+            print(
+                f"  loop lag (bot)       p50 {child_report['lag_p50_ms']:.1f} ms  "
+                f"p99 {child_report['lag_p99_ms']:.1f} ms  max {child_report['lag_max_ms']:.1f} ms"
+                "   target p99 <= 100 ms"
+            )
+            print(f"  peak RSS (bot)       {child_report['maxrss_mb']:.0f} MB   target <= 300 MB")
+            print(f"  status edits         {child_report['status_edits']}")
+        print(f"  429s from Discord    {n429}   target 0")
+        print(f"  late acks (>3 s)     {late}")
+        print(f"  spec errors          {len(fake_discord.spec_errors)}")
+        print(f"  child exit code      {child.returncode}")
+        ok = (
+            len(posted) == args.n
+            and n429 == 0
+            and late == 0
+            and percentile(overhead, 95) <= 1.5
+            and child_report.get("lag_p99_ms", 1e9) <= 100
+            and child_report.get("maxrss_mb", 1e9) <= 300
+        )
+        print("  verdict              " + ("all targets met" if ok else "TARGETS MISSED"))
+        del interactions
+        return 0 if ok else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--max-concurrent", type=int, default=0, help="default: N")
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-spec", action="store_true", help="skip OpenAPI validation")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child_main())
+        return 0
+    return asyncio.run(parent_main(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
