@@ -317,6 +317,21 @@ async def test_the_pool_resets_at_the_servers_time_of_day(db: Database, clock: C
     assert remaining.next_reset_at == MIDNIGHT + 30 * 3600
 
 
+async def test_moving_the_reset_time_never_lands_in_yesterdays_full_pool(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock, guild_daily_pool=1)
+    clock.now = MIDNIGHT - 3600  # yesterday 23:00: yesterday's pool gets used up
+    assert isinstance(await quota.reserve(member(1), "old", "piano"), Grant)
+    clock.now = MIDNIGHT + 10 * 3600  # today 10:00
+    assert isinstance(await quota.reserve(member(2), "today", "piano"), Grant)
+    await quota.set_pool(GUILD, reset_minute=12 * 60, by=MOD)  # now inside "yesterday 12:00+"
+    usage = await quota.pool_usage(GUILD)
+    assert usage.period_start == MIDNIGHT - 12 * 3600
+    assert usage.used == 0 and usage.next_reset_at == MIDNIGHT + 12 * 3600
+    assert isinstance(await quota.reserve(member(3), "moved", "piano"), Grant)
+
+
 async def test_refund_after_the_pool_reset_gives_back_to_the_period_it_came_from(
     db: Database, clock: Clock
 ) -> None:

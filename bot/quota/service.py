@@ -49,8 +49,7 @@ from bot.quota.timeutil import (
     format_hhmm,
     next_pool_reset,
     next_utc_midnight,
-    pool_period,
-    pool_period_start,
+    pool_key,
     utc_day,
 )
 from bot.store import quota as q
@@ -233,7 +232,7 @@ class QuotaService:
         period = None
         pool_remaining: int | None = None
         if pool_size is not None and reset_minute is not None:
-            period = pool_period(now, reset_minute)
+            period = pool_key(now, reset_minute)
             used = q.counter(conn, q.GUILD_SCOPE, gid, period)
             if used >= pool_size:
                 return limits.refuse_pool(
@@ -345,7 +344,7 @@ class QuotaService:
             return Remaining(member_remaining, None, times[0] + window if times else None)
         pool_size = _setting(guild, "daily_pool", d.guild_daily_pool)
         reset_minute = _setting(guild, "reset_minute", d.guild_reset_minute)
-        used = q.counter(conn, q.GUILD_SCOPE, gid, pool_period(now, reset_minute))
+        used = q.counter(conn, q.GUILD_SCOPE, gid, pool_key(now, reset_minute))
         return Remaining(
             member_remaining, max(pool_size - used, 0), next_pool_reset(now, reset_minute)
         )
@@ -372,12 +371,12 @@ class QuotaService:
     async def pool_usage(self, guild_id: int) -> PoolUsage:
         now = self._clock()
         settings = await self.settings(guild_id)
-        period = pool_period(now, settings.reset_minute)
+        period = pool_key(now, settings.reset_minute)
         used = await self.store.counter(q.GUILD_SCOPE, guild_id, period)
         return PoolUsage(
             used=used,
             size=settings.daily_pool,
-            period_start=pool_period_start(period, settings.reset_minute),
+            period_start=float(period),
             next_reset_at=next_pool_reset(now, settings.reset_minute),
         )
 

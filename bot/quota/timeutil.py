@@ -28,6 +28,13 @@ def pool_period_start(period: int, reset_minute: int) -> float:
     return float(period * DAY + reset_minute * 60)
 
 
+def pool_key(now: float, reset_minute: int) -> int:
+    """The unix second the pool period containing `now` began: the key its usage is counted
+    under. Changing a server's reset time therefore starts a fresh period instead of landing
+    in yesterday's (possibly full) one."""
+    return int(pool_period_start(pool_period(now, reset_minute), reset_minute))
+
+
 def next_pool_reset(now: float, reset_minute: int) -> float:
     return pool_period_start(pool_period(now, reset_minute) + 1, reset_minute)
 

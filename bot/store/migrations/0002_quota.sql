@@ -52,7 +52,7 @@ CREATE TABLE quota_reservations (
     in_flight        INTEGER NOT NULL DEFAULT 1,
     counts_member    INTEGER NOT NULL,          -- 0 when an exempt role waived member limits
     used_extra       INTEGER NOT NULL DEFAULT 0,
-    pool_period      INTEGER,                   -- server pool period drawn from; NULL in DMs
+    pool_period      INTEGER,                   -- start (unix s) of the pool period; NULL in DMs
     bot_day          INTEGER NOT NULL,          -- UTC day number for the bot-wide cap
     member_remaining INTEGER,                   -- as granted, so a retry returns the same Grant
     pool_remaining   INTEGER,
@@ -68,7 +68,7 @@ CREATE INDEX quota_reservations_reserved
 CREATE INDEX quota_reservations_pool
     ON quota_reservations (guild_id, pool_period);
 
--- Running totals, so a check is one primary-key lookup: scope 'guild' (period = pool period)
+-- Running totals, so a check is one primary-key lookup: scope 'guild' (period = pool period start)
 -- and 'bot' (scope_id 0, period = UTC day). Kept in step with reservations in one transaction.
 CREATE TABLE quota_counters (
     scope    TEXT NOT NULL,
