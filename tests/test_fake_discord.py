@@ -20,6 +20,7 @@ from tests.fakes.discord import (
     FakeDiscord,
     FakeGuild,
     FakeMember,
+    FakeMessage,
     MiB,
     Perm,
     snowflake_time,
@@ -36,6 +37,7 @@ class Recorder:
     clicks: list[int] = field(default_factory=list)
     modal_values: list[str] = field(default_factory=list)
     limits: list[int] = field(default_factory=list)
+    metadata_users: list[int] = field(default_factory=list)
     event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def note_error(self, error: BaseException) -> None:
@@ -89,12 +91,15 @@ def make_bot(recorder: Recorder, *, sleep_before_ack: float = 0.0, upload: int =
         await interaction.response.defer()
         await interaction.edit_original_response(content=f"Composing **{prompt}**…")
         data = WAV if not upload else b"\0" * upload
-        await interaction.followup.send(
+        sent = await interaction.followup.send(
             "Here it is",
             file=discord.File(io.BytesIO(data), "jam.wav"),
             view=AgainButton(recorder),
             allowed_mentions=discord.AllowedMentions.none(),
+            wait=True,
         )
+        if sent.interaction_metadata is not None:
+            recorder.metadata_users.append(sent.interaction_metadata.user.id)
         recorder.event.set()
 
     @bot.tree.command(name="feedback", description="Tell us")
@@ -179,6 +184,11 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert [a.filename for a in followup.attachments] == ["jam.wav"]
     assert followup.attachments[0].data == WAV
     assert followup.allowed_mentions == {"parse": []}
+    assert not followup.pings()
+    assert interaction.original.pings().everyone  # the edit sent no allowed_mentions
+    async with asyncio.timeout(5):
+        await world.recorder.event.wait()  # the bot has the followup's response too
+    assert world.recorder.metadata_users == [world.alice.id]
     assert followup.custom_ids() == ["jam:again", "jam:stop", "jam:quiet"]
     assert world.channel.messages == [interaction.original, followup]
     assert world.recorder.limits == [10 * MiB]
@@ -459,3 +469,13 @@ async def test_heartbeats_are_acknowledged_and_late_guilds_arrive() -> None:
         assert (await created).id == lobby.id
         assert not w.bot.is_closed() and fake.active is connection
         await stop_client(w.bot, task)
+
+
+def test_pings_follow_allowed_mentions() -> None:
+    message = FakeMessage(id=1, channel_id=2, author_id=3, content="hi <@10> <@!11> <@&20> @here")
+    assert message.pings().users == {10, 11} and message.pings().everyone
+    message.allowed_mentions = {"parse": [], "users": ["11"]}
+    pings = message.pings()
+    assert pings.users == {11} and pings.roles == frozenset() and not pings.everyone
+    message.allowed_mentions = {"parse": []}
+    assert not message.pings()

@@ -14,6 +14,7 @@ from tests.fakes.discord.state import (
     FakeUser,
     MiB,
     Perm,
+    Pings,
     upload_limit_for_tier,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "FakeUser",
     "MiB",
     "Perm",
+    "Pings",
     "RecordedRequest",
     "SnowflakeGenerator",
     "snowflake_time",

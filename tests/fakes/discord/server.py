@@ -353,7 +353,8 @@ class FakeDiscord:
         command = command or _find_command(self.global_commands, parts[0])
         if command is None:
             raise LookupError(f"/{parts[0]} was never synced")
-        data = build_command_data(command, parts[1:], dict(options or {}), guild)
+        values = {k: v for k, v in (options or {}).items() if v is not None}
+        data = build_command_data(command, parts[1:], values, guild)
         return await self._send_interaction(
             2,
             data,
@@ -475,6 +476,8 @@ class FakeDiscord:
             message=message,
             _fake=self,
         )
+        if self.active is None:
+            raise RuntimeError("no discord client is connected to the fake gateway")
         self.interactions[interaction_id] = interaction
         self._by_token[token] = interaction
         await self.dispatch("INTERACTION_CREATE", payload)
@@ -482,12 +485,24 @@ class FakeDiscord:
 
     # ----------------------------------------------------------------- messages
     def message_payload(self, message: FakeMessage) -> dict[str, Any]:
-        return message.to_payload(
-            self.bot_user
-            if message.author_id == self.bot_user.id
-            else self.users[message.author_id],
-            self.application_id,
-        )
+        author = self.users.get(message.author_id, self.bot_user)
+        payload = message.to_payload(author, self.application_id)
+        interaction = self.interactions.get(message.interaction_id or 0)
+        if interaction is not None:
+            metadata: dict[str, Any] = {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "user": interaction.user.to_payload(),
+                "authorizing_integration_owners": interaction.payload[
+                    "authorizing_integration_owners"
+                ],
+            }
+            if interaction.original is not None and interaction.original is not message:
+                metadata["original_response_message_id"] = str(interaction.original.id)
+            if interaction.message is not None:
+                metadata["interacted_message_id"] = str(interaction.message.id)
+            payload["interaction_metadata"] = metadata
+        return payload
 
     def _new_message(self, channel: FakeChannel, *, via: str, flags: int = 0) -> FakeMessage:
         message = FakeMessage(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -166,6 +167,20 @@ class FakeAttachment:
         return payload
 
 
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+
+
+@dataclass(frozen=True)
+class Pings:
+    users: frozenset[int]
+    roles: frozenset[int]
+    everyone: bool
+
+    def __bool__(self) -> bool:
+        return bool(self.users or self.roles or self.everyone)
+
+
 @dataclass(eq=False)
 class FakeMessage:
     id: int
@@ -197,6 +212,27 @@ class FakeMessage:
     @property
     def loading(self) -> bool:
         return bool(self.flags & self.LOADING)
+
+    def pings(self) -> Pings:
+        """Who this message would notify, from its content and allowed_mentions.
+
+        Conservative: @everyone/@here and role mentions count whenever allowed_mentions permits
+        them, even if the bot lacks the permission that Discord would also require.
+        """
+        users = {int(m) for m in _USER_MENTION.findall(self.content)}
+        roles = {int(m) for m in _ROLE_MENTION.findall(self.content)}
+        everyone = "@everyone" in self.content or "@here" in self.content
+        rules = self.allowed_mentions
+        if rules is None:  # Discord's default: everything in the content is parsed
+            return Pings(frozenset(users), frozenset(roles), everyone)
+        parse = set(rules.get("parse") or [])
+        allowed_users = {int(u) for u in rules.get("users") or []}
+        allowed_roles = {int(r) for r in rules.get("roles") or []}
+        return Pings(
+            frozenset(u for u in users if "users" in parse or u in allowed_users),
+            frozenset(r for r in roles if "roles" in parse or r in allowed_roles),
+            everyone and "everyone" in parse,
+        )
 
     def custom_ids(self) -> list[str]:
         """Every custom_id in the message's components (nested rows and containers too)."""
