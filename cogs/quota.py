@@ -31,6 +31,8 @@ NOT_A_MODERATOR = (
 )
 NOT_READY = "The quota service is not running right now; please try again in a moment."
 TERM_CHARS = 120
+MESSAGE_CHARS = 1900
+MORE = "…and more."
 
 
 def is_moderator(interaction: discord.Interaction[Any]) -> bool:
@@ -58,6 +60,21 @@ def minutes_text(seconds: int) -> str:
     if seconds % 3600 == 0:
         return plural(seconds // 3600, "hour")
     return plural(seconds // 60, "minute")
+
+
+def fit(lines: list[str], limit: int = MESSAGE_CHARS) -> str:
+    """Join lines, dropping whole lines from the end (with a note) to stay under `limit`."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    used = len(MORE)
+    for line in lines:
+        if used + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        used += len(line) + 1
+    return "\n".join([*kept, MORE])
 
 
 async def say(interaction: discord.Interaction[Any], text: str) -> None:
@@ -116,6 +133,12 @@ class QuotaCog(commands.Cog):
             lines.append(
                 f"🎟️ You can compose {plural(remaining.member_remaining, 'more piece')} right now."
             )
+            if remaining.member_slot_at is not None:
+                lines.append(
+                    f"⏳ Your next one frees up {relative_time(remaining.member_slot_at)}."
+                )
+        if remaining.in_flight:
+            lines.append(f"🎧 {plural(remaining.in_flight, 'piece')} of yours still composing.")
         if remaining.pool_remaining is not None:
             lines.append(
                 f"🎶 The server's shared pool has {plural(remaining.pool_remaining, 'piece')} "
@@ -180,7 +203,7 @@ class QuotaCog(commands.Cog):
         if barred:
             lines.append("Barred: " + ", ".join(f"<@{u}>" for u in barred))
         lines.append(f"Block list: {plural(len(terms), 'entry', 'entries')}")
-        await say(interaction, "\n".join(lines))
+        await say(interaction, fit(lines))
 
     @quota_group.command(name="leaderboard", description="Moderators: who composed most today")
     async def leaderboard(self, interaction: discord.Interaction[Any]) -> None:
@@ -194,7 +217,7 @@ class QuotaCog(commands.Cog):
             return
         lines = ["**Most pieces since the last pool reset**"]
         lines += [f"{i}. <@{user}> — {plural(n, 'piece')}" for i, (user, n) in enumerate(board, 1)]
-        await say(interaction, "\n".join(lines))
+        await say(interaction, fit(lines))
 
     # -- moderators: settings -------------------------------------------------------------------
 
@@ -522,16 +545,10 @@ class QuotaCog(commands.Cog):
             await say(interaction, "The block list is empty.")
             return
         lines = [f"**Block list** ({plural(len(terms), 'entry', 'entries')})"]
-        budget = 1900 - len(lines[0])
         for term in terms:
             kind = "regex" if term.kind == "regex" else "word"
-            line = f"• {kind}: “{safe_text(term.pattern, TERM_CHARS)}”"
-            if budget - len(line) - 1 < 0:
-                lines.append("…and more.")
-                break
-            budget -= len(line) + 1
-            lines.append(line)
-        await say(interaction, "\n".join(lines))
+            lines.append(f"• {kind}: “{safe_text(term.pattern, TERM_CHARS)}”")
+        await say(interaction, fit(lines))
 
 
 async def setup(bot: JamBot) -> None:

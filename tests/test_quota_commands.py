@@ -154,6 +154,8 @@ async def test_grant_and_reset_a_member(harness: Harness) -> None:
     assert await compose_outcome(harness, "one") == "queued"
     await finish_all(harness)
     assert (await compose_outcome(harness, "two")).startswith("refused")
+    me = await run(harness, "me", user=harness.alice)
+    assert "You can compose 0 more pieces" in me.content and "frees up <t:" in me.content
 
     reply = await run(harness, "grant", {"member": harness.alice, "extra": 2})
     assert f"<@{harness.alice.id}> got 2 extra pieces" in reply.content
@@ -256,3 +258,14 @@ async def test_leaderboard(harness: Harness) -> None:
     lines = board.content.splitlines()
     assert lines[1] == f"1. <@{harness.alice.id}> — 2 pieces"
     assert lines[2] == f"2. <@{harness.bob.id}> — 1 piece"
+
+
+async def test_long_lists_are_cut_to_fit_one_message(harness: Harness) -> None:
+    for i in range(80):
+        await harness.bot.quota.add_blocked_term(
+            harness.guild.id, f"{i:02d}-" + "x" * 60, by=harness.moderator.id
+        )
+    listing = await run(harness, "block list")
+    assert len(listing.content) <= 2000
+    assert listing.content.endswith("…and more.")
+    assert "(80 entries)" in listing.content

@@ -617,6 +617,15 @@ async def test_remaining_reports_member_pool_and_next_reset(db: Database, clock:
     remaining = await quota.remaining(member(7))
     assert (remaining.member_remaining, remaining.pool_remaining) == (4, 49)
     assert remaining.next_reset_at == MIDNIGHT + 86400
+    assert remaining.in_flight == 1 and remaining.member_slot_at is None
+    await quota.finish("a")
+    clock.now += 60
+    for job in "bcde":
+        await quota.reserve(member(7), job, "piano")
+        await quota.finish(job)
+    remaining = await quota.remaining(member(7))
+    assert remaining.member_remaining == 0 and remaining.in_flight == 0
+    assert remaining.member_slot_at == clock.now - 60 + 3600  # when "a" leaves the window
 
 
 async def test_defaults_come_from_settings() -> None:

@@ -44,9 +44,15 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Remaining:
+    """`next_reset_at`: the server pool's next refill (in DMs: when a window slot frees).
+    `member_slot_at`: when the member's next window slot frees, if their allowance is used up.
+    `in_flight`: pieces of theirs still being composed."""
+
     member_remaining: int | None
     pool_remaining: int | None
     next_reset_at: float | None
+    member_slot_at: float | None = None
+    in_flight: int = 0
 
 
 @dataclass(frozen=True)

@@ -334,19 +334,30 @@ class QuotaService:
         mine = limits.member_limits(per_window, in_flight_cap, overrides, requester.role_ids)
         member = q.member_row(conn, gid, requester.user_id)
         member_remaining: int | None = None
+        slot_at: float | None = None
         times: list[float] = []
         if not mine.exempt:
             reset_at = float(member["window_reset_at"]) if member is not None else 0.0
             extra = int(member["extra_credit"]) if member is not None else 0
             times = q.window_times(conn, gid, requester.user_id, max(now - window, reset_at))
             member_remaining = max(mine.per_window - len(times), 0) + extra
+            if member_remaining == 0:
+                slot_at = limits.window_retry_at(times, mine.per_window, window)
+        in_flight = q.in_flight_count(
+            conn, gid, requester.user_id, now - d.in_flight_expiry_seconds
+        )
         if requester.guild_id is None:
-            return Remaining(member_remaining, None, times[0] + window if times else None)
+            first_free = times[0] + window if times else None
+            return Remaining(member_remaining, None, first_free, slot_at, in_flight)
         pool_size = _setting(guild, "daily_pool", d.guild_daily_pool)
         reset_minute = _setting(guild, "reset_minute", d.guild_reset_minute)
         used = q.counter(conn, q.GUILD_SCOPE, gid, pool_key(now, reset_minute))
         return Remaining(
-            member_remaining, max(pool_size - used, 0), next_pool_reset(now, reset_minute)
+            member_remaining,
+            max(pool_size - used, 0),
+            next_pool_reset(now, reset_minute),
+            slot_at,
+            in_flight,
         )
 
     async def settings(self, guild_id: int) -> GuildQuotaSettings:
