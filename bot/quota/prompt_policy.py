@@ -101,26 +101,29 @@ _UNBOUNDED = 100  # a repeat whose maximum exceeds this counts as unbounded-ish
 
 
 def _has_nested_repeat(pattern: str) -> bool:
-    """True when a repeated group contains another repeat with a large maximum."""
+    """True when a repeat with a large maximum sits inside another one, at any depth (groups,
+    alternatives, lookarounds, atomic groups, conditionals)."""
     from re import _parser  # type: ignore[attr-defined]  # the stdlib's own regex parser
+
+    repeats = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+    def parts(arg: object) -> list[object]:
+        if isinstance(arg, _parser.SubPattern):
+            return [arg]
+        if isinstance(arg, list | tuple):
+            return [sub for item in arg for sub in parts(item)]
+        return []
 
     def walk(items: object, inside_repeat: bool) -> bool:
         for op, arg in items:  # type: ignore[attr-defined]
-            name = str(op)
-            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if str(op) in repeats:
                 _low, high, sub = arg
                 big = high is _parser.MAXREPEAT or high > _UNBOUNDED
                 if big and inside_repeat:
                     return True
                 if walk(sub, inside_repeat or big):
                     return True
-            elif name == "SUBPATTERN":
-                if walk(arg[-1], inside_repeat):
-                    return True
-            elif name == "BRANCH":
-                if any(walk(branch, inside_repeat) for branch in arg[1]):
-                    return True
-            elif name in ("ASSERT", "ASSERT_NOT") and walk(arg[1], inside_repeat):
+            elif any(walk(sub, inside_repeat) for sub in parts(arg)):
                 return True
         return False
 
