@@ -269,3 +269,21 @@ async def test_long_lists_are_cut_to_fit_one_message(harness: Harness) -> None:
     assert len(listing.content) <= 2000
     assert listing.content.endswith("…and more.")
     assert "(80 entries)" in listing.content
+
+
+async def test_the_mod_log_never_pings_whatever_the_prompt_says(harness: Harness) -> None:
+    modlog = harness.guild.add_text_channel("mod-log")
+    await run(harness, "modlog", {"channel": modlog})
+    await run(harness, "block add", {"text": "forbidden"})
+    prompt = f"forbidden @everyone <@{harness.bob.id}> **loud**\n# heading"
+    assert (await compose_outcome(harness, prompt)).startswith("refused")
+    logged = await modlog.wait_for(lambda m: m.content.startswith("🛑"))
+    assert "@everyone" not in logged.content.replace("@\u200beveryone", "")
+    assert f"<@{harness.bob.id}>" not in logged.content  # defused, not a mention
+    assert "\\*\\*loud\\*\\*" in logged.content and "\n#" not in logged.content
+    assert logged.allowed_mentions == {"parse": []} or (
+        logged.allowed_mentions is not None
+        and logged.allowed_mentions.get("parse") == []
+        and not logged.allowed_mentions.get("users")
+        and not logged.allowed_mentions.get("roles")
+    )

@@ -640,3 +640,32 @@ async def test_defaults_come_from_settings() -> None:
     assert defaults.member_limit_per_window == 3
     assert defaults.dm_policy == "off"
     assert defaults.guild_daily_pool == 50
+
+
+async def test_the_job_listener_ends_in_flight_status_when_a_job_finishes(
+    db: Database, clock: Clock
+) -> None:
+    from bot.jobs.models import Job, JobState
+    from bot.quota.listener import QuotaJobListener
+
+    quota = service(db, clock, member_max_in_flight=1)
+    await quota.reserve(member(7), "a", "piano")
+    job = Job(
+        id="a",
+        state=JobState.COMPLETED,
+        prompt="piano",
+        negative_prompt=None,
+        seed=None,
+        model="google/lyria2",
+        requester_id="7",
+        guild_id=str(GUILD),
+        channel_id=str(CHANNEL),
+        origin="discord",
+        context={},
+        created_at=clock.now,
+        updated_at=clock.now,
+        deadline_at=clock.now + 600,
+    )
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)
+    await QuotaJobListener(quota).on_finished(job)
+    assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
