@@ -27,6 +27,7 @@ from tests.fakes.discord import (
     start_client,
     stop_client,
 )
+from tests.fakes.discord.multipart import MultipartError, parse_multipart
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 64
 
@@ -479,3 +480,26 @@ def test_pings_follow_allowed_mentions() -> None:
     assert pings.users == {11} and pings.roles == frozenset() and not pings.everyone
     message.allowed_mentions = {"parse": []}
     assert not message.pings()
+
+
+async def test_multipart_parser_reads_what_aiohttp_writes() -> None:
+    form = aiohttp.FormData(quote_fields=False)
+    form.add_field("payload_json", '{"content": "hi"}', content_type="application/json")
+    form.add_field("files[0]", WAV, filename='my "jam" é.wav', content_type="audio/wav")
+    form.add_field("files[1]", b"", filename="empty.txt")
+    writer = form()
+    sink = io.BytesIO()
+
+    class Sink:
+        async def write(self, data: bytes) -> None:
+            sink.write(data)
+
+    await writer.write(Sink())  # type: ignore[arg-type]
+    parts = parse_multipart(sink.getvalue(), writer.content_type)
+    assert [p.name for p in parts] == ["payload_json", "files[0]", "files[1]"]
+    assert parts[0].data == b'{"content": "hi"}'
+    assert parts[1].data == WAV and parts[1].content_type == "audio/wav"
+    assert parts[1].filename == 'my "jam" é.wav'
+    assert parts[2].data == b"" and parts[2].filename == "empty.txt"
+    with pytest.raises(MultipartError):
+        parse_multipart(b"--x\r\nbroken", 'multipart/form-data; boundary="x"')

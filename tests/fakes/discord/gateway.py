@@ -99,7 +99,7 @@ class GatewayConnection:
         data: dict[str, Any] = payload.get("d") or {}
         if op == Op.HEARTBEAT:
             self.heartbeats += 1
-            self.fake.notifier.bump()
+            self.fake.changed()
             await self.send({"op": Op.HEARTBEAT_ACK, "d": None, "s": None})
         elif op == Op.IDENTIFY:
             await self._identify(data)

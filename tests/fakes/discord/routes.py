@@ -142,7 +142,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
                 command.setdefault("integration_types", [0])
             stored.append(command)
         fake.command_syncs += 1
-        fake.notifier.bump()
+        fake.changed()
         return stored
 
     async def put_global(
@@ -196,7 +196,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         if now - interaction.sent_at > fake.ack_deadline:
             interaction.late = True
             fake.late_acks.append(interaction)
-            fake.notifier.bump()
+            fake.changed(interaction)
             raise ApiError(404, 10062, "Unknown interaction")
         kind = body.get("type")
         data = body.get("data") or {}
@@ -228,7 +228,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             raise ApiError(400, 50035, "Invalid Form Body: unsupported callback type")
         interaction.callbacks.append(body)
         interaction.acked_at = now
-        fake.notifier.bump()
+        fake.changed(interaction, message)
         if request.query.get("with_response") not in ("1", "true", "True"):
             return no_content()
         result: dict[str, Any] = {
@@ -289,13 +289,15 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         message = webhook_message(interaction, request)
         fake._check_uploads(files, interaction.upload_limit, "webhook edit")
         fake._edit(message, body or {}, files)
+        fake.changed(interaction)
         return json_response(fake.message_payload(message))
 
     async def delete_webhook_message(
         request: web.Request, body: Any, files: list[UploadedFile]
     ) -> web.Response:
-        message = webhook_message(webhook_interaction(request), request)
-        delete_message(message)
+        interaction = webhook_interaction(request)
+        delete_message(webhook_message(interaction, request))
+        fake.changed(interaction)
         return no_content()
 
     async def followup(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
@@ -314,7 +316,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             fake._apply_body(message, body, files, creating=True)
             fake._maybe_message_event("MESSAGE_CREATE", message)
         interaction.followups.append(message)
-        fake.notifier.bump()
+        fake.changed(interaction, message)
         if request.query.get("wait") not in ("1", "true", "True"):
             return no_content()
         return json_response(fake.message_payload(message))
@@ -354,7 +356,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
     def delete_message(message: FakeMessage) -> None:
         message.deleted = True
         fake._maybe_message_event("MESSAGE_DELETE", message)
-        fake.notifier.bump()
+        fake.changed(message)
 
     async def get_channel(
         request: web.Request, body: Any, files: list[UploadedFile]
@@ -384,7 +386,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         message = fake._new_message(channel, via="bot")
         fake._apply_body(message, body, files, creating=True)
         fake._maybe_message_event("MESSAGE_CREATE", message)
-        fake.notifier.bump()
+        fake.changed(message)
         return json_response(fake.message_payload(message))
 
     async def list_messages(

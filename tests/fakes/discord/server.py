@@ -284,11 +284,26 @@ class FakeDiscord:
         """The next `times` requests in this rate-limit group answer 429 (a sub-limit)."""
         self.ratelimiter.script(group, retry_after=retry_after, times=times, is_global=is_global)
 
+    def changed(self, *things: FakeMessage | FakeInteraction | FakeChannel | None) -> None:
+        """Wake waiters on these objects (a message also wakes its channel and interaction)."""
+        for thing in things:
+            if thing is None:
+                continue
+            thing.notifier.bump()
+            if isinstance(thing, FakeMessage):
+                channel = self.channels.get(thing.channel_id)
+                if channel is not None:
+                    channel.notifier.bump()
+                interaction = self.interactions.get(thing.interaction_id or 0)
+                if interaction is not None:
+                    interaction.notifier.bump()
+        self.notifier.bump()
+
     # ----------------------------------------------------------------- gateway glue
     def attach_connection(self, connection: GatewayConnection) -> None:
         self.active = connection
         self._ready_event.set()
-        self.notifier.bump()
+        self.changed()
 
     def detach_connection(self, connection: GatewayConnection) -> None:
         if connection in self.connections:
@@ -296,7 +311,7 @@ class FakeDiscord:
         if self.active is connection:
             self.active = None
             self._ready_event.clear()
-        self.notifier.bump()
+        self.changed()
 
     async def drop_connection(self, code: int = 4000) -> None:
         """Close the live gateway connection (the client should reconnect and RESUME)."""
@@ -536,7 +551,7 @@ class FakeDiscord:
         self.messages[message.id] = message
         channel.messages.append(message)
         self._maybe_message_event("MESSAGE_CREATE", message)
-        self.notifier.bump()
+        self.changed(message)
         return message
 
     def _apply_body(
@@ -609,7 +624,7 @@ class FakeDiscord:
         message.edit_count += 1
         message.edited_at = time.time()
         self._maybe_message_event("MESSAGE_UPDATE", message)
-        self.notifier.bump()
+        self.changed(message)
 
     # ----------------------------------------------------------------- HTTP plumbing
     @web.middleware
@@ -696,7 +711,8 @@ class FakeDiscord:
             payload: Any = None
             files: list[UploadedFile] = []
             try:
-                parts = parse_multipart(await request.read(), request.headers["Content-Type"])
+                raw = b"".join([chunk async for chunk in request.content.iter_any()])
+                parts = parse_multipart(raw, request.headers["Content-Type"])
             except MultipartError as exc:
                 raise ApiError(400, 50035, f"Invalid Form Body: {exc}") from exc
             for part in parts:

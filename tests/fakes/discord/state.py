@@ -71,22 +71,45 @@ def iso(ts: float) -> str:
 
 
 class Notifier:
-    """Wake waiters whenever the world changes; waiters re-check their predicate."""
+    """Wake waiters whose condition became true after a change in the fake's world.
+
+    Conditions are re-checked synchronously on every bump, so a change costs one cheap
+    predicate call per waiter instead of a task wake-up per waiter (hundreds of tests or
+    benchmark tasks can wait at once).
+    """
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._waiters: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
 
     def bump(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+        if not self._waiters:
+            return
+        waiting = []
+        for check, future in self._waiters:
+            if future.done():
+                continue
+            try:
+                result = check()
+            except Exception as exc:
+                future.set_exception(exc)
+                continue
+            if result:
+                future.set_result(result)
+            else:
+                waiting.append((check, future))
+        self._waiters = waiting
 
     async def wait_until(self, check: Callable[[], Any], timeout: float) -> Any:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            while True:
-                result = check()
-                if result:
-                    return result
-                await self._event.wait()
+        result = check()
+        if result:
+            return result
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiters.append((check, future))
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            future.cancel()
 
 
 @dataclass(eq=False)
@@ -200,6 +223,7 @@ class FakeMessage:
     created_at: float = field(default_factory=time.time)
     edited_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # every body that changed it
+    notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
     EPHEMERAL = 1 << 6
@@ -253,9 +277,8 @@ class FakeMessage:
 
     async def wait_for_edit(self, timeout: float = 5.0, *, after: int | None = None) -> FakeMessage:  # noqa: ASYNC109
         """Return once edit_count exceeds `after` (default: its current value)."""
-        assert self._fake is not None
         start = self.edit_count if after is None else after
-        await self._fake.notifier.wait_until(lambda: self.edit_count > start, timeout)
+        await self.notifier.wait_until(lambda: self.edit_count > start, timeout)
         return self
 
     async def wait_until(
@@ -263,8 +286,7 @@ class FakeMessage:
         predicate: Callable[[FakeMessage], bool],
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> FakeMessage:
-        assert self._fake is not None
-        await self._fake.notifier.wait_until(lambda: predicate(self), timeout)
+        await self.notifier.wait_until(lambda: predicate(self), timeout)
         return self
 
     def to_payload(self, author: FakeUser, application_id: int | None = None) -> dict[str, Any]:
@@ -304,6 +326,7 @@ class FakeChannel:
     bot_permissions: int | None = None  # overrides the bot's permissions in this channel
     position: int = 0
     messages: list[FakeMessage] = field(default_factory=list)
+    notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
     @property
@@ -328,7 +351,6 @@ class FakeChannel:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> FakeMessage:
         """The first (oldest) live message here matching the predicate, waiting if none yet."""
-        assert self._fake is not None
 
         def check() -> FakeMessage | None:
             for message in self.messages:
@@ -336,7 +358,7 @@ class FakeChannel:
                     return message
             return None
 
-        result: FakeMessage = await self._fake.notifier.wait_until(check, timeout)
+        result: FakeMessage = await self.notifier.wait_until(check, timeout)
         return result
 
     def to_payload(self) -> dict[str, Any]:
@@ -570,6 +592,7 @@ class FakeInteraction:
     modal: dict[str, Any] | None = None  # data of a type-9 callback
     acked_at: float | None = None
     late: bool = False
+    notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
     @property
@@ -590,8 +613,7 @@ class FakeInteraction:
 
     async def wait_for_ack(self, timeout: float = 3.5) -> dict[str, Any]:  # noqa: ASYNC109
         """The first callback body, once the bot has acknowledged the interaction."""
-        assert self._fake is not None
-        await self._fake.notifier.wait_until(lambda: self.acked, timeout)
+        await self.notifier.wait_until(lambda: self.acked, timeout)
         return self.callbacks[0]
 
     async def wait_for_original(
@@ -599,7 +621,6 @@ class FakeInteraction:
         predicate: Callable[[FakeMessage], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> FakeMessage:
-        assert self._fake is not None
 
         def check() -> FakeMessage | None:
             msg = self.original
@@ -607,7 +628,7 @@ class FakeInteraction:
                 return msg
             return None
 
-        result: FakeMessage = await self._fake.notifier.wait_until(check, timeout)
+        result: FakeMessage = await self.notifier.wait_until(check, timeout)
         return result
 
     async def wait_for_followup(
@@ -615,7 +636,6 @@ class FakeInteraction:
         predicate: Callable[[FakeMessage], bool] | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> FakeMessage:
-        assert self._fake is not None
 
         def check() -> FakeMessage | None:
             for msg in self.followups:
@@ -623,5 +643,5 @@ class FakeInteraction:
                     return msg
             return None
 
-        result: FakeMessage = await self._fake.notifier.wait_until(check, timeout)
+        result: FakeMessage = await self.notifier.wait_until(check, timeout)
         return result
