@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Reservations this old without a job row are leftovers of a crash between reserve and enqueue.
 ORPHAN_AGE_SECONDS = 120.0
+# At shutdown, deliveries in flight get this long to finish (and be marked delivered).
+DELIVERY_GRACE_SECONDS = 5.0
 
 
 class ExtensionLoadError(RuntimeError):
@@ -64,6 +66,8 @@ class JamBot(commands.Bot):
             tree_cls=JamTree,
             help_command=None,
             allowed_mentions=NO_PINGS,
+            # No message cache: the bot never reads it, and every MESSAGE_UPDATE would scan it.
+            max_messages=None,
         )
         self.settings = settings
         self.extension_names = tuple(extensions)
@@ -148,6 +152,11 @@ class JamBot(commands.Bot):
         engine: JobEngine | None = getattr(self, "engine", None)
         if engine is not None:
             await engine.stop()
+        delivery: DiscordDelivery | None = getattr(self, "delivery", None)
+        if delivery is not None:
+            unfinished = await delivery.drain(DELIVERY_GRACE_SECONDS)
+            if unfinished:
+                log.warning("%d deliveries cut short; the next start redoes them", unfinished)
         await self.tasks.close()
         await super().close()
         session: aiohttp.ClientSession | None = getattr(self, "http_session", None)

@@ -118,6 +118,7 @@ class DiscordDelivery:
         self.clock = clock
         self._slots: dict[str, _StatusSlot] = {}
         self._delivering: set[str] = set()
+        self._delivery_tasks: set[asyncio.Task[None]] = set()
         self.status_edits = 0  # counters for tests and the benchmark
         self.deliveries = 0
 
@@ -134,7 +135,17 @@ class DiscordDelivery:
         if ctx is None or job.id in self._delivering or job.state is JobState.DELIVERED:
             return
         self._delivering.add(job.id)
-        self.tasks.spawn(self._finish(job, ctx), name=f"deliver-{job.id}")
+        task = self.tasks.spawn(self._finish(job, ctx), name=f"deliver-{job.id}")
+        self._delivery_tasks.add(task)
+        task.add_done_callback(self._delivery_tasks.discard)
+
+    async def drain(self, grace: float) -> int:
+        """Let deliveries in flight finish (up to `grace` seconds) so that a result posted just
+        before shutdown is also marked delivered; returns how many were still running after."""
+        pending = set(self._delivery_tasks)
+        if pending:
+            _done, pending = await asyncio.wait(pending, timeout=grace)
+        return len(pending)
 
     # -- status message ------------------------------------------------------------------------
 
@@ -226,24 +237,30 @@ class DiscordDelivery:
             return False
         return True
 
-    async def _close_slot(self, job_id: str) -> _StatusSlot:
+    def _close_slot(self, job_id: str) -> _StatusSlot:
+        """Stop progress edits for the job. An edit already in flight is left to finish;
+        take `slot.lock` before a final edit so that it lands last."""
         slot = self._slots.pop(job_id, None) or _StatusSlot()
         slot.closed = True
-        current = asyncio.current_task()
-        if slot.task is not None and slot.task is not current and not slot.task.done():
-            slot.task.cancel()
-        async with slot.lock:  # an edit in flight finishes before the final one
-            return slot
+        slot.pending = None
+        if slot.task is not None and not slot.task.done() and not slot.lock.locked():
+            slot.task.cancel()  # it is only waiting for its next turn
+        return slot
+
+    async def _final_edit(self, slot: _StatusSlot, ctx: DiscordContext, text: str) -> bool:
+        """An edit after progress stopped: it waits for any progress edit still in flight."""
+        async with slot.lock:
+            return await self._edit_status(ctx, text, None)
 
     # -- delivery ------------------------------------------------------------------------------
 
     async def _finish(self, job: Job, ctx: DiscordContext) -> None:
         try:
-            slot = await self._close_slot(job.id)
+            slot = self._close_slot(job.id)
             if job.state is JobState.COMPLETED:
                 await self._deliver(job, ctx, slot)
             else:
-                await self._report_failure(job, ctx)
+                await self._report_failure(job, ctx, slot)
         finally:
             self._delivering.discard(job.id)
             # The generation has ended either way; after the result, so it does not delay it.
@@ -259,9 +276,18 @@ class DiscordDelivery:
         if self._token_usable(ctx) and allowed:
             # Say "uploading" while the upload runs, not before it: it costs no time.
             text = status_text(prompt=job.prompt, phase=UPLOADING)
-            uploading = asyncio.ensure_future(self._edit_status(ctx, text, None))
+            uploading = asyncio.ensure_future(self._final_edit(slot, ctx, text))
 
         attach, reason = self._attachment_decision(job, ctx)
+        if not attach and not job.audio_url:
+            # Completed without a file or a link: nothing to deliver, so say so and stop.
+            text = "❌ The finished audio was lost before it could be delivered. Sorry!"
+            if uploading is not None:
+                await asyncio.gather(uploading, return_exceptions=True)
+            if not await self._final_edit(slot, ctx, text):
+                await self._post_notice(ctx, text)
+            await self.engine.mark_delivered(job.id, delivered_via="none")
+            return
         try:
             delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
             if delivered is None and attach:
@@ -286,7 +312,7 @@ class DiscordDelivery:
         self.deliveries += 1
         log.info("job %s delivered via %s", job.id, delivered.via)
         finished = finished_status_text(prompt=job.prompt, elapsed=elapsed, where=where)
-        await self._edit_status(ctx, finished, None)
+        await self._final_edit(slot, ctx, finished)
         await self._note(job, ctx, "delivered", delivered.message.jump_url)
         if job.audio_path:
             await asyncio.to_thread(Path(job.audio_path).unlink, missing_ok=True)
@@ -309,8 +335,6 @@ class DiscordDelivery:
     ) -> Delivered | None:
         """Post the result message; None when the file was refused as too large (retry as a
         link) or there was nowhere left to post it."""
-        if not attach and not job.audio_url:
-            return await self._post_failure_anywhere(job, ctx, "❌ The audio was lost.")
         content = result_content(
             ctx.requester_id, link=None if attach else job.audio_url, reason=reason
         )
@@ -381,26 +405,22 @@ class DiscordDelivery:
             int(data["id"]), type=discord.ChannelType.private
         )
 
-    async def _post_failure_anywhere(
-        self, job: Job, ctx: DiscordContext, text: str
-    ) -> Delivered | None:
-        if await self._edit_status(ctx, text, None):
+    async def _post_notice(self, ctx: DiscordContext, text: str) -> discord.Message | None:
+        """A channel message naming (not pinging) the requester, when the status is gone."""
+        if ctx.channel_id is None:
             return None
-        content = f"<@{ctx.requester_id}> {text}"
-        if ctx.channel_id is not None:
-            try:
-                message = await self.client.get_partial_messageable(ctx.channel_id).send(
-                    content, allowed_mentions=NO_PINGS
-                )
-                return Delivered("channel", message)
-            except discord.HTTPException:
-                pass
-        return None
+        try:
+            return await self.client.get_partial_messageable(ctx.channel_id).send(
+                f"<@{ctx.requester_id}> {text}", allowed_mentions=NO_PINGS
+            )
+        except discord.HTTPException as error:
+            log.warning("cannot post in %s: %s %s", ctx.channel_id, error.status, error.code)
+            return None
 
-    async def _report_failure(self, job: Job, ctx: DiscordContext) -> None:
+    async def _report_failure(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
         text = failure_text(job)
-        if not await self._edit_status(ctx, text, None):
-            await self._post_failure_anywhere(job, ctx, text)
+        if not await self._final_edit(slot, ctx, text):
+            await self._post_notice(ctx, text)
         await self.engine.update_context(job.id, failure_reported=True)
         await self._note(job, ctx, job.state.value, None)
 
