@@ -125,3 +125,12 @@ def test_invalid_parameters_are_refused() -> None:
         PollSchedule(())
     with pytest.raises(ValueError, match="invalid"):
         PollSchedule((1.0,), target_lag=0)
+
+
+def test_a_rebuilt_plan_never_polls_twice_in_quick_succession() -> None:
+    schedule = PollSchedule(tuple(float(x) for x in range(30, 51)), target_lag=1.0)
+    planned = schedule.plan[3]
+    # The job last polled just before a planned time (the plan it followed was slightly off).
+    delay = schedule.next_delay(planned - 0.1, last_poll=planned - 0.1)
+    assert delay >= 0.5
+    assert schedule.next_delay(planned - 0.1) == pytest.approx(0.1)

@@ -42,7 +42,7 @@ class PollSchedule:
     samples: tuple[float, ...]  # generation times in seconds (sorted on construction)
     target_lag: float = 1.3
     miss_budget: float = 0.04
-    lead_polls: int = 1
+    lead_polls: int = 0
     tail_growth: float = 1.5
     max_interval: float = 15.0
     plan: tuple[float, ...] = field(init=False)
@@ -134,15 +134,22 @@ class PollSchedule:
                 return times
             times.append(t)
 
-    def next_delay(self, elapsed: float) -> float:
-        """Seconds from now (`elapsed` seconds after submission) until the next poll."""
-        index = bisect.bisect_right(self.plan, elapsed + 1e-9)
+    def next_delay(self, elapsed: float, *, last_poll: float | None = None) -> float:
+        """Seconds from now (`elapsed` seconds after submission) until the next poll.
+
+        `last_poll` (seconds after submission) keeps polls at least half a `target_lag` apart
+        when the plan was rebuilt from new history while the job was running.
+        """
+        earliest = elapsed
+        if last_poll is not None:
+            earliest = max(earliest, last_poll + self.target_lag / 2)
+        index = bisect.bisect_right(self.plan, earliest + 1e-9)
         if index < len(self.plan):
             return self.plan[index] - elapsed
         # The tail: gaps grow geometrically from the last planned poll.
         t = self.plan[-1]
         gap = self.target_lag
-        while t <= elapsed + 1e-9:
+        while t <= earliest + 1e-9:
             gap = min(self.max_interval, gap * self.tail_growth)
             t += gap
         return t - elapsed
