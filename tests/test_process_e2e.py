@@ -6,10 +6,13 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from bot.store.database import Database
+from bot.store.jobs import JobStore
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeDiscord
 
@@ -35,6 +38,13 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }
+        # A bot that has learnt from past jobs (here: 0.3-1 s each) polls early; a fresh one
+        # would wait for the vendor's ~30 s typical time before its first poll.
+        db = await Database.open(tmp_path / "bot.sqlite3")
+        store = JobStore(db)
+        for i in range(30):
+            await store.record_generation_time(f"past{i}", 0.3 + i / 40, now=time.time())
+        await db.close()
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -52,7 +62,6 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
             interaction = await fake_discord.invoke(
                 "compose", {"prompt": "a process-level jam"}, user=alice, channel=channel
             )
-            # The engine's first poll comes ~10 s after submission with no history yet.
             result = await interaction.wait_for_followup(lambda m: bool(m.embeds), timeout=30)
             assert result.attachments[0].data == fake_api.audio
             await interaction.wait_for_original(lambda m: "Done" in m.content, timeout=10)
