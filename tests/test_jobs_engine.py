@@ -542,3 +542,20 @@ async def test_resume_can_be_limited_to_some_origins(harness: Harness) -> None:
 
 def test_the_default_schedule_uses_the_vendor_prior() -> None:
     assert PollSchedule.from_history([]).typical() == pytest.approx(32.0, abs=0.5)
+
+
+async def test_a_crashing_job_task_is_logged_and_releases_its_waiters(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    class BrokenSchedule(PollSchedule):
+        def next_delay(self, elapsed: float, *, last_poll: float | None = None) -> float:
+            raise RuntimeError("schedule bug")
+
+    engine = await harness.started(schedule_factory=lambda history: BrokenSchedule((30.0,)))
+    job = await engine.enqueue(request())
+    with caplog.at_level(logging.ERROR), pytest.raises(JobError, match="internal error"):
+        await finished(engine, job)
+    assert "crashed" in caplog.text and "schedule bug" in caplog.text
+    row = await harness.store.get(job.id)
+    assert row is not None and row.state is JobState.SUBMITTED  # resumable after a restart
+    assert engine.active_count == 0

@@ -301,8 +301,15 @@ class JobEngine:
     def _job_task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
         if self._running.get(job_id) is task:
             del self._running[job_id]
-        if not task.cancelled() and task.exception() is not None:
-            log.error("job %s crashed", job_id, exc_info=task.exception())
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            # A bug, not a provider failure: the row keeps its state (a restart resumes it),
+            # but nobody may wait forever on this process.
+            log.error("job %s crashed", job_id, exc_info=error)
+            self._forget(job_id)
+            for future in self._waiters.pop(job_id, []):
+                if not future.done():
+                    future.set_exception(JobError(f"job {job_id} stopped on an internal error"))
         self._dispatch()
 
     def _spawn(self, work: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
