@@ -9,7 +9,6 @@ import pytest
 from bot.bot import ExtensionLoadError, JamBot
 from bot.config import load_settings
 from bot.extensions import EXTENSIONS
-from tests.conftest import available_extensions
 
 
 def make_bot(tmp_path: Path, extensions: tuple[str, ...]) -> JamBot:
@@ -21,14 +20,14 @@ def make_bot(tmp_path: Path, extensions: tuple[str, ...]) -> JamBot:
 
 
 async def test_every_extension_loads_and_the_tree_serialises(tmp_path: Path) -> None:
-    assert EXTENSIONS[:2] == ("cogs.compose", "cogs.meta")
-    bot = make_bot(tmp_path, available_extensions())
+    assert EXTENSIONS == ("cogs.compose", "cogs.meta", "cogs.quota", "cogs.modlog")
+    bot = make_bot(tmp_path, EXTENSIONS)
     async with bot:
         await bot._load_extensions()
         commands = bot.tree.get_commands()
         payloads = [command.to_dict(bot.tree) for command in commands]
     names = {payload["name"] for payload in payloads}
-    assert {"compose", "help"} <= names
+    assert {"compose", "help", "quota"} <= names
     compose = next(p for p in payloads if p["name"] == "compose")
     options = {o["name"]: o for o in compose["options"]}
     assert options["prompt"]["required"] is True and options["prompt"]["max_length"] == 600
