@@ -42,10 +42,17 @@ async def start_client(
     return task
 
 
-async def stop_client(client: discord.Client, task: asyncio.Task[None] | None = None) -> None:
-    """Close the client and wait for its start() task to end."""
+async def stop_client(
+    client: discord.Client,
+    task: asyncio.Task[None] | None = None,
+    fake: FakeDiscord | None = None,
+) -> None:
+    """Close the client and wait for its start() task to end (and, given the fake, until the
+    fake has seen the gateway connection go)."""
     await client.close()
     if task is not None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             async with asyncio.timeout(10):
                 await task
+    if fake is not None:
+        await fake.notifier.wait_until(lambda: fake.active is None, 5.0)

@@ -59,6 +59,7 @@ class GatewayConnection:
         self.identified = asyncio.Event()
         self.frames_sent = 0
         self.heartbeats = 0
+        self.dropped_with: int | None = None  # close code if the fake dropped this connection
         self._lock = asyncio.Lock()
 
     async def send(self, payload: dict[str, Any]) -> None:

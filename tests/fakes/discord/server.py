@@ -40,6 +40,8 @@ from tests.fakes.discord.state import (
 
 API_PREFIX = "/api/v10"
 GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 9, 1 << 12
+# Close codes after which a session cannot be resumed.
+NON_RESUMABLE_CLOSES = frozenset({1000, 1001, 4004, 4010, 4011, 4012, 4013, 4014})
 JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -98,7 +100,7 @@ class FakeDiscord:
         bot_name: str = "Lyria Jam",
         ack_deadline: float = 3.0,
         token_lifetime: float = 900.0,
-        rate_limits: Mapping[str, tuple[int, float]] | None = None,
+        rate_limits: Mapping[str, tuple[int, float] | None] | None = None,
         heartbeat_interval: float = 41.25,
         validate_spec: bool = True,
         dispatch_message_events: bool = True,
@@ -113,8 +115,11 @@ class FakeDiscord:
         self.heartbeat_interval = heartbeat_interval
         self.dispatch_message_events = dispatch_message_events
         self.ratelimiter = RateLimiter()
-        if rate_limits is not None:
-            self.ratelimiter.limits.update(rate_limits)
+        for group, limit in (rate_limits or {}).items():
+            if limit is None:  # None switches a group off
+                self.ratelimiter.limits.pop(group, None)
+            else:
+                self.ratelimiter.limits[group] = limit
         self._spec: SpecValidator | None = load_validator() if validate_spec else None
 
         self.users: dict[int, FakeUser] = {
@@ -143,6 +148,7 @@ class FakeDiscord:
         self.connections: list[GatewayConnection] = []
         self.gateway_sessions: dict[str, GatewaySession] = {}
         self.active: GatewayConnection | None = None
+        self.resumable: GatewaySession | None = None  # disconnected, may still RESUME
         self.identify_count = 0
         self.resume_count = 0
         self._ready_event = asyncio.Event()
@@ -302,6 +308,7 @@ class FakeDiscord:
     # ----------------------------------------------------------------- gateway glue
     def attach_connection(self, connection: GatewayConnection) -> None:
         self.active = connection
+        self.resumable = None
         self._ready_event.set()
         self.changed()
 
@@ -311,29 +318,46 @@ class FakeDiscord:
         if self.active is connection:
             self.active = None
             self._ready_event.clear()
+            session = connection.session
+            dropped = connection.dropped_with
+            if session is not None and dropped is not None and dropped not in NON_RESUMABLE_CLOSES:
+                # A network blip we caused: Discord keeps the session, buffering its events
+                # until the client RESUMEs. A client that closes by itself is treated as stopped.
+                self.resumable = session
+            elif session is not None:
+                self.gateway_sessions.pop(session.session_id, None)
         self.changed()
 
     async def drop_connection(self, code: int = 4000) -> None:
-        """Close the live gateway connection (the client should reconnect and RESUME)."""
-        if self.active is not None:
-            await self.active.ws.close(code=code, message=b"fake disconnect")
+        """Close the live gateway connection (with 4000 the client reconnects and RESUMEs)."""
+        connection = self.active
+        if connection is not None:
+            connection.dropped_with = code
+            await connection.ws.close(code=code, message=b"fake disconnect")
+            await self.notifier.wait_until(lambda: connection not in self.connections, 5.0)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        if self.active is None:
+        """Send a gateway event; while a resumable session is disconnected, buffer it."""
+        if self.active is not None:
+            await self.active.dispatch(event, data)
+        elif self.resumable is not None:
+            self.resumable.seq += 1
+            payload = {"op": 0, "t": event, "s": self.resumable.seq, "d": data}
+            self.resumable.sent.append(payload)
+        else:
             raise RuntimeError("no discord client is connected to the fake gateway")
-        await self.active.dispatch(event, data)
 
     def dispatch_if_live(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
-        if self.active is not None:
+        if self.active is not None or self.resumable is not None:
             task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
             task.add_done_callback(_swallow)
 
     def _maybe_message_event(self, event: str, message: FakeMessage) -> None:
-        active = self.active
-        if not self.dispatch_message_events or message.ephemeral or active is None:
+        session = self.active.session if self.active is not None else self.resumable
+        if not self.dispatch_message_events or message.ephemeral or session is None:
             return
         intent = GUILD_MESSAGES if message.guild_id else DIRECT_MESSAGES
-        if active.session is None or not active.session.intents & intent:
+        if not session.intents & intent:
             return
         if event == "MESSAGE_DELETE":
             data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
@@ -491,7 +515,7 @@ class FakeDiscord:
             message=message,
             _fake=self,
         )
-        if self.active is None:
+        if self.active is None and self.resumable is None:
             raise RuntimeError("no discord client is connected to the fake gateway")
         self.interactions[interaction_id] = interaction
         self._by_token[token] = interaction
