@@ -40,7 +40,7 @@ VENDOR_PRIOR: tuple[float, ...] = _vendor_prior()
 @dataclass(frozen=True)
 class PollSchedule:
     samples: tuple[float, ...]  # generation times in seconds (sorted on construction)
-    target_lag: float = 1.3
+    target_lag: float = 1.2
     miss_budget: float = 0.04
     lead_polls: int = 0
     tail_growth: float = 1.5
