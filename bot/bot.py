@@ -130,7 +130,7 @@ class JamBot(commands.Bot):
             self.tasks,
             queued_view=queued_view,
             result_view=result_view,
-            **self._delivery_options,
+            **{"owner_ids": settings.owner_ids, **self._delivery_options},
         )
         self.engine.add_listener(self.delivery)
 

@@ -28,7 +28,7 @@ from discord.utils import MISSING
 from bot.discord_context import DiscordContext
 from bot.discord_reply import EXPIRY_MARGIN, file_too_large, message_gone, token_dead
 from bot.jobs.models import Job, JobState, Phase, Progress
-from bot.presentation.errors import failure_text
+from bot.presentation.errors import failure_text, is_account_problem, owner_alert_text
 from bot.presentation.result import audio_filename, result_content, result_embed
 from bot.presentation.status import (
     EXPIRY_NOTE,
@@ -105,6 +105,8 @@ class DiscordDelivery:
         upload_margin: float = 60.0,
         notice_margin: float = 120.0,
         clock: Callable[[], float] = time.time,
+        owner_ids: frozenset[int] = frozenset(),
+        owner_alert_interval: float = 3600.0,
     ) -> None:
         self.client = client
         self.engine = engine
@@ -116,6 +118,9 @@ class DiscordDelivery:
         self.upload_margin = upload_margin
         self.notice_margin = notice_margin
         self.clock = clock
+        self.owner_ids = owner_ids
+        self.owner_alert_interval = owner_alert_interval
+        self._last_owner_alert = -math.inf
         self._slots: dict[str, _StatusSlot] = {}
         self._delivering: set[str] = set()
         self._delivery_tasks: set[asyncio.Task[None]] = set()
@@ -418,11 +423,32 @@ class DiscordDelivery:
             return None
 
     async def _report_failure(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
+        if is_account_problem(job.error_kind):
+            await self._alert_owners(job)
         text = failure_text(job)
         if not await self._final_edit(slot, ctx, text):
             await self._post_notice(ctx, text)
         await self.engine.update_context(job.id, failure_reported=True)
         await self._note(job, ctx, job.state.value, None)
+
+    async def _alert_owners(self, job: Job) -> None:
+        """Tell the owners (OWNER_IDS) by DM that the API account has a problem, hourly at most."""
+        log.error(
+            "job %s: the AI/ML API account has a problem (%s): %s",
+            job.id,
+            job.error_kind,
+            job.error_message,
+        )
+        now = self.clock()
+        if now - self._last_owner_alert < self.owner_alert_interval:
+            return
+        self._last_owner_alert = now
+        text = owner_alert_text(job.error_kind or "error", job.id)
+        for owner_id in sorted(self.owner_ids):
+            try:
+                await (await self._dm_channel(owner_id)).send(text, allowed_mentions=NO_PINGS)
+            except discord.HTTPException as error:
+                log.warning("cannot DM owner %s: %s %s", owner_id, error.status, error.code)
 
     async def _quota_finish(self, job_id: str) -> None:
         """The generation has ended: the member no longer has it in flight."""

@@ -44,11 +44,21 @@ async def test_provider_failure_is_explained_with_the_providers_reason(harness: 
 
 @pytest.mark.harness(api={"api_key": "the-right-key"})
 async def test_account_problem_shows_a_generic_message_and_no_details(harness: Harness) -> None:
+    owner = harness.fake_discord.owner
+    harness.bot.delivery.owner_ids = frozenset({owner.id})
     harness.fake_api.api_key = "a-different-key"  # the bot's key is now refused (401)
     interaction = await harness.compose("calm piano")
     status = await harness.status_of(interaction, lambda m: "API account" in m.content)
     assert "401" not in status.content and "key" not in status.content.lower()
     assert "credit was returned" in status.content
+    # The owner hears about it by DM, once per hour at most.
+    owner_dm = harness.fake_discord.dm_channel(owner)
+    alert = await owner_dm.wait_for(lambda m: "AIMLAPI_KEY" in m.content)
+    assert "Unauthorized" in alert.content
+    second = await harness.compose("another piece", user=harness.bob)
+    await harness.status_of(second, lambda m: "API account" in m.content)
+    await harness.bot.tasks.wait_idle()
+    assert len(harness.bot_messages(owner_dm)) == 1
 
 
 @pytest.mark.harness(env={"MEMBER_LIMIT_PER_WINDOW": "1"})

@@ -16,6 +16,21 @@ ACCOUNT_PROBLEM = "The bot's API account has a problem. The bot's owner has been
 _ACCOUNT_KINDS = frozenset({"Unauthorized", "OutOfCredits"})
 
 
+def is_account_problem(error_kind: str | None) -> bool:
+    """The failure is the operator's to fix (bad key, no credits), not the member's."""
+    return error_kind in _ACCOUNT_KINDS
+
+
+def owner_alert_text(error_kind: str, job_id: str) -> str:
+    """What the bot's owners are sent when the API account stops working."""
+    what = "refused the API key" if error_kind == "Unauthorized" else "refused for lack of credit"
+    return (
+        f"⚠️ The AI/ML API {what} (`{error_kind}`, job `{job_id}`). Members are being told the "
+        "bot's API account has a problem. Check AIMLAPI_KEY and the account's balance; "
+        "details are in the bot's log. (At most one of these per hour.)"
+    )
+
+
 def validate_request(prompt: str, negative_prompt: str | None, seed: int | None) -> str | None:
     """A message explaining what is wrong with the options, or None when they are fine."""
     if not prompt.strip():
