@@ -44,6 +44,7 @@ from bot.tasks import TaskTracker
 log = logging.getLogger(__name__)
 
 ViewFactory = Callable[[str], discord.ui.View | None]
+FROZEN_MEMORY = 10_000
 _IGNORED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.TIMED_OUT})
 
 
@@ -79,6 +80,7 @@ class _StatusSlot:
     pending: tuple[str, bool] | None = None
     task: asyncio.Task[None] | None = None
     closed: bool = False
+    notice_sent: bool = False  # told the member the result will come by channel message
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def is_open(self) -> bool:
@@ -124,6 +126,10 @@ class DiscordDelivery:
         self._slots: dict[str, _StatusSlot] = {}
         self._delivering: set[str] = set()
         self._delivery_tasks: set[asyncio.Task[None]] = set()
+        # Jobs whose status message must not be edited by progress any more (finished, or the
+        # message is gone). Bounded: only recent jobs can still produce stray progress events.
+        self._frozen: dict[str, None] = {}
+        self._gone: set[int] = set()  # status messages found deleted (10008)
         self.status_edits = 0  # counters for tests and the benchmark
         self.deliveries = 0
 
@@ -159,8 +165,15 @@ class DiscordDelivery:
         if job.id not in self._slots:
             self.show_status(job, ctx, progress)
 
+    def _freeze(self, job_id: str) -> None:
+        self._frozen[job_id] = None
+        while len(self._frozen) > FROZEN_MEMORY:
+            del self._frozen[next(iter(self._frozen))]
+
     def show_status(self, job: Job, ctx: DiscordContext, progress: Progress) -> None:
         """Queue a status update; it is sent now or at the next allowed moment."""
+        if job.id in self._frozen or job.id in self._delivering:
+            return
         slot = self._slots.setdefault(job.id, _StatusSlot())
         if slot.closed:
             return
@@ -190,31 +203,31 @@ class DiscordDelivery:
             async with slot.lock:
                 if not slot.is_open():
                     return
-                ctx = await self._send_status(job_id, ctx, wanted)
+                await self._send_status(job_id, ctx, slot, wanted)
                 slot.sent, slot.sent_at = wanted, loop.time()
 
     async def _send_status(
-        self, job_id: str, ctx: DiscordContext, wanted: tuple[str, bool]
-    ) -> DiscordContext:
+        self, job_id: str, ctx: DiscordContext, slot: _StatusSlot, wanted: tuple[str, bool]
+    ) -> None:
         text, cancellable = wanted
-        if ctx.expiry_notice_sent:
-            return ctx
-        remaining = ctx.expires_at - self.clock()
-        if remaining < self.notice_margin:
+        if slot.notice_sent or ctx.expiry_notice_sent:
+            return
+        if ctx.expires_at - self.clock() < self.notice_margin:
             # The token dies before this job is likely done: say where the result will go,
             # then stop editing (bot-token edits share the channel's rate limit).
-            ctx = ctx.with_notice_sent()
-            await self.engine.update_context(job_id, **ctx.to_dict())
+            slot.notice_sent = True
+            await self.engine.update_context(job_id, **ctx.with_notice_sent().to_dict())
             text, cancellable = f"{text}\n{EXPIRY_NOTE}", False
         view = self.queued_view(job_id) if cancellable else None
-        await self._edit_status(ctx, text, view)
-        return ctx
+        if not await self._edit_status(ctx, text, view) and ctx.status_message_id in self._gone:
+            self._freeze(job_id)
+            slot.closed = True
 
     async def _edit_status(
         self, ctx: DiscordContext, text: str, view: discord.ui.View | None
     ) -> bool:
         """Edit the status message by token while it lives, else with the bot token."""
-        if ctx.status_message_id is None:
+        if ctx.status_message_id is None or ctx.status_message_id in self._gone:
             return False
         self.status_edits += 1
         if ctx.handle.alive(margin=EXPIRY_MARGIN, now=self.clock()):
@@ -225,6 +238,7 @@ class DiscordDelivery:
                 return True
             except discord.HTTPException as error:
                 if message_gone(error):
+                    self._gone.add(ctx.status_message_id)
                     return False
                 if not token_dead(error):
                     log.warning("status edit failed: %s %s", error.status, error.code)
@@ -237,7 +251,9 @@ class DiscordDelivery:
         try:
             await message.edit(content=text, view=view, allowed_mentions=NO_PINGS)
         except discord.HTTPException as error:
-            if not message_gone(error):
+            if message_gone(error):
+                self._gone.add(ctx.status_message_id)
+            else:
                 log.warning("status edit (bot token) failed: %s %s", error.status, error.code)
             return False
         return True
@@ -245,6 +261,7 @@ class DiscordDelivery:
     def _close_slot(self, job_id: str) -> _StatusSlot:
         """Stop progress edits for the job. An edit already in flight is left to finish;
         take `slot.lock` before a final edit so that it lands last."""
+        self._freeze(job_id)
         slot = self._slots.pop(job_id, None) or _StatusSlot()
         slot.closed = True
         slot.pending = None

@@ -122,3 +122,17 @@ async def test_deleted_status_message_does_not_lose_the_failure_notice(harness: 
     notice = await harness.channel.wait_for(is_notice, timeout=10)
     assert notice.content.startswith(f"<@{harness.alice.id}>")
     assert (notice.allowed_mentions or {}).get("parse") == []
+
+
+async def test_deleted_status_message_still_gets_the_result_and_no_edit_storm(
+    harness: Harness,
+) -> None:
+    harness.fake_api.generation_seconds = 4.0
+    interaction = await harness.compose("a piece whose status message is deleted")
+    status = await harness.status_of(interaction, lambda m: m.edit_count >= 1)
+    status.deleted = True
+    result = await harness.result_of(interaction, timeout=15)
+    assert result.attachments and result.attachments[0].data == harness.fake_api.audio
+    await harness.wait_job_state(await harness.latest_job_id(), "delivered")
+    misses = [r for r in harness.fake_discord.requests if r.method == "PATCH" and r.status == 404]
+    assert len(misses) == 1  # found gone once, then left alone
