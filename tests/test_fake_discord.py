@@ -511,3 +511,34 @@ async def test_multipart_parser_reads_what_aiohttp_writes() -> None:
     assert parts[2].data == b"" and parts[2].filename == "empty.txt"
     with pytest.raises(MultipartError):
         parse_multipart(b"--x\r\nbroken", 'multipart/form-data; boundary="x"')
+
+
+async def test_the_fakes_own_answers_match_the_spec() -> None:
+    async with FakeDiscord(validate_responses=True) as fake:
+        w = await boot(fake)
+        task = await start_client(w.bot, fake)
+        await w.bot.tree.sync()
+        jam = await fake.invoke("jam", {"prompt": "x"}, user=w.alice)
+        followup = await jam.wait_for_followup()
+        quiet = await fake.click(followup, "jam:quiet", user=w.alice)
+        await quiet.wait_for_ack()
+        await followup.wait_until(lambda m: m.content == "Shh")
+        opened = await fake.invoke("feedback", user=w.alice)
+        await opened.wait_for_ack()
+        submitted = await fake.submit_modal("feedback-modal", {"words": "x"}, user=w.alice)
+        await submitted.wait_for_ack()
+        await (await w.bot.fetch_user(w.alice.id)).send("hi")
+        channel = w.bot.get_channel(w.channel.id)
+        assert isinstance(channel, discord.TextChannel)
+        message = await channel.send("x")
+        await message.edit(content="y")
+        await channel.fetch_message(message.id)
+        await message.delete()
+        await w.bot.fetch_guild(w.guild.id)
+        await w.bot.fetch_channel(w.channel.id)
+        await stop_client(w.bot, task, fake)
+    checked = {r.template for r in fake.requests}
+    assert len(checked) >= 12
+    assert fake.response_spec_errors == []
+    assert fake.spec_errors == [] and fake.unknown_routes == []
+    assert submitted.trigger is opened

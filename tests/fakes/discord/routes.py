@@ -64,7 +64,16 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
                 "owner": fake.owner.to_payload(),
                 "verify_key": "0" * 64,
                 "team": None,
+                "type": None,
                 "flags": 0,
+                "flags_new": "0",
+                "redirect_uris": [],
+                "interactions_endpoint_url": None,
+                "role_connections_verification_url": None,
+                "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0,
+                "explicit_content_filter": 0,
+                "eligible_oauth2_scopes": [],
                 "summary": "",
                 "bot": fake.bot_user.to_payload(),
                 "integration_types_config": {"0": {}},
@@ -139,7 +148,8 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
                 command["guild_id"] = str(guild_id)
             else:
                 command.setdefault("contexts", None)
-                command.setdefault("integration_types", [0])
+                if command.get("integration_types") is None:
+                    command["integration_types"] = [0]
             stored.append(command)
         fake.command_syncs += 1
         fake.changed()
@@ -238,11 +248,12 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
                 "response_message_loading": kind == 5,
                 "response_message_ephemeral": bool(message and message.ephemeral),
             },
-            "resource": {"type": kind},
         }
         if message is not None:
             result["interaction"]["response_message_id"] = str(message.id)
-            result["resource"]["message"] = fake.message_payload(message)
+        if message is not None and kind in (4, 7):
+            # Discord's docs: the resource carries the message only for types 4 and 7.
+            result["resource"] = {"type": kind, "message": fake.message_payload(message)}
         return json_response(result)
 
     route(

@@ -103,6 +103,7 @@ class FakeDiscord:
         rate_limits: Mapping[str, tuple[int, float] | None] | None = None,
         heartbeat_interval: float = 41.25,
         validate_spec: bool = True,
+        validate_responses: bool = False,
         dispatch_message_events: bool = True,
     ) -> None:
         self.snowflakes = SnowflakeGenerator()
@@ -139,6 +140,8 @@ class FakeDiscord:
 
         self.requests: list[RecordedRequest] = []
         self.spec_errors: list[str] = []
+        self.validate_responses = validate_responses
+        self.response_spec_errors: list[str] = []  # the fake's own answers vs the spec
         self.unknown_routes: list[str] = []
         self.late_acks: list[FakeInteraction] = []
         self.expired_token_calls: list[str] = []
@@ -439,20 +442,21 @@ class FakeDiscord:
         """Submit a modal; mirrors the layout of the modal the bot showed with that custom_id."""
         from tests.fakes.discord.interactions import modal_submit_components
 
-        shown = next(
+        trigger = next(
             (
-                i.modal
+                i
                 for i in reversed(list(self.interactions.values()))
                 if i.modal and i.modal.get("custom_id") == custom_id
             ),
             None,
         )
+        shown = trigger.modal if trigger is not None else None
         guild = guild or (user.guild if isinstance(user, FakeMember) else None)
         if channel is None:
             channel = guild.channels[0] if guild else self.dm_channel(user)
         data = {"custom_id": custom_id, "components": modal_submit_components(shown, values)}
         return await self._send_interaction(
-            5, data, user=user, guild=guild, channel=channel, message=message
+            5, data, user=user, guild=guild, channel=channel, message=message, trigger=trigger
         )
 
     async def _send_interaction(
@@ -466,6 +470,7 @@ class FakeDiscord:
         message: FakeMessage | None = None,
         snowflake_time: float | None = None,
         locale: str = "en-US",
+        trigger: FakeInteraction | None = None,
     ) -> FakeInteraction:
         interaction_id = self.snowflakes.next(snowflake_time)
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
@@ -513,6 +518,7 @@ class FakeDiscord:
             channel=channel,
             sent_at=time.time(),
             message=message,
+            trigger=trigger,
             _fake=self,
         )
         if self.active is None and self.resumable is None:
@@ -528,20 +534,29 @@ class FakeDiscord:
         payload = message.to_payload(author, self.application_id)
         interaction = self.interactions.get(message.interaction_id or 0)
         if interaction is not None:
-            metadata: dict[str, Any] = {
-                "id": str(interaction.id),
-                "type": interaction.type,
-                "user": interaction.user.to_payload(),
-                "authorizing_integration_owners": interaction.payload[
-                    "authorizing_integration_owners"
-                ],
-            }
+            metadata = self._interaction_metadata(interaction)
             if interaction.original is not None and interaction.original is not message:
                 metadata["original_response_message_id"] = str(interaction.original.id)
-            if interaction.message is not None:
-                metadata["interacted_message_id"] = str(interaction.message.id)
             payload["interaction_metadata"] = metadata
         return payload
+
+    def _interaction_metadata(self, interaction: FakeInteraction) -> dict[str, Any]:
+        metadata: dict[str, Any] = {
+            "id": str(interaction.id),
+            "type": interaction.type,
+            "user": interaction.user.to_payload(),
+            "authorizing_integration_owners": interaction.payload["authorizing_integration_owners"],
+        }
+        if interaction.message is not None:
+            metadata["interacted_message_id"] = str(interaction.message.id)
+        if interaction.type == 5:
+            trigger = interaction.trigger
+            metadata["triggering_interaction_metadata"] = (
+                self._interaction_metadata(trigger)
+                if trigger is not None
+                else {"id": "0", "type": 2, "authorizing_integration_owners": {}}
+            )
+        return metadata
 
     def _new_message(self, channel: FakeChannel, *, via: str, flags: int = 0) -> FakeMessage:
         message = FakeMessage(
@@ -593,6 +608,8 @@ class FakeDiscord:
                     message.content = value or ""
                 elif key == "allowed_mentions":
                     message.allowed_mentions = value
+                elif key == "components":
+                    message.components = number_components(value or [])
                 else:
                     setattr(message, key, value or [])
         if body.get("flags") is not None:
@@ -723,6 +740,12 @@ class FakeDiscord:
                 response = error_response(exc.status, exc.code, exc.message)
             if decision is not None:
                 response.headers.update(decision.headers)
+            if self.validate_responses and self._spec is not None:
+                raw = response.body if isinstance(response, web.Response) else None
+                body_out = json.loads(raw) if isinstance(raw, bytes) and raw else None
+                self.response_spec_errors.extend(
+                    self._spec.validate_response(method, template, response.status, body_out)
+                )
             return response
 
         app.router.add_route(method, API_PREFIX + template, wrapped)
@@ -756,6 +779,28 @@ class FakeDiscord:
         from tests.fakes.discord import routes
 
         routes.register(self, app)
+
+
+def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy with Discord's numeric `id` on every component (sequential, as Discord assigns)."""
+    used = {c["id"] for c in _walk_components(components) if isinstance(c.get("id"), int)}
+    counter = iter(n for n in range(1, 10_000) if n not in used)
+    copied: list[dict[str, Any]] = json.loads(json.dumps(components))
+    for component in _walk_components(copied):
+        if not isinstance(component.get("id"), int):
+            component["id"] = next(counter)
+    return copied
+
+
+def _walk_components(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for item in items:
+        found.append(item)
+        found.extend(_walk_components(list(item.get("components") or [])))
+        for key in ("accessory", "component"):
+            if isinstance(item.get(key), dict):
+                found.extend(_walk_components([item[key]]))
+    return found
 
 
 def _find_command(commands: list[dict[str, Any]], name: str) -> dict[str, Any] | None:

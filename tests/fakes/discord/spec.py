@@ -90,6 +90,35 @@ class SpecValidator:
                 )
         return self._validators[key]
 
+    def validate_response(self, method: str, template: str, status: int, body: Any) -> list[str]:
+        """Violations of the spec by a response the fake sends (a check on the fake itself)."""
+        key = (f"response:{method.lower()}:{status}", template)
+        if key not in self._validators:
+            self._validators[key] = self._response_validator(method.lower(), template, status)
+        validator = self._validators[key]
+        label = f"{method} {template} -> {status}"
+        if validator is None:
+            return [] if body is None else [f"{label}: the spec defines no JSON body"]
+        return _errors(validator, label, body)
+
+    def _response_validator(
+        self, method: str, template: str, status: int
+    ) -> Draft202012Validator | None:
+        responses = self._doc["paths"].get(template, {}).get(method, {}).get("responses", {})
+        code = str(status) if str(status) in responses else f"{str(status)[0]}XX"
+        entry = responses.get(code)
+        if entry is None:
+            return None
+        base = ["#", "paths", _escape(template), method, "responses", code]
+        if "$ref" in entry:
+            name = entry["$ref"].rsplit("/", 1)[1]
+            entry = self._doc["components"]["responses"][name]
+            base = ["#", "components", "responses", _escape(name)]
+        if "application/json" not in entry.get("content", {}):
+            return None
+        pointer = "/".join([*base, "content", "application~1json", "schema"])
+        return Draft202012Validator({"$ref": SPEC_URI + pointer}, registry=self._registry)
+
     def validate(self, method: str, template: str, body: Any) -> list[str]:
         """Violations of the spec by this body (empty when it conforms).
 
@@ -111,13 +140,17 @@ class SpecValidator:
         validator = self._validator(method, template)
         if validator is None:
             return [f"{method} {template}: the spec defines no JSON body for this operation"]
-        error = best_match(validator.iter_errors(_tolerate_known_mismatches(body)))
-        if error is None:
-            return []
-        while error.context:
-            error = _most_relevant(error.context)
-        where = "/".join(str(p) for p in error.absolute_path) or "(body)"
-        return [f"{method} {template}: {where}: {error.message[:200]}"]
+        return _errors(validator, f"{method} {template}", _tolerate_known_mismatches(body))
+
+
+def _errors(validator: Draft202012Validator, label: str, body: Any) -> list[str]:
+    error = best_match(validator.iter_errors(body))
+    if error is None:
+        return []
+    while error.context:
+        error = _most_relevant(error.context)
+    where = "/".join(str(p) for p in error.absolute_path) or "(body)"
+    return [f"{label}: {where}: {error.message[:200]}"]
 
 
 def _most_relevant(errors: list[Any]) -> Any:

@@ -134,6 +134,7 @@ class FakeUser:
             "bot": self.bot,
             "public_flags": 0,
             "flags": 0,
+            "primary_guild": None,
         }
 
 
@@ -151,6 +152,7 @@ class FakeRole:
             "id": str(self.id),
             "name": self.name,
             "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
             "hoist": False,
             "icon": None,
             "unicode_emoji": None,
@@ -546,6 +548,16 @@ class FakeGuild:
             "nsfw_level": 0,
             "stickers": [],
             "premium_progress_bar_enabled": False,
+            "home_header": None,
+            "region": "deprecated",
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "max_presences": None,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
+            "safety_alerts_channel_id": None,
+            "nsfw": False,
+            "incidents_data": None,
         }
 
     def gateway_payload(self, *, joined: bool = False) -> dict[str, Any]:
@@ -590,6 +602,7 @@ class FakeInteraction:
     original: FakeMessage | None = None
     followups: list[FakeMessage] = field(default_factory=list)
     modal: dict[str, Any] | None = None  # data of a type-9 callback
+    trigger: FakeInteraction | None = None  # for a modal submission: the one that showed it
     acked_at: float | None = None
     late: bool = False
     notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
