@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMessage
 
@@ -82,4 +84,35 @@ async def test_button_for_an_unknown_job_is_answered_politely(harness: Harness) 
     click = await harness.fake_discord.click(result, f"jam:reroll:{job_id}", user=harness.alice)
     ack = await click.wait_for_ack()
     assert ack["type"] == 4 and "no longer know" in ack["data"]["content"]
+    assert len(harness.fake_api.submissions) == 1
+
+
+async def test_completed_but_undelivered_job_is_delivered_after_a_restart(
+    harness: Harness,
+) -> None:
+    async def crash_before_delivery(job: object) -> None:
+        return None  # as if the process died between download and upload
+
+    harness.bot.delivery.on_finished = crash_before_delivery  # type: ignore[method-assign]
+    interaction = await harness.compose("a piece finished while the bot was down")
+    job_id = await harness.latest_job_id()
+    await harness.wait_job_state(job_id, "completed")
+    assert interaction.followups == []
+    await harness.restart()
+    result = await harness.result_of(interaction)
+    assert job_id_of(result) == job_id
+    assert result.attachments[0].data == harness.fake_api.audio
+    await harness.wait_job_state(job_id, "delivered")
+    assert len(harness.fake_api.submissions) == 1
+
+
+@pytest.mark.harness(env={"MEMBER_LIMIT_PER_WINDOW": "1"})
+async def test_reroll_goes_through_the_quota_like_compose(harness: Harness) -> None:
+    interaction = await harness.compose("one and only")
+    result = await harness.result_of(interaction)
+    job_id = job_id_of(result)
+    await harness.wait_job_state(job_id, "delivered")
+    reroll = await harness.fake_discord.click(result, f"jam:reroll:{job_id}", user=harness.alice)
+    refusal = await harness.status_of(reroll, lambda m: "<t:" in m.content)
+    assert refusal.content.startswith("🙏")
     assert len(harness.fake_api.submissions) == 1
