@@ -542,3 +542,44 @@ async def test_the_fakes_own_answers_match_the_spec() -> None:
     assert fake.response_spec_errors == []
     assert fake.spec_errors == [] and fake.unknown_routes == []
     assert submitted.trigger is opened
+
+
+async def test_permission_and_role_changes_reach_the_client(world: World) -> None:
+    guild = world.bot.get_guild(world.guild.id)
+    assert guild is not None
+    channel = guild.get_channel(world.channel.id)
+    assert isinstance(channel, discord.TextChannel)
+    assert channel.permissions_for(guild.me).send_messages
+
+    updated = asyncio.ensure_future(world.bot.wait_for("guild_channel_update", timeout=5))
+    world.channel.set_bot_permissions(Perm.VIEW_CHANNEL)
+    await updated
+    assert not channel.permissions_for(guild.me).send_messages
+    with pytest.raises(discord.Forbidden):
+        await channel.send("nope")
+
+    dj = world.guild.add_role("DJ", permissions=Perm.MANAGE_MESSAGES)
+    world.alice.set_roles([dj])
+    interaction = await world.fake.invoke("quota pool", {"size": 2}, user=world.alice)
+    await interaction.wait_for_ack()
+    assert interaction.payload["member"]["roles"] == [str(dj.id)]
+    assert int(interaction.payload["member"]["permissions"]) & Perm.MANAGE_MESSAGES
+    # Without the privileged members intent Discord sends no member updates, nor does the fake.
+    assert world.fake.active is not None and world.fake.active.session is not None
+    sent = [p["t"] for p in world.fake.active.session.sent]
+    assert "GUILD_ROLE_CREATE" in sent and "GUILD_MEMBER_UPDATE" not in sent
+
+
+async def test_member_updates_reach_a_client_with_the_members_intent(fake: FakeDiscord) -> None:
+    w = await boot(fake)
+    bot = commands.Bot(
+        command_prefix="!", intents=discord.Intents.default() | discord.Intents(members=True)
+    )
+    task = await start_client(bot, fake)
+    dj = w.guild.add_role("DJ")
+    changed = asyncio.ensure_future(bot.wait_for("member_update", timeout=5))
+    w.alice.set_roles([dj])
+    before, after = await changed
+    assert [r.name for r in before.roles if not r.is_default()] == []
+    assert [r.name for r in after.roles if not r.is_default()] == ["DJ"]
+    await stop_client(bot, task, fake)

@@ -1,4 +1,26 @@
-"""A fake Discord (REST + gateway on 127.0.0.1) for end-to-end tests with the real discord.py."""
+"""A fake Discord (REST + gateway on 127.0.0.1) for end-to-end tests with the real discord.py.
+
+    async with FakeDiscord() as discord:
+        guild = discord.add_guild("Jam Session")              # premium_tier=2 -> 50 MiB uploads
+        channel = guild.add_text_channel("music")             # bot_permissions=... to restrict
+        alice = guild.add_member("alice", roles=(guild.add_role("DJ"),))
+        task = await start_client(bot, discord)               # READY + GUILD_CREATE, bot ready
+        interaction = await discord.invoke("compose", {"prompt": "lofi"}, user=alice)
+        await interaction.wait_for_ack()                      # the first callback body
+        result = await interaction.wait_for_followup(lambda m: bool(m.attachments))
+        click = await discord.click(result, "jam:reroll:abc", user=alice)
+        await stop_client(bot, task, discord)
+        assert discord.spec_errors == [] and discord.unknown_routes == []
+
+Recorded for assertions: `requests`, `spec_errors` (client bodies vs the official OpenAPI spec),
+`unknown_routes`, `late_acks` and `overdue()` (the 3 s rule), `expired_token_calls` (401/50027),
+`upload_rejections` (413/40005), `permission_denials` (403/50013), `ratelimited_count` (429s),
+`commands` (synced, None = global), `messages`, `interactions`; every FakeMessage keeps
+`history`, `edit_count`, `allowed_mentions` and `pings()`.
+Knobs: `ack_deadline`, `token_lifetime`, `rate_limits` ({"webhook": (5, 5.0), ...}, None turns
+a group off), `script_ratelimit(group)`, `heartbeat_interval`, `drop_connection()` (RESUME),
+`validate_responses` (checks the fake's own answers against the spec).
+"""
 
 from tests.fakes.discord.client import start_client, stop_client
 from tests.fakes.discord.server import ApiError, FakeDiscord, RecordedRequest

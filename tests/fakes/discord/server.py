@@ -39,7 +39,15 @@ from tests.fakes.discord.state import (
 )
 
 API_PREFIX = "/api/v10"
-GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 9, 1 << 12
+GUILDS, GUILD_MEMBERS, GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 0, 1 << 1, 1 << 9, 1 << 12
+EVENT_INTENTS = {
+    "GUILD_CREATE": GUILDS,
+    "CHANNEL_CREATE": GUILDS,
+    "CHANNEL_UPDATE": GUILDS,
+    "GUILD_ROLE_CREATE": GUILDS,
+    "GUILD_MEMBER_ADD": GUILD_MEMBERS,
+    "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
+}
 # Close codes after which a session cannot be resumed.
 NON_RESUMABLE_CLOSES = frozenset({1000, 1001, 4004, 4010, 4011, 4012, 4013, 4014})
 JSON = "application/json"
@@ -351,9 +359,15 @@ class FakeDiscord:
             raise RuntimeError("no discord client is connected to the fake gateway")
 
     def dispatch_if_live(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
-        if self.active is not None or self.resumable is not None:
-            task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
-            task.add_done_callback(_swallow)
+        """Send an event to a connected (or resumable) client whose intents ask for it."""
+        session = self.active.session if self.active is not None else self.resumable
+        if session is None:
+            return
+        needed = EVENT_INTENTS.get(event)
+        if needed is not None and not session.intents & needed:
+            return
+        task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
+        task.add_done_callback(_swallow)
 
     def _maybe_message_event(self, event: str, message: FakeMessage) -> None:
         session = self.active.session if self.active is not None else self.resumable

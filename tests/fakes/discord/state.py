@@ -339,6 +339,13 @@ class FakeChannel:
     def upload_limit(self) -> int:
         return self.guild.upload_limit if self.guild else upload_limit_for_tier(0)
 
+    def set_bot_permissions(self, bits: int | None) -> None:
+        """Change the bot's permissions here (None: back to its guild permissions); the client
+        is told with CHANNEL_UPDATE."""
+        self.bot_permissions = bits
+        if self._fake is not None:
+            self._fake.dispatch_if_live("CHANNEL_UPDATE", self.to_payload)
+
     def bot_permission_bits(self) -> int:
         if self.guild is None:
             return EVERYONE_DEFAULT
@@ -416,6 +423,13 @@ class FakeMember:
     @property
     def name(self) -> str:
         return self.user.username
+
+    def set_roles(self, roles: list[FakeRole] | tuple[FakeRole, ...]) -> None:
+        """Replace the member's roles; the client is told with GUILD_MEMBER_UPDATE."""
+        self.roles = list(roles)
+        self.guild._fake.dispatch_if_live(
+            "GUILD_MEMBER_UPDATE", lambda: {**self.to_payload(), "guild_id": str(self.guild.id)}
+        )
 
     def guild_permissions(self) -> int:
         if self.permissions is not None:
