@@ -74,6 +74,7 @@ class Result:
     lags: list[float]
     polls: list[int]
     failures: int
+    overheads: list[float]  # seconds from the fake receiving the final poll to the engine noticing
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.lags)
@@ -94,6 +95,7 @@ class Result:
             f"{max(self.lags):.2f}",
             f"{mean_polls:.1f}",
             str(max(self.polls)),
+            f"{sorted(self.overheads)[int(0.95 * len(self.overheads))]:.2f}",
             " ".join(met) + (f" ({self.failures} failed)" if self.failures else ""),
         ]
 
@@ -150,7 +152,13 @@ async def run_group(
         await db.close()
     lags: list[float] = []
     polls: list[int] = []
+    overheads: list[float] = []
     failures = 0
+    last_poll_at: dict[str, float] = {}
+    for recorded in api.requests:
+        generation_id = recorded.query.get("generation_id")
+        if recorded.method == "GET" and generation_id:
+            last_poll_at[generation_id] = recorded.at
     for job in finished:
         if isinstance(job, BaseException):
             failures += 1
@@ -161,7 +169,8 @@ async def run_group(
         assert job.generation_id is not None
         lags.append(job.provider_completed_at - api.ready_at(job.generation_id))
         polls.append(job.poll_count)
-    return Result(distribution, schedule, lags, polls, failures)
+        overheads.append(job.provider_completed_at - last_poll_at[job.generation_id])
+    return Result(distribution, schedule, lags, polls, failures, overheads)
 
 
 def generation_seconds(body: dict[str, Any]) -> float:
@@ -178,6 +187,7 @@ def table(results: list[Result]) -> str:
         "lag max s",
         "polls/job mean",
         "polls/job max",
+        "request overhead p95 s",
         f"targets (p95 ≤ {LAG_TARGET} s, ≤ {POLL_TARGET:.0f} polls)",
     ]
     rows = [header, ["---"] * len(header), *(r.row() for r in results)]

@@ -559,3 +559,48 @@ async def test_a_crashing_job_task_is_logged_and_releases_its_waiters(
     row = await harness.store.get(job.id)
     assert row is not None and row.state is JobState.SUBMITTED  # resumable after a restart
     assert engine.active_count == 0
+
+
+async def test_five_hundred_jobs_run_at_once_without_stalling_the_loop(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "many.sqlite3")
+    changed = asyncio.Event()
+    client = ScriptedClient(changed, polls_until_done=3)
+    recorder = Recorder(changed)
+    engine = JobEngine(
+        store=JobStore(db),
+        client=client,
+        audio_dir=tmp_path / "audio",
+        model="google/lyria2",
+        max_concurrent=500,
+        generation_timeout=60.0,
+        max_audio_bytes=10_000,
+        schedule_factory=lambda history: PollSchedule((0.3,), target_lag=0.1),
+        tick_interval=0.1,
+    )
+    engine.add_listener(recorder)
+    worst_lateness = 0.0
+
+    async def heartbeat() -> None:
+        nonlocal worst_lateness
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            worst_lateness = max(worst_lateness, loop.time() - before - 0.01)
+
+    beat = asyncio.create_task(heartbeat())
+    await engine.start()
+    try:
+        jobs = [await engine.enqueue(request(requester=f"user{i % 37}")) for i in range(500)]
+        done = await asyncio.wait_for(
+            asyncio.gather(*(engine.wait_finished(job.id) for job in jobs)), 30
+        )
+    finally:
+        beat.cancel()
+        await engine.stop()
+        await db.close()
+    assert all(job.state is JobState.COMPLETED for job in done)
+    assert len(client.submits) == 500 and len(client.downloads) == 500
+    assert client.max_in_flight >= 200  # really concurrent, not one after another
+    assert len(recorder.finished) == 500
+    assert worst_lateness < 0.5

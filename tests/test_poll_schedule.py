@@ -132,5 +132,5 @@ def test_a_rebuilt_plan_never_polls_twice_in_quick_succession() -> None:
     planned = schedule.plan[3]
     # The job last polled just before a planned time (the plan it followed was slightly off).
     delay = schedule.next_delay(planned - 0.1, last_poll=planned - 0.1)
-    assert delay >= 0.5
+    assert 0.5 <= delay <= 1.0  # at most one target lag after the previous poll
     assert schedule.next_delay(planned - 0.1) == pytest.approx(0.1)

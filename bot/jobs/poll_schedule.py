@@ -140,19 +140,24 @@ class PollSchedule:
         `last_poll` (seconds after submission) keeps polls at least half a `target_lag` apart
         when the plan was rebuilt from new history while the job was running.
         """
-        earliest = elapsed
-        if last_poll is not None:
-            earliest = max(earliest, last_poll + self.target_lag / 2)
-        index = bisect.bisect_right(self.plan, earliest + 1e-9)
+        t = self._next_planned(elapsed)
+        if last_poll is not None and t - last_poll < self.target_lag / 2:
+            # Too close to the previous poll: take the following planned time, but no later
+            # than one target lag after the previous poll.
+            t = min(self._next_planned(t), max(elapsed, last_poll + self.target_lag))
+        return t - elapsed
+
+    def _next_planned(self, after: float) -> float:
+        index = bisect.bisect_right(self.plan, after + 1e-9)
         if index < len(self.plan):
-            return self.plan[index] - elapsed
+            return self.plan[index]
         # The tail: gaps grow geometrically from the last planned poll.
         t = self.plan[-1]
         gap = self.target_lag
-        while t <= earliest + 1e-9:
+        while t <= after + 1e-9:
             gap = min(self.max_interval, gap * self.tail_growth)
             t += gap
-        return t - elapsed
+        return t
 
     # -- estimates -------------------------------------------------------------------------------
 
