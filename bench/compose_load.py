@@ -62,6 +62,15 @@ def bench_schedule(history: Any) -> PollSchedule:
     return PollSchedule.from_history([rng.uniform(GEN_MIN, GEN_MAX) for _ in range(200)])
 
 
+async def lag_probe(lags: list[float], interval: float = 0.02) -> None:
+    """Record how late each `sleep(interval)` wakes up: the event loop's lag."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(interval)
+        lags.append(max(0.0, loop.time() - before - interval))
+
+
 # -- the bot process ------------------------------------------------------------------------
 
 
@@ -77,18 +86,10 @@ async def child_main() -> None:
     bot = JamBot(settings, engine_options={"schedule_factory": bench_schedule})
 
     lags: list[float] = []
-
-    async def probe(interval: float = 0.02) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(interval)
-            lags.append(max(0.0, loop.time() - before - interval))
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    probe_task = asyncio.create_task(probe())
+    probe_task = asyncio.create_task(lag_probe(lags))
     async with bot:
         runner = asyncio.create_task(bot.start(settings.discord_token.reveal()))
         stopper = asyncio.create_task(stop.wait())
@@ -160,6 +161,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             await fake_discord.notifier.wait_until(
                 lambda: fake_discord.guild_commands.get(guild.id), timeout=30
             )
+            fake_lags: list[float] = []
+            fake_probe = asyncio.create_task(lag_probe(fake_lags))
             started = time.time()
             interactions = await asyncio.gather(
                 *(
@@ -184,6 +187,7 @@ async def parent_main(args: argparse.Namespace) -> int:
             except TimeoutError:
                 print(f"timed out: {delivered()} of {args.n} delivered", file=sys.stderr)
             wall = time.time() - started
+            fake_probe.cancel()
         finally:
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
@@ -253,6 +257,11 @@ async def parent_main(args: argparse.Namespace) -> int:
             )
             print(f"  peak RSS (bot)       {child_report['maxrss_mb']:.0f} MB   target <= 300 MB")
             print(f"  status edits         {child_report['status_edits']}")
+        print(
+            f"  loop lag (fakes)     p50 {percentile(fake_lags, 50) * 1000:.1f} ms  "
+            f"p99 {percentile(fake_lags, 99) * 1000:.1f} ms   (the measuring side; high values "
+            "inflate overhead)"
+        )
         print(f"  429s from Discord    {n429}   target 0")
         print(f"  late acks (>3 s)     {late}")
         print(f"  spec errors          {len(fake_discord.spec_errors)}")

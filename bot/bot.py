@@ -102,7 +102,10 @@ class JamBot(commands.Bot):
         settings.audio_dir.mkdir(parents=True, exist_ok=True)
         self.db = await Database.open(settings.database_path)
         self._resources_open = True
-        self.http_session = aiohttp.ClientSession()
+        # aiohttp's default pool (100 connections) would queue downloads behind polls when
+        # many generations run; the engine already bounds concurrency, so size the pool to it.
+        connections = 2 * settings.max_concurrent_generations + 10
+        self.http_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
         client = LyriaClient(
             self.http_session,
             api_key=settings.aimlapi_key.reveal(),

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 ViewFactory = Callable[[str], discord.ui.View | None]
 FROZEN_MEMORY = 10_000
+UPLOADING_NOTICE_BYTES = 2 * 1024 * 1024
 _IGNORED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.TIMED_OUT})
 
 
@@ -295,8 +296,11 @@ class DiscordDelivery:
         loop = asyncio.get_running_loop()
         uploading: asyncio.Task[bool] | None = None
         allowed = slot.sent is None or loop.time() - slot.sent_at >= self.edit_interval
-        if self._token_usable(ctx) and allowed:
-            # Say "uploading" while the upload runs, not before it: it costs no time.
+        big = (job.audio_size_bytes or 0) >= UPLOADING_NOTICE_BYTES
+        if self._token_usable(ctx) and allowed and big:
+            # Say "uploading" for uploads long enough to notice. discord.py sends calls on one
+            # interaction token one at a time, so this edit goes first and delays the upload
+            # by a round trip: worth it for megabytes, not for a small file.
             text = status_text(prompt=job.prompt, phase=UPLOADING)
             uploading = asyncio.ensure_future(self._final_edit(slot, ctx, text))
 
