@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import io
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -246,3 +247,38 @@ async def test_progress_is_rewritten_in_place_on_a_terminal() -> None:
     assert "\rgenerating (provider: waiting) · 12 s elapsed · about 9 s left" in text
     assert text.endswith("\n") and text.count("\n") == 1
     assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "downloading · 3 s elapsed"
+
+
+async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
+    tmp_path: Path,
+) -> None:
+    async with FakeAimlApi(generation_seconds=60) as api:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "compose",
+            "a very long drone",
+            cwd=REPO,
+            env=environment(tmp_path, api),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        line = b""
+        async with asyncio.timeout(15):
+            # "generating" is shown once the generation id is stored.
+            while b"generating" not in line:
+                line = await process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 130
+    generation_id = next(iter(api.jobs))
+    assert "Stopped waiting" in stderr.decode() and generation_id in stderr.decode()
+    assert stdout == b""
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        counts = await JobStore(db).count_by_state()
+    finally:
+        await db.close()
+    assert counts == {JobState.SUBMITTED: 1}  # the row tells the truth: the provider has it
