@@ -183,6 +183,7 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert interaction.original.content == "Composing **lofi @everyone**…"
     assert interaction.original.edit_count == 1 and not interaction.original.loading
     assert [a.filename for a in followup.attachments] == ["jam.wav"]
+    assert followup.attachments[0].content_type == "audio/x-wav"  # Discord guesses from the name
     assert followup.attachments[0].data == WAV
     assert followup.allowed_mentions == {"parse": []}
     assert not followup.pings()
@@ -583,3 +584,28 @@ async def test_member_updates_reach_a_client_with_the_members_intent(fake: FakeD
     assert [r.name for r in before.roles if not r.is_default()] == []
     assert [r.name for r in after.roles if not r.is_default()] == ["DJ"]
     await stop_client(bot, task, fake)
+
+
+async def test_global_rate_limit_and_discord_only_limits() -> None:
+    limits = {"global": (3, 0.5), "channel_messages": None}  # no per-channel pre-emptive waits
+    async with FakeDiscord(rate_limits=limits) as fake:
+        await global_limit_and_embed_rules(fake)
+
+
+async def global_limit_and_embed_rules(fake: FakeDiscord) -> None:
+    w = await boot(fake)
+    task = await start_client(w.bot, fake)
+    channel = w.bot.get_channel(w.channel.id)
+    assert isinstance(channel, discord.TextChannel)
+    for n in range(4):
+        await channel.send(f"m{n}")  # the 4th meets the global limit, discord.py waits it out
+    assert fake.ratelimited_count >= 1
+    assert [m.content for m in w.channel.messages] == ["m0", "m1", "m2", "m3"]
+    too_long = discord.Embed(description="x" * 4096, title="t" * 256)
+    too_long.add_field(name="n", value="v" * 1024)
+    too_long.add_field(name="n", value="v" * 1024)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send(embed=too_long)
+    assert refused.value.code == 50035
+    assert any("6000" in e for e in fake.spec_errors)
+    await stop_client(w.bot, task, fake)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import mimetypes
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -84,7 +85,7 @@ class RecordedRequest:
     template: str | None
     status: int = 0
     body: Any = None
-    files: list[FakeAttachment] = field(default_factory=list)
+    uploads: list[tuple[str, int]] = field(default_factory=list)  # (filename, size)
     authorized: bool = False
 
 
@@ -656,7 +657,7 @@ class FakeDiscord:
             id=self.snowflakes.next(),
             filename=upload.filename,
             data=upload.data,
-            content_type=upload.content_type,
+            content_type=_content_type(upload),
             description=description,
         )
         attachment.url = (
@@ -728,8 +729,31 @@ class FakeDiscord:
                 return error_response(401, 0, "401: Unauthorized")
             body, files = await self._read_body(request)
             record.body = body
+            record.uploads = [(f.filename, len(f.data)) for f in files]
             if body is not None and self._spec is not None:
                 self.spec_errors.extend(self._spec.validate(method, template, body))
+            problems = discord_rule_problems(body)
+            if problems:
+                self.spec_errors.extend(f"{method} {template}: {p}" for p in problems)
+                return error_response(400, 50035, "Invalid Form Body")
+            if auth:
+                global_decision = self.ratelimiter.check("global", "")
+                if global_decision is not None and not global_decision.allowed:
+                    headers = {
+                        "Retry-After": global_decision.headers["Retry-After"],
+                        "X-RateLimit-Global": "true",
+                        "X-RateLimit-Scope": "global",
+                        "Via": "1.1 google",
+                    }
+                    return json_response(
+                        {
+                            "message": "You are being rate limited.",
+                            "retry_after": global_decision.retry_after,
+                            "global": True,
+                        },
+                        429,
+                        headers,
+                    )
             if group is not None:
                 key = request.match_info.get(major, "") if major else ""
                 decision = self.ratelimiter.check(group, key)
@@ -793,6 +817,34 @@ class FakeDiscord:
         from tests.fakes.discord import routes
 
         routes.register(self, app)
+
+
+def _content_type(upload: UploadedFile) -> str | None:
+    """Discord derives the type from the file name when the client sends a generic one."""
+    if upload.content_type and upload.content_type != "application/octet-stream":
+        return upload.content_type
+    guessed, _ = mimetypes.guess_type(upload.filename)
+    return guessed or upload.content_type
+
+
+def discord_rule_problems(body: Any) -> list[str]:
+    """Limits Discord enforces that the spec does not express (answered 400/50035)."""
+    if not isinstance(body, dict):
+        return []
+    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else body
+    embeds = data.get("embeds") or []
+    total = 0
+    for embed in embeds if isinstance(embeds, list) else []:
+        if not isinstance(embed, dict):
+            continue
+        total += len(str(embed.get("title") or "")) + len(str(embed.get("description") or ""))
+        total += len(str((embed.get("footer") or {}).get("text") or ""))
+        total += len(str((embed.get("author") or {}).get("name") or ""))
+        for item in embed.get("fields") or []:
+            total += len(str(item.get("name") or "")) + len(str(item.get("value") or ""))
+    if total > 6000:
+        return [f"embeds total {total} characters (Discord allows 6000)"]
+    return []
 
 
 def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
