@@ -54,6 +54,10 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     status = await harness.status_of(interaction, lambda m: "Done" in m.content)
     assert status.id != result.id
     assert all((body.get("allowed_mentions") or {}).get("parse") == [] for body in status.history)
+    first_status = status.history[0]["content"]
+    assert "Waiting in the queue" in first_status or "Submitted" in first_status
+    assert "You have 19 generations left" in first_status  # the harness allows 20
+    assert "server pool: 49 left today" in first_status
     assert f"jam:reroll:{job_id}" in result.custom_ids()
     assert f"jam:vary:{job_id}" in result.custom_ids()
     assert not any(cid.startswith("jam:cancel:") for cid in status.custom_ids())
