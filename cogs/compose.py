@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.discord_compose import start_compose
 from bot.presentation.errors import NEGATIVE_PROMPT_MAX_CHARS, PROMPT_MAX_CHARS, SEED_MAX
+from cogs.compose_ui import handle_variation_submit
 
 if TYPE_CHECKING:
     from bot.bot import JamBot
@@ -35,6 +36,11 @@ class Compose(commands.Cog):
         await start_compose(
             self.bot, interaction, prompt=prompt, negative_prompt=negative_prompt, seed=seed
         )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Variation modals are answered here so that they work after a restart, too.
+        await handle_variation_submit(interaction)
 
 
 async def setup(bot: JamBot) -> None:

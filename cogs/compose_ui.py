@@ -76,11 +76,19 @@ class RerollButton(
             await report_error(interaction, error)
 
 
+VARIATION_MODAL_PREFIX = "jam:variation:"
+
+
 class VariationModal(discord.ui.Modal, title="Make a variation"):
-    """Edit the prompt; the seed stays, so the piece changes only where the words do."""
+    """Edit the prompt; the seed stays, so the piece changes only where the words do.
+
+    Submissions are handled by `handle_variation_submit` (from the compose cog's interaction
+    listener), not by this object: a modal lives only in the process that showed it, and a
+    member may submit it after a restart. The job id in the modal's custom_id is enough.
+    """
 
     def __init__(self, job: Job) -> None:
-        super().__init__(timeout=600, custom_id=f"jam:variation:{job.id}")
+        super().__init__(timeout=600, custom_id=f"{VARIATION_MODAL_PREFIX}{job.id}")
         self.job = job
         self.prompt: discord.ui.TextInput[VariationModal] = discord.ui.TextInput(
             label="Prompt",
@@ -93,13 +101,7 @@ class VariationModal(discord.ui.Modal, title="Make a variation"):
         self.add_item(self.prompt)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await start_compose(
-            _bot(interaction),
-            interaction,
-            prompt=self.prompt.value,
-            negative_prompt=self.job.negative_prompt,
-            seed=self.job.seed,
-        )
+        return None  # see the class docstring
 
     async def on_error(  # type: ignore[override]
         self, interaction: discord.Interaction[Any], error: Exception
@@ -193,6 +195,47 @@ class CancelButton(
                 interaction,
                 "Too late to cancel: the prompt has already been sent to the music service.",
             )
+
+
+def _submitted_value(components: list[Any], custom_id: str) -> str | None:
+    """The value of the input `custom_id` in modal-submit data (action rows or labels)."""
+    for component in components:
+        if not isinstance(component, dict):
+            continue
+        if component.get("custom_id") == custom_id and "value" in component:
+            return str(component["value"])
+        nested = list(component.get("components") or [])
+        if isinstance(component.get("component"), dict):
+            nested.append(component["component"])
+        found = _submitted_value(nested, custom_id)
+        if found is not None:
+            return found
+    return None
+
+
+async def handle_variation_submit(interaction: discord.Interaction[Any]) -> bool:
+    """Start the variation a submitted Variation modal asks for; False if not ours."""
+    custom_id = interaction.custom_id or ""
+    if interaction.type is not discord.InteractionType.modal_submit:
+        return False
+    if not custom_id.startswith(VARIATION_MODAL_PREFIX):
+        return False
+    try:
+        job = await _job_or_apologise(interaction, custom_id[len(VARIATION_MODAL_PREFIX) :])
+        if job is None:
+            return True
+        data: Any = interaction.data or {}
+        prompt = _submitted_value(list(data.get("components") or []), "prompt")
+        await start_compose(
+            _bot(interaction),
+            interaction,
+            prompt=prompt if prompt is not None else job.prompt,
+            negative_prompt=job.negative_prompt,
+            seed=job.seed,
+        )
+    except Exception as error:
+        await report_error(interaction, error)
+    return True
 
 
 def _persistent_view(*items: discord.ui.Item[Any]) -> discord.ui.View:

@@ -62,6 +62,7 @@ async def test_reroll_and_variation_work_after_a_restart(harness: Harness) -> No
     await vary.wait_for_ack()
     assert vary.modal is not None
     assert vary.modal["custom_id"] == f"jam:variation:{job_id}"
+    await harness.restart()  # the member takes a while to type; the bot restarts meanwhile
     submitted = await harness.fake_discord.submit_modal(
         f"jam:variation:{job_id}",
         {"prompt": "jazzy trumpet solo with strings"},
@@ -116,3 +117,22 @@ async def test_reroll_goes_through_the_quota_like_compose(harness: Harness) -> N
     refusal = await harness.status_of(reroll, lambda m: "<t:" in m.content)
     assert refusal.content.startswith("🙏")
     assert len(harness.fake_api.submissions) == 1
+
+
+async def test_variation_without_a_restart_starts_exactly_one_job(harness: Harness) -> None:
+    interaction = await harness.compose("warm synth pads", seed=9)
+    result = await harness.result_of(interaction)
+    job_id = job_id_of(result)
+    vary = await harness.fake_discord.click(result, f"jam:vary:{job_id}", user=harness.alice)
+    await vary.wait_for_ack()
+    submitted = await harness.fake_discord.submit_modal(
+        f"jam:variation:{job_id}", {"prompt": "warm synth pads, slower"}, user=harness.alice
+    )
+    await harness.result_of(submitted)
+    await harness.bot.tasks.wait_idle()
+    assert len(submitted.callbacks) == 1
+    assert [b["prompt"] for b in harness.fake_api.submissions] == [
+        "warm synth pads",
+        "warm synth pads, slower",
+    ]
+    assert harness.fake_api.submissions[1]["seed"] == 9
