@@ -604,3 +604,12 @@ async def test_five_hundred_jobs_run_at_once_without_stalling_the_loop(tmp_path:
     assert client.max_in_flight >= 200  # really concurrent, not one after another
     assert len(recorder.finished) == 500
     assert worst_lateness < 0.5
+
+
+async def test_jobs_enqueued_before_start_run_once_started(harness: Harness) -> None:
+    engine = harness.engine()
+    job = await engine.enqueue(request())
+    assert engine.queue_position(job.id) == 1 and harness.client.submits == []
+    await engine.start()
+    assert (await finished(engine, job)).state is JobState.COMPLETED
+    assert len(harness.client.submits) == 1

@@ -324,6 +324,8 @@ class JobEngine:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def _resume(self, job: Job) -> None:
+        if job.id in self._jobs:  # enqueued in this process before start(): already queued
+            return
         if job.state is JobState.QUEUED:
             self._track(job, Phase.QUEUED)
             self._queue.push(job.id, job.requester_id)
