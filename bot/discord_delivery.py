@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -347,6 +348,8 @@ class DiscordDelivery:
         size = job.audio_size_bytes
         if not job.audio_path or size is None:
             return False, "the file was too large or could not be downloaded"
+        if not os.path.isfile(job.audio_path):  # e.g. AUDIO_DIR was cleared before a restart
+            return False, "the downloaded file is no longer on the bot's disk"
         if not ctx.can_attach:
             return False, "I am not allowed to attach files in this channel"
         if size > ctx.filesize_limit:

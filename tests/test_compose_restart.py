@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +138,20 @@ async def test_variation_without_a_restart_starts_exactly_one_job(harness: Harne
         "warm synth pads, slower",
     ]
     assert harness.fake_api.submissions[1]["seed"] == 9
+
+
+async def test_audio_file_lost_across_a_restart_is_delivered_as_a_link(harness: Harness) -> None:
+    async def crash_before_delivery(job: object) -> None:
+        return None
+
+    harness.bot.delivery.on_finished = crash_before_delivery  # type: ignore[method-assign]
+    interaction = await harness.compose("a piece whose file is cleaned away")
+    job_id = await harness.latest_job_id()
+    job = await harness.wait_job_state(job_id, "completed")
+    await harness.stop()
+    await asyncio.to_thread(Path(job.audio_path).unlink)
+    await harness.start()
+    result = await harness.result_of(interaction)
+    assert result.attachments == []
+    assert "no longer on the bot's disk" in result.content
+    assert job.audio_url and f"<{job.audio_url}>" in result.content
