@@ -613,3 +613,27 @@ async def test_jobs_enqueued_before_start_run_once_started(harness: Harness) -> 
     await engine.start()
     assert (await finished(engine, job)).state is JobState.COMPLETED
     assert len(harness.client.submits) == 1
+
+
+async def test_a_provider_that_keeps_failing_is_polled_until_the_deadline(
+    harness: Harness,
+) -> None:
+    harness.client.poll_script.extend(ServerError("502") for _ in range(1000))
+    engine = await harness.started(generation_timeout=300.0)
+    done = await finished(engine, await engine.enqueue(request()))
+    assert done.state is JobState.TIMED_OUT
+    assert done.submitted_at is not None
+    assert harness.time.now == pytest.approx(done.submitted_at + 300.0)
+    assert 8 <= done.poll_count <= 40  # backed off (at most 30 s apart), never gave up early
+    assert max(harness.time.sleeps) <= 30.0
+
+
+async def test_a_download_that_keeps_failing_falls_back_to_the_link(harness: Harness) -> None:
+    harness.client.download_script.extend(
+        DownloadError("reset", reason="network") for _ in range(3)
+    )
+    engine = await harness.started()
+    done = await finished(engine, await engine.enqueue(request()))
+    assert done.state is JobState.COMPLETED and done.audio_path is None
+    assert done.audio_url is not None and len(harness.client.downloads) == 3
+    assert done.error_message == "The audio could not be downloaded; here is its link instead."
