@@ -103,7 +103,9 @@ async def test_a_submitted_job_completes_once_after_a_restart(rig: Rig) -> None:
     assert len(rig.api.submissions) == 1
     assert rig.listener.finished == []
 
+    rig.listener.phases.clear()
     second = await rig.engine()
+    assert rig.listener.phases[0] == (job.id, Phase.GENERATING)  # told at once on resume
     done = await asyncio.wait_for(second.wait_finished(job.id), 10)
     assert done.state is JobState.COMPLETED
     assert done.audio_path is not None

@@ -98,6 +98,7 @@ async def test_unfinished_jobs_come_oldest_first_and_can_be_filtered_by_origin(
     assert await store.unfinished(set()) == []
     counts = await store.count_by_state()
     assert counts == {JobState.QUEUED: 2, JobState.CANCELLED: 1}
+    assert sorted(await store.all_ids()) == ["done", "early", "late"]
 
 
 async def test_generation_time_history_is_bounded(db: Database) -> None:

@@ -343,7 +343,9 @@ class JobEngine:
                 await self._finish(unknown, Phase.FAILED, unknown.error_message)
         elif job.state is JobState.SUBMITTED:
             await self._commit(job.id)
-            self._track(job, Phase.DOWNLOADING if job.audio_url else Phase.GENERATING)
+            phase = Phase.DOWNLOADING if job.audio_url else Phase.GENERATING
+            self._track(job, phase)
+            await self._emit_progress(job, phase)
             self._start_job(job.id, self._run_submitted(job))
         elif job.state is JobState.COMPLETED:
             self._track(job, Phase.COMPLETED)

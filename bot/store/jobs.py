@@ -122,6 +122,11 @@ class JobStore:
         rows = await self._db.fetchall(sql + " ORDER BY created_at, rowid", params)
         return [job_from_row(row) for row in rows]
 
+    async def all_ids(self) -> list[str]:
+        """Every job id in the table (for quota.release_orphans after a crash)."""
+        rows = await self._db.fetchall("SELECT id FROM jobs")
+        return [str(row[0]) for row in rows]
+
     async def count_by_state(self) -> dict[JobState, int]:
         rows = await self._db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {JobState(row[0]): int(row[1]) for row in rows}
