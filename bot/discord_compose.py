@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.discord_context import DiscordContext
-from bot.discord_reply import reply
+from bot.discord_reply import edit_original, reply
 from bot.jobs.models import Job, JobRequest, Phase, Progress, new_job_id
 from bot.presentation.errors import SEED_MAX, refusal_text, validate_request
-from bot.presentation.text import NO_PINGS
 from bot.quota.service import Refusal, Requester
 
 if TYPE_CHECKING:
@@ -82,10 +81,9 @@ async def start_compose(
     requester = requester_of(interaction)
     outcome = await bot.quota.reserve(requester, job_id, prompt.strip())
     if isinstance(outcome, Refusal):
-        await interaction.edit_original_response(
-            content=f"🙏 {refusal_text(outcome.message, outcome.retry_at)}",
-            allowed_mentions=NO_PINGS,
-        )
+        text = f"🙏 {refusal_text(outcome.message, outcome.retry_at)}"
+        if not await edit_original(interaction, text):
+            await reply(interaction, text)
         return None
 
     app_permissions = interaction.app_permissions

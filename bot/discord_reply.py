@@ -30,7 +30,6 @@ UNKNOWN_WEBHOOK = 10015
 UNKNOWN_INTERACTION = 10062
 INVALID_WEBHOOK_TOKEN = 50027
 FILE_TOO_LARGE = 40005
-CANNOT_DM = 50007
 
 
 def token_dead(error: discord.HTTPException) -> bool:
@@ -64,18 +63,6 @@ class InteractionHandle:
         return (
             f"InteractionHandle(application_id={self.application_id}, "
             f"channel_id={self.channel_id}, message_id={self.message_id})"
-        )
-
-    @classmethod
-    def from_interaction(
-        cls, interaction: discord.Interaction[Any], message_id: int | None = None
-    ) -> InteractionHandle:
-        return cls(
-            application_id=interaction.application_id,
-            token=interaction.token,
-            expires_at=interaction.expires_at.timestamp(),
-            channel_id=interaction.channel_id,
-            message_id=message_id,
         )
 
     def alive(self, *, margin: float = EXPIRY_MARGIN, now: float | None = None) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import discord
-
 from bot.jobs.models import Job, JobState
 from bot.presentation.text import format_seconds, relative_time, safe_text
 
@@ -102,8 +100,3 @@ def missing_permissions_text(permissions: list[str]) -> str:
 
 def cooldown_text(retry_after: float) -> str:
     return f"Slow down a little: try again in {format_seconds(max(1.0, retry_after))}."
-
-
-def discord_error_reason(error: discord.HTTPException) -> str:
-    """A short operator-facing description of a Discord HTTP error (never shown with secrets)."""
-    return f"{error.status}/{error.code}: {safe_text(error.text or '', 200)}"
