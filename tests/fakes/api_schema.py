@@ -1,17 +1,16 @@
-"""The official AI/ML API schemas for Lyria 2, loaded from the shared folder beside the repo.
+"""The official AI/ML API schemas for Lyria 2 (vendored in tests/specs/api).
 
 The fake API checks every request against them so that a test fails when the bot sends
 something the real provider would not accept. The check is stricter than the OpenAPI files in
 one respect: a property or query parameter the files do not mention counts as a violation too
 (the bot must send exactly the documented fields).
 
-`LYRIA_SHARED_DIR` overrides the location of the shared folder.
+`LYRIA_SHARED_DIR` points at another copy of the specs (see tests/specs).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,14 +19,9 @@ from typing import Any
 
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 
+from tests.specs import spec_dir
+
 ENDPOINT = "/v2/generate/audio"
-
-
-def shared_dir() -> Path:
-    override = os.environ.get("LYRIA_SHARED_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[2] / ".." / "shared"
 
 
 def _load(folder: Path, name: str) -> dict[str, Any]:
@@ -37,8 +31,8 @@ def _load(folder: Path, name: str) -> dict[str, Any]:
             data: dict[str, Any] = json.load(fh)
     except FileNotFoundError:
         raise FileNotFoundError(
-            f"official API schema {path} not found; put the shared folder beside the repo "
-            "or set LYRIA_SHARED_DIR"
+            f"official API schema {path} not found; LYRIA_SHARED_DIR must hold api/ and "
+            "discord-api-spec/ like tests/specs"
         ) from None
     return data
 
@@ -84,7 +78,7 @@ class ApiSchema:
 
     @classmethod
     def load(cls) -> ApiSchema:
-        return _cached_schema(str(shared_dir().resolve()))
+        return _cached_schema(str(spec_dir().resolve()))
 
     def check_submit_body(self, body: Any) -> list[str]:
         """Every way the POST body breaks the official request schema (empty when valid)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,19 +17,14 @@ from jsonschema.exceptions import best_match  # type: ignore[import-untyped]
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from tests.specs import spec_dir
+
 SPEC_URI = "urn:discord-openapi"
 METHODS = ("get", "put", "post", "patch", "delete")
 
 
-def shared_dir() -> Path:
-    override = os.environ.get("LYRIA_SHARED_DIR")
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3] / ".." / "shared"
-
-
 def spec_path() -> Path:
-    return shared_dir() / "discord-api-spec" / "openapi.json"
+    return spec_dir() / "discord-api-spec" / "openapi.json"
 
 
 def _escape(segment: str) -> str:
