@@ -196,6 +196,7 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert world.recorder.limits == [10 * MiB]
     assert fake.active is not None and fake.active.zlib is not None  # zlib-stream frames
     assert fake.overdue() == [] and fake.late_acks == []
+    assert fake.internal_errors == []
     assert fake.spec_errors == []
     assert fake.unknown_routes == []
     assert world.recorder.errors == []
@@ -368,8 +369,16 @@ async def test_plain_http_rules(fake: FakeDiscord) -> None:
         async with session.get(f"{url}/{channel.id}", headers=headers) as response:
             assert response.status == 404
             assert (await response.json())["code"] == 10008
+        async with session.post(url, data=b"{nope", headers=headers) as response:
+            assert response.status == 400
+            assert (await response.json())["code"] == 50109
+        async with session.get(f"{url}/not-a-number", headers=headers) as response:
+            assert response.status == 400
+            assert (await response.json())["code"] == 50035
     assert fake.unknown_routes == ["GET /api/v10/nope"]
-    assert len(fake.spec_errors) == 1 and "content" in fake.spec_errors[0]
+    assert len(fake.spec_errors) == 2 and "content" in fake.spec_errors[0]
+    assert "message_id is not a snowflake" in fake.spec_errors[1]
+    assert fake.internal_errors == []
 
 
 async def test_dm_invocation_and_bot_restart_gets_a_fresh_ready(fake: FakeDiscord) -> None:

@@ -152,6 +152,7 @@ class FakeDiscord:
         self.validate_responses = validate_responses
         self.response_spec_errors: list[str] = []  # the fake's own answers vs the spec
         self.unknown_routes: list[str] = []
+        self.internal_errors: list[str] = []  # exceptions inside the fake (tests assert empty)
         self.late_acks: list[FakeInteraction] = []
         self.expired_token_calls: list[str] = []
         self.upload_rejections: list[str] = []
@@ -727,6 +728,14 @@ class FakeDiscord:
             record.authorized = self._authorized(request)
             if auth and not record.authorized:
                 return error_response(401, 0, "401: Unauthorized")
+            bad = [
+                k
+                for k, v in request.match_info.items()
+                if k.endswith("_id") and not v.isdigit() and v != "@me"
+            ]
+            if bad:
+                self.spec_errors.append(f"{method} {template}: {bad[0]} is not a snowflake")
+                return error_response(400, 50035, "Invalid Form Body")
             body, files = await self._read_body(request)
             record.body = body
             record.uploads = [(f.filename, len(f.data)) for f in files]
@@ -776,6 +785,9 @@ class FakeDiscord:
                 response = await handler(request, body, files)
             except ApiError as exc:
                 response = error_response(exc.status, exc.code, exc.message)
+            except Exception as exc:  # a bug in the fake, or a body it cannot digest
+                self.internal_errors.append(f"{method} {request.path}: {exc!r}")
+                response = error_response(500, 0, "500: Internal Server Error")
             if decision is not None:
                 response.headers.update(decision.headers)
             if self.validate_responses and self._spec is not None:
@@ -802,7 +814,7 @@ class FakeDiscord:
                 raise ApiError(400, 50035, f"Invalid Form Body: {exc}") from exc
             for part in parts:
                 if part.name == "payload_json":
-                    payload = json.loads(part.data)
+                    payload = _parse_json(part.data)
                 elif part.name.startswith("files[") and part.name.endswith("]"):
                     index = int(part.name[6:-1])
                     name = part.filename or "file"
@@ -811,12 +823,19 @@ class FakeDiscord:
         raw_body = await request.read()
         if not raw_body:
             return None, []
-        return json.loads(raw_body), []
+        return _parse_json(raw_body), []
 
     def _add_api_routes(self, app: web.Application) -> None:
         from tests.fakes.discord import routes
 
         routes.register(self, app)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ApiError(400, 50109, "The request body contains invalid JSON.") from exc
 
 
 def _content_type(upload: UploadedFile) -> str | None:
