@@ -48,6 +48,7 @@ class JamBot(commands.Bot):
     engine: JobEngine
     quota: QuotaService
     delivery: DiscordDelivery
+    job_store: JobStore
 
     def __init__(
         self,
@@ -90,7 +91,7 @@ class JamBot(commands.Bot):
         if not self.commands_only:
             await self.engine.start()
             released = await self.quota.release_orphans(
-                await self._all_job_ids(), older_than=ORPHAN_AGE_SECONDS
+                await self.job_store.all_ids(), older_than=ORPHAN_AGE_SECONDS
             )
             log.info("ready: %d orphaned reservation(s) released", released)
 
@@ -115,8 +116,9 @@ class JamBot(commands.Bot):
         self.quota = QuotaService(self.db, QuotaDefaults.from_settings(settings))
         engine_options: dict[str, Any] = {"resume_origins": frozenset({"discord"})}
         engine_options.update(self._engine_options)
+        self.job_store = JobStore(self.db)
         self.engine = JobEngine(
-            store=JobStore(self.db),
+            store=self.job_store,
             client=client,
             audio_dir=settings.audio_dir,
             model=settings.aimlapi_model,
@@ -144,10 +146,6 @@ class JamBot(commands.Bot):
             except commands.ExtensionError as error:
                 cause = error.__cause__ or error
                 raise ExtensionLoadError(f"extension {name} failed to load: {cause}") from error
-
-    async def _all_job_ids(self) -> list[str]:
-        rows = await self.db.fetchall("SELECT id FROM jobs")
-        return [str(row[0]) for row in rows]
 
     async def close(self) -> None:
         """Stop the engine (job rows stay for the next start), then the network and database."""
