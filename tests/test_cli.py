@@ -282,3 +282,14 @@ async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
     finally:
         await db.close()
     assert counts == {JobState.SUBMITTED: 1}  # the row tells the truth: the provider has it
+
+
+async def test_check_reports_an_unusable_database(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code, stdout, _ = await run_bot(
+        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        "check",
+    )
+    assert code == 1
+    assert "problem: database:" in stdout and str(folder) in stdout
