@@ -369,6 +369,8 @@ async def test_plain_http_rules(fake: FakeDiscord) -> None:
         async with session.get(f"{url}/{channel.id}", headers=headers) as response:
             assert response.status == 404
             assert (await response.json())["code"] == 10008
+        async with session.post(url, json={"content": ""}, headers=headers) as response:
+            assert (response.status, (await response.json())["code"]) == (400, 50006)
         async with session.post(url, data=b"{nope", headers=headers) as response:
             assert response.status == 400
             assert (await response.json())["code"] == 50109

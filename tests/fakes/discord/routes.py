@@ -17,6 +17,15 @@ WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 WEBHOOK_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
 
 
+def require_content(body: dict[str, Any], files: list[UploadedFile]) -> None:
+    """Discord refuses a new message with nothing in it (50006)."""
+    from tests.fakes.discord.server import ApiError
+
+    keys = ("content", "embeds", "components", "sticker_ids", "poll")
+    if not files and not any(body.get(key) for key in keys):
+        raise ApiError(400, 50006, "Cannot send an empty message")
+
+
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 
@@ -212,6 +221,8 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         data = body.get("data") or {}
         fake._check_uploads(files, interaction.upload_limit, "interaction callback")
         message: FakeMessage | None = None
+        if kind == 4:
+            require_content(data, files)
         if kind in (4, 5):
             flags = int(data.get("flags") or 0) & FakeMessage.EPHEMERAL
             if kind == 5:
@@ -315,6 +326,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         interaction = webhook_interaction(request)
         fake._check_uploads(files, interaction.upload_limit, "followup")
         body = body or {}
+        require_content(body, files)
         original = interaction.original
         if original is not None and original.loading and not interaction.followups:
             # After a type-5 defer the first followup fills the "thinking" message.
@@ -385,15 +397,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             raise ApiError(403, 50007, "Cannot send messages to this user")
         fake._check_uploads(files, channel.upload_limit, f"#{channel.name}")
         body = body or {}
-        if not (
-            body.get("content")
-            or body.get("embeds")
-            or body.get("components")
-            or files
-            or body.get("sticker_ids")
-            or body.get("poll")
-        ):
-            raise ApiError(400, 50006, "Cannot send an empty message")
+        require_content(body, files)
         message = fake._new_message(channel, via="bot")
         fake._apply_body(message, body, files, creating=True)
         fake._maybe_message_event("MESSAGE_CREATE", message)
