@@ -620,3 +620,12 @@ async def global_limit_and_embed_rules(fake: FakeDiscord) -> None:
     assert refused.value.code == 50035
     assert any("6000" in e for e in fake.spec_errors)
     await stop_client(w.bot, task, fake)
+
+
+async def test_privileged_intents_not_enabled_close_the_gateway_with_4014() -> None:
+    async with FakeDiscord(allowed_privileged_intents=0) as fake:
+        fake.add_guild("g")
+        bot = commands.Bot(command_prefix="!", intents=discord.Intents.all())
+        with pytest.raises(discord.PrivilegedIntentsRequired):
+            await start_client(bot, fake, timeout=5)
+        assert fake.identify_count == 0

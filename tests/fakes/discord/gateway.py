@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from tests.fakes.discord.server import FakeDiscord
 
 log = logging.getLogger(__name__)
+# GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT: switched on per application in the portal.
+PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)
 
 
 class Op:
@@ -120,7 +122,11 @@ class GatewayConnection:
         if data.get("token") != self.fake.bot_token:
             await self.ws.close(code=4004, message=b"Authentication failed.")
             return
-        self.session = GatewaySession(secrets.token_hex(16), int(data.get("intents", 0)))
+        intents = int(data.get("intents", 0))
+        if intents & PRIVILEGED_INTENTS & ~self.fake.allowed_privileged_intents:
+            await self.ws.close(code=4014, message=b"Disallowed intent(s).")
+            return
+        self.session = GatewaySession(secrets.token_hex(16), intents)
         self.fake.gateway_sessions[self.session.session_id] = self.session
         self.fake.identify_count += 1
         ready: dict[str, Any] = {

@@ -114,6 +114,7 @@ class FakeDiscord:
         validate_spec: bool = True,
         validate_responses: bool = False,
         dispatch_message_events: bool = True,
+        allowed_privileged_intents: int = (1 << 1) | (1 << 8) | (1 << 15),
     ) -> None:
         self.snowflakes = SnowflakeGenerator()
         self.bot_token = "fake." + secrets.token_urlsafe(32)
@@ -124,6 +125,8 @@ class FakeDiscord:
         self.token_lifetime = token_lifetime
         self.heartbeat_interval = heartbeat_interval
         self.dispatch_message_events = dispatch_message_events
+        # Privileged intents the "developer portal" enabled; asking for others closes with 4014.
+        self.allowed_privileged_intents = allowed_privileged_intents
         self.ratelimiter = RateLimiter()
         for group, limit in (rate_limits or {}).items():
             if limit is None:  # None switches a group off
