@@ -14,7 +14,7 @@ import discord
 
 from bot.discord_context import DiscordContext
 from bot.discord_reply import edit_original, reply
-from bot.jobs.models import Job, JobRequest, Phase, Progress, new_job_id
+from bot.jobs.models import Job, JobRequest, JobState, Phase, Progress, new_job_id
 from bot.presentation.errors import SEED_MAX, refusal_text, validate_request
 from bot.quota.service import Refusal, Requester
 
@@ -119,7 +119,7 @@ async def start_compose(
         raise
     log.info("job %s queued for user %s in guild %s", job.id, interaction.user.id, job.guild_id)
     # Show the status at once (with the Cancel button); later updates come from the engine.
-    if not job.state.is_final and job.state.value in ("queued", "submitting"):
+    if job.state is JobState.QUEUED:
         position = bot.engine.queue_position(job.id)
         progress = Progress(job_id=job.id, phase=Phase.QUEUED, elapsed=0.0, queue_position=position)
         bot.delivery.show_initial(job, context, progress)
