@@ -8,22 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from tests.fakes.discord.messages import apply_body, check_uploads, require_content
 from tests.fakes.discord.state import FakeChannel, FakeInteraction, FakeMessage, Perm
+from tests.fakes.discord.wire import ApiError, UploadedFile, json_response
 
 if TYPE_CHECKING:
-    from tests.fakes.discord.server import FakeDiscord, UploadedFile
+    from tests.fakes.discord.server import FakeDiscord
 
 WEBHOOK_MESSAGE = "/webhooks/{webhook_id}/{webhook_token}/messages/{message_id}"
 WEBHOOK_ORIGINAL = "/webhooks/{webhook_id}/{webhook_token}/messages/@original"
-
-
-def require_content(body: dict[str, Any], files: list[UploadedFile]) -> None:
-    """Discord refuses a new message with nothing in it (50006)."""
-    from tests.fakes.discord.server import ApiError
-
-    keys = ("content", "embeds", "components", "sticker_ids", "poll")
-    if not files and not any(body.get(key) for key in keys):
-        raise ApiError(400, 50006, "Cannot send an empty message")
 
 
 COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
@@ -48,7 +41,6 @@ def command_problems(command: Any, where: str = "") -> list[str]:
 
 
 def register(fake: FakeDiscord, app: web.Application) -> None:
-    from tests.fakes.discord.server import ApiError, json_response
 
     route = fake._route
 
@@ -219,7 +211,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             raise ApiError(404, 10062, "Unknown interaction")
         kind = body.get("type")
         data = body.get("data") or {}
-        fake._check_uploads(files, interaction.upload_limit, "interaction callback")
+        check_uploads(fake, files, interaction.upload_limit, "interaction callback")
         message: FakeMessage | None = None
         if kind == 4:
             require_content(data, files)
@@ -230,7 +222,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             message = fake._new_message(interaction.channel, via="interaction", flags=flags)
             message.interaction_id = interaction.id
             if kind == 4:
-                fake._apply_body(message, data, files, creating=True)
+                apply_body(fake, message, data, files, creating=True)
             interaction.original = message
             fake._maybe_message_event("MESSAGE_CREATE", message)
         elif kind in (6, 7):
@@ -309,7 +301,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
     ) -> web.Response:
         interaction = webhook_interaction(request)
         message = webhook_message(interaction, request)
-        fake._check_uploads(files, interaction.upload_limit, "webhook edit")
+        check_uploads(fake, files, interaction.upload_limit, "webhook edit")
         fake._edit(message, body or {}, files)
         fake.changed(interaction)
         return json_response(fake.message_payload(message))
@@ -324,7 +316,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
 
     async def followup(request: web.Request, body: Any, files: list[UploadedFile]) -> web.Response:
         interaction = webhook_interaction(request)
-        fake._check_uploads(files, interaction.upload_limit, "followup")
+        check_uploads(fake, files, interaction.upload_limit, "followup")
         body = body or {}
         require_content(body, files)
         original = interaction.original
@@ -336,7 +328,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             flags = int(body.get("flags") or 0) & FakeMessage.EPHEMERAL
             message = fake._new_message(interaction.channel, via="webhook", flags=flags)
             message.interaction_id = interaction.id
-            fake._apply_body(message, body, files, creating=True)
+            apply_body(fake, message, body, files, creating=True)
             fake._maybe_message_event("MESSAGE_CREATE", message)
         interaction.followups.append(message)
         fake.changed(interaction, message)
@@ -395,11 +387,11 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             require(channel, Perm.ATTACH_FILES, "attach")
         if channel.recipient is not None and not channel.recipient.accepts_dms:
             raise ApiError(403, 50007, "Cannot send messages to this user")
-        fake._check_uploads(files, channel.upload_limit, f"#{channel.name}")
+        check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
         body = body or {}
         require_content(body, files)
         message = fake._new_message(channel, via="bot")
-        fake._apply_body(message, body, files, creating=True)
+        apply_body(fake, message, body, files, creating=True)
         fake._maybe_message_event("MESSAGE_CREATE", message)
         fake.changed(message)
         return json_response(fake.message_payload(message))
@@ -427,7 +419,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         message = message_of(channel, request)
         if message.author_id != fake.bot_user.id:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        fake._check_uploads(files, channel.upload_limit, f"#{channel.name}")
+        check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
         fake._edit(message, body or {}, files)
         return json_response(fake.message_payload(message))
 

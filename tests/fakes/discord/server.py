@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import mimetypes
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from aiohttp import web
 
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
-from tests.fakes.discord.multipart import MultipartError, parse_multipart
+from tests.fakes.discord.messages import apply_body, discord_rule_problems
 from tests.fakes.discord.ratelimit import RateLimiter
 from tests.fakes.discord.snowflakes import SnowflakeGenerator
 from tests.fakes.discord.spec import SpecValidator, load_validator
@@ -38,6 +36,15 @@ from tests.fakes.discord.state import (
     Notifier,
     Perm,
 )
+from tests.fakes.discord.wire import (
+    RECORD,
+    ApiError,
+    RecordedRequest,
+    UploadedFile,
+    error_response,
+    json_response,
+    read_body,
+)
 
 API_PREFIX = "/api/v10"
 GUILDS, GUILD_MEMBERS, GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 0, 1 << 1, 1 << 9, 1 << 12
@@ -51,53 +58,7 @@ EVENT_INTENTS = {
 }
 # Close codes after which a session cannot be resumed.
 NON_RESUMABLE_CLOSES = frozenset({1000, 1001, 4004, 4010, 4011, 4012, 4013, 4014})
-JSON = "application/json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-def json_response(
-    body: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    """Content-Type exactly application/json: discord.py parses nothing else as JSON."""
-    response = web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(), status=status, headers=headers
-    )
-    response.headers["Content-Type"] = JSON
-    return response
-
-
-def error_response(status: int, code: int, message: str) -> web.Response:
-    return json_response({"message": message, "code": code}, status)
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    template: str | None
-    status: int = 0
-    body: Any = None
-    uploads: list[tuple[str, int]] = field(default_factory=list)  # (filename, size)
-    authorized: bool = False
-
-
-RECORD = web.RequestKey("fake_discord_record", RecordedRequest)
-
-
-@dataclass
-class UploadedFile:
-    index: int
-    filename: str
-    content_type: str | None
-    data: bytes
 
 
 class FakeDiscord:
@@ -612,74 +573,8 @@ class FakeDiscord:
         self.changed(message)
         return message
 
-    def _apply_body(
-        self,
-        message: FakeMessage,
-        body: dict[str, Any],
-        files: list[UploadedFile],
-        *,
-        creating: bool,
-    ) -> None:
-        for key in ("content", "embeds", "components", "allowed_mentions"):
-            if key in body:
-                value = body[key]
-                if key == "content":
-                    message.content = value or ""
-                elif key == "allowed_mentions":
-                    message.allowed_mentions = value
-                elif key == "components":
-                    message.components = number_components(value or [])
-                else:
-                    setattr(message, key, value or [])
-        if body.get("flags") is not None:
-            keep = message.flags & (FakeMessage.EPHEMERAL | FakeMessage.LOADING)
-            message.flags = keep | (
-                int(body["flags"]) & ~(FakeMessage.EPHEMERAL | FakeMessage.LOADING)
-            )
-        by_index = {f.index: f for f in files}
-        new: list[FakeAttachment] = []
-        if "attachments" in body and body["attachments"] is not None:
-            kept: list[FakeAttachment] = []
-            for item in body["attachments"]:
-                ident = str(item.get("id"))
-                existing = next((a for a in message.attachments if str(a.id) == ident), None)
-                if existing is not None:
-                    kept.append(existing)
-                elif ident.isdigit() and int(ident) in by_index:
-                    upload = by_index.pop(int(ident))
-                    new.append(self._store_attachment(message, upload, item.get("description")))
-            message.attachments = kept + new
-        elif files:
-            new = [self._store_attachment(message, f, None) for f in files]
-            message.attachments = (message.attachments if not creating else []) + new
-        message.history.append(body)
-
-    def _store_attachment(
-        self, message: FakeMessage, upload: UploadedFile, description: str | None
-    ) -> FakeAttachment:
-        attachment = FakeAttachment(
-            id=self.snowflakes.next(),
-            filename=upload.filename,
-            data=upload.data,
-            content_type=_content_type(upload),
-            description=description,
-        )
-        attachment.url = (
-            f"{self.base_url}/attachments/{message.channel_id}/{attachment.id}/{upload.filename}"
-        )
-        self.attachments[attachment.id] = attachment
-        return attachment
-
-    def _check_uploads(self, files: list[UploadedFile], limit: int, where: str) -> None:
-        for upload in files:
-            if len(upload.data) > limit:
-                self.upload_rejections.append(
-                    f"{where}: {upload.filename} {len(upload.data)} > {limit}"
-                )
-                raise ApiError(413, 40005, "Request entity too large")
-
     def _edit(self, message: FakeMessage, body: dict[str, Any], files: list[UploadedFile]) -> None:
-        self._apply_body(message, body, files, creating=False)
+        apply_body(self, message, body, files, creating=False)
         message.flags &= ~FakeMessage.LOADING
         message.edit_count += 1
         message.edited_at = time.time()
@@ -739,7 +634,7 @@ class FakeDiscord:
             if bad:
                 self.spec_errors.append(f"{method} {template}: {bad[0]} is not a snowflake")
                 return error_response(400, 50035, "Invalid Form Body")
-            body, files = await self._read_body(request)
+            body, files = await read_body(request)
             record.body = body
             record.uploads = [(f.filename, len(f.data)) for f in files]
             if body is not None and self._spec is not None:
@@ -803,92 +698,10 @@ class FakeDiscord:
 
         app.router.add_route(method, API_PREFIX + template, wrapped)
 
-    async def _read_body(self, request: web.Request) -> tuple[Any, list[UploadedFile]]:
-        if not request.can_read_body:
-            return None, []
-        content_type = request.content_type
-        if content_type.startswith("multipart/"):
-            payload: Any = None
-            files: list[UploadedFile] = []
-            try:
-                raw = b"".join([chunk async for chunk in request.content.iter_any()])
-                parts = parse_multipart(raw, request.headers["Content-Type"])
-            except MultipartError as exc:
-                raise ApiError(400, 50035, f"Invalid Form Body: {exc}") from exc
-            for part in parts:
-                if part.name == "payload_json":
-                    payload = _parse_json(part.data)
-                elif part.name.startswith("files[") and part.name.endswith("]"):
-                    index = int(part.name[6:-1])
-                    name = part.filename or "file"
-                    files.append(UploadedFile(index, name, part.content_type, part.data))
-            return payload, files
-        raw_body = await request.read()
-        if not raw_body:
-            return None, []
-        return _parse_json(raw_body), []
-
     def _add_api_routes(self, app: web.Application) -> None:
         from tests.fakes.discord import routes
 
         routes.register(self, app)
-
-
-def _parse_json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise ApiError(400, 50109, "The request body contains invalid JSON.") from exc
-
-
-def _content_type(upload: UploadedFile) -> str | None:
-    """Discord derives the type from the file name when the client sends a generic one."""
-    if upload.content_type and upload.content_type != "application/octet-stream":
-        return upload.content_type
-    guessed, _ = mimetypes.guess_type(upload.filename)
-    return guessed or upload.content_type
-
-
-def discord_rule_problems(body: Any) -> list[str]:
-    """Limits Discord enforces that the spec does not express (answered 400/50035)."""
-    if not isinstance(body, dict):
-        return []
-    data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else body
-    embeds = data.get("embeds") or []
-    total = 0
-    for embed in embeds if isinstance(embeds, list) else []:
-        if not isinstance(embed, dict):
-            continue
-        total += len(str(embed.get("title") or "")) + len(str(embed.get("description") or ""))
-        total += len(str((embed.get("footer") or {}).get("text") or ""))
-        total += len(str((embed.get("author") or {}).get("name") or ""))
-        for item in embed.get("fields") or []:
-            total += len(str(item.get("name") or "")) + len(str(item.get("value") or ""))
-    if total > 6000:
-        return [f"embeds total {total} characters (Discord allows 6000)"]
-    return []
-
-
-def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A copy with Discord's numeric `id` on every component (sequential, as Discord assigns)."""
-    used = {c["id"] for c in _walk_components(components) if isinstance(c.get("id"), int)}
-    counter = iter(n for n in range(1, 10_000) if n not in used)
-    copied: list[dict[str, Any]] = json.loads(json.dumps(components))
-    for component in _walk_components(copied):
-        if not isinstance(component.get("id"), int):
-            component["id"] = next(counter)
-    return copied
-
-
-def _walk_components(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for item in items:
-        found.append(item)
-        found.extend(_walk_components(list(item.get("components") or [])))
-        for key in ("accessory", "component"):
-            if isinstance(item.get(key), dict):
-                found.extend(_walk_components([item[key]]))
-    return found
 
 
 def _find_command(commands: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
