@@ -7,6 +7,7 @@ the next start picks up where this one stopped.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Sequence
@@ -77,6 +78,7 @@ class JamBot(commands.Bot):
         self._delivery_options = delivery_options or {}
         self._engine_options = engine_options or {}
         self._resources_open = False
+        self._gc_frozen = False
 
     async def setup_hook(self) -> None:
         if not self.commands_only:
@@ -138,6 +140,16 @@ class JamBot(commands.Bot):
             **{"owner_ids": settings.owner_ids, **self._delivery_options},
         )
         self.engine.add_listener(self.delivery)
+
+    async def on_ready(self) -> None:
+        if not self._gc_frozen:
+            # Move everything alive after start-up (modules, caches, the guilds just received)
+            # out of the collector's way: full collections then scan only what jobs create,
+            # which keeps their pauses (seen at 100+ ms under load) off the event loop.
+            self._gc_frozen = True
+            gc.collect()
+            gc.freeze()
+        log.info("connected as %s to %d server(s)", self.user, len(self.guilds))
 
     async def _load_extensions(self) -> None:
         for name in self.extension_names:
