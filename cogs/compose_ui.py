@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from bot.jobs.models import Job
 
 JOB_ID = r"(?P<job_id>[0-9a-f]{6,32})"
-_DynamicButton = discord.ui.DynamicItem[discord.ui.Button[Any]]
 
 
 def _bot(interaction: discord.Interaction[Any]) -> JamBot:
