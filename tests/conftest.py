@@ -190,6 +190,7 @@ class Harness:
     def assert_clean(self) -> None:
         assert self.fake_discord.spec_errors == []
         assert self.fake_discord.unknown_routes == []
+        assert self.fake_discord.internal_errors == []
         assert self.fake_api.schema_errors == []
         assert self.fake_discord.late_acks == []
 

@@ -75,4 +75,5 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
         assert "stop signal received" in log
         assert fake_discord.bot_token not in log and fake_api.api_key not in log
         assert fake_discord.spec_errors == [] and fake_discord.unknown_routes == []
+        assert fake_discord.internal_errors == []
         assert fake_api.schema_errors == []
