@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from bot.jobs.poll_schedule import VENDOR_PRIOR, PollSchedule
+from bot.jobs.poll_schedule import VENDOR_PRIOR, PollSchedule, survival_samples
 
 
 def simulate(schedule: PollSchedule, durations: list[float]) -> tuple[list[float], list[int]]:
@@ -134,3 +134,29 @@ def test_a_rebuilt_plan_never_polls_twice_in_quick_succession() -> None:
     delay = schedule.next_delay(planned - 0.1, last_poll=planned - 0.1)
     assert 0.5 <= delay <= 1.0  # at most one target lag after the previous poll
     assert schedule.next_delay(planned - 0.1) == pytest.approx(0.1)
+
+
+def test_survival_samples_without_running_jobs_are_the_finished_ones() -> None:
+    finished = [float(x) for x in range(10, 51)]
+    samples = survival_samples(finished, [], points=100)
+    assert len(samples) == 100
+    assert min(samples) >= 10 and max(samples) <= 50
+    assert statistics.median(samples) == pytest.approx(30, abs=1)
+
+
+def test_running_jobs_stop_the_fast_finishers_from_dominating() -> None:
+    # A burst: the first 10 of 100 jobs finished within 25-30 s, 90 still run at 31 s.
+    finished = [25.0 + i / 2 for i in range(10)]
+    naive = PollSchedule(tuple(finished))
+    samples = survival_samples(finished, [31.0] * 90, prior=(), points=200)
+    later = sum(1 for x in samples if x > 29.5) / len(samples)
+    assert later >= 0.85  # most of the mass is still to come
+    assert max(samples) > 40  # spread beyond the slowest finished job
+    informed = PollSchedule(tuple(samples))
+    assert informed.poll_times(until=45)[-1] > naive.plan[-1]  # keeps polling densely later
+
+
+def test_the_unplaced_share_follows_the_prior_tail() -> None:
+    samples = survival_samples([20.0] * 5, [21.0] * 15, prior=[10.0, 30.0, 35.0, 40.0, 45.0])
+    assert min(x for x in samples if x > 20) >= 30
+    assert max(samples) == 45

@@ -46,7 +46,7 @@ from bot.jobs.models import (
     Progress,
     new_job_id,
 )
-from bot.jobs.poll_schedule import PollSchedule
+from bot.jobs.poll_schedule import PollSchedule, survival_samples
 from bot.store.jobs import DEFAULT_HISTORY_LIMIT as HISTORY_LIMIT
 from bot.store.jobs import JobStore
 
@@ -63,6 +63,10 @@ _EXTENSIONS = {
 }
 _LINK_ONLY_REASONS = frozenset({"too_large", "not_audio", "gone"})
 _PROVIDER_MESSAGE_LIMIT = 300
+# Below this many learnt generation times the schedule pools them with the vendor prior.
+MIN_HISTORY = 20
+# While generations run, the plan is rebuilt at least this often (running jobs inform it).
+REPLAN_SECONDS = 10.0
 
 
 class LyriaClientLike(Protocol):
@@ -130,6 +134,7 @@ class JobEngine:
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._history: list[float] = []
         self._learnt_since_refresh = 0
+        self._refreshed_at = 0.0
         self._schedule = schedule_factory([])
         self._started = False
         self._ticker: asyncio.Task[None] | None = None
@@ -647,8 +652,20 @@ class JobEngine:
             self._refresh_schedule()
 
     def _refresh_schedule(self) -> None:
+        """Rebuild the poll plan from the history and the generations still running."""
         self._learnt_since_refresh = 0
-        self._schedule = self._schedule_factory(self._history)
+        self._refreshed_at = self._clock()
+        now = self._clock()
+        running = [
+            now - job.submitted_at
+            for job_id, job in self._jobs.items()
+            if job.submitted_at is not None and self._phases.get(job_id) is Phase.GENERATING
+        ]
+        if len(self._history) >= MIN_HISTORY and running:
+            samples: Sequence[float] = survival_samples(self._history, running)
+        else:
+            samples = self._history
+        self._schedule = self._schedule_factory(samples)
 
     async def _commit(self, job_id: str) -> None:
         try:
@@ -721,6 +738,10 @@ class JobEngine:
 
     async def tick(self) -> None:
         """One round of periodic progress for every waiting or generating job."""
+        if self._clock() - self._refreshed_at >= REPLAN_SECONDS and Phase.GENERATING in set(
+            self._phases.values()
+        ):
+            self._refresh_schedule()
         ticking = [
             (job, self._phases[job_id])
             for job_id, job in list(self._jobs.items())

@@ -37,6 +37,57 @@ def _vendor_prior(points: int = 40) -> tuple[float, ...]:
 VENDOR_PRIOR: tuple[float, ...] = _vendor_prior()
 
 
+def survival_samples(
+    finished: Sequence[float],
+    running: Sequence[float],
+    *,
+    prior: Sequence[float] = VENDOR_PRIOR,
+    points: int = 200,
+) -> list[float]:
+    """`points` generation times that represent both finished jobs and jobs still running.
+
+    Learning only from finished jobs is biased when many run at once: the fast ones finish
+    (and are learnt) first. A job still running after `e` seconds says "longer than `e`"; the
+    Kaplan-Meier estimate uses both. The share it cannot place (beyond the slowest finished
+    job) follows the prior's tail above that point, or, past the prior, a spread of half that
+    time again.
+    """
+    observations = sorted([(t, 1) for t in finished] + [(t, 0) for t in running])
+    at_risk = len(observations)
+    survival = 1.0
+    curve: list[tuple[float, float]] = []  # (time, share finished by then)
+    i = 0
+    while i < len(observations):
+        t = observations[i][0]
+        events = leaving = 0
+        while i < len(observations) and observations[i][0] == t:
+            events += observations[i][1]
+            leaving += 1
+            i += 1
+        if events:
+            survival *= 1 - events / at_risk
+            curve.append((t, 1 - survival))
+        at_risk -= leaving
+    if not curve:
+        return list(prior)
+    placed = curve[-1][1]
+    last = curve[-1][0]
+    tail = sorted(x for x in prior if x > last)
+    if len(tail) < 3:
+        tail = [last + last * 0.5 * (k + 0.5) / points for k in range(points)]
+    shares = [share for _, share in curve]
+    samples: list[float] = []
+    for k in range(points):
+        p = (k + 0.5) / points
+        if p <= placed:
+            index = bisect.bisect_left(shares, p)
+            samples.append(curve[min(index, len(curve) - 1)][0])
+        else:
+            q = (p - placed) / (1 - placed)
+            samples.append(tail[min(len(tail) - 1, int(q * len(tail)))])
+    return samples
+
+
 @dataclass(frozen=True)
 class PollSchedule:
     samples: tuple[float, ...]  # generation times in seconds (sorted on construction)
