@@ -13,6 +13,9 @@ unlikely (before and after the bulk of the distribution) and dense where it is l
 least 1 - miss_budget of jobs are noticed within `target_lag`. Optional `lead_polls` add early
 status checks. Past the slowest known time the gap grows by `tail_growth` up to `max_interval`.
 
+Generations still running count too (`survival_samples`): a job running for `e` seconds says
+"longer than `e`", so a burst of jobs does not learn only from its fastest members.
+
 With no history yet, a prior stands in, built from the vendor's guidance that a generation
 "rarely exceeds 40 seconds" (a bell around 32 s, 90 % under 40 s). While the history is shorter
 than `min_samples`, history and prior are pooled.
