@@ -28,6 +28,7 @@ from tests.fakes.discord import (
     stop_client,
 )
 from tests.fakes.discord.multipart import MultipartError, parse_multipart
+from tests.fakes.discord.spec import load_validator
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 64
 
@@ -629,3 +630,16 @@ async def test_privileged_intents_not_enabled_close_the_gateway_with_4014() -> N
         with pytest.raises(discord.PrivilegedIntentsRequired):
             await start_client(bot, fake, timeout=5)
         assert fake.identify_count == 0
+
+
+def test_spec_validation_memo_never_mixes_valid_and_invalid_bodies() -> None:
+    validator = load_validator()
+    followup = "/webhooks/{webhook_id}/{webhook_token}"
+    assert validator.validate("POST", followup, {"content": "a" * 2000}) == []
+    assert validator.validate("POST", followup, {"content": "b" * 2001})  # past the limit
+    assert validator.validate("POST", followup, {"content": "c" * 1999}) == []
+    users = {"parse": [], "users": ["1575257687552294926"]}
+    assert validator.validate("POST", followup, {"content": "x", "allowed_mentions": users}) == []
+    bad_users = {"parse": [], "users": ["01575257687552294926"]}
+    assert validator.validate("POST", followup, {"content": "x", "allowed_mentions": bad_users})
+    assert validator.validate("POST", followup, {"content": 5})

@@ -6,6 +6,7 @@ FakeDiscord in the process, so validation stays cheap under load.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
@@ -20,6 +21,7 @@ from referencing.jsonschema import DRAFT202012
 from tests.specs import spec_dir
 
 SPEC_URI = "urn:discord-openapi"
+_SNOWFLAKE = re.compile(r"[1-9][0-9]{0,19}\Z")
 METHODS = ("get", "put", "post", "patch", "delete")
 
 
@@ -55,6 +57,7 @@ class SpecValidator:
         self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
         self._match_cache: dict[str, str | None] = {}
         self._results: dict[tuple[str, str, str], list[str]] = {}
+        self._length_boundaries = _length_boundaries(document)
 
     def template_for(self, path: str) -> str | None:
         """The spec's path template for a concrete path below the API base (e.g. /users/@me)."""
@@ -120,7 +123,7 @@ class SpecValidator:
         placeholders (the spec constrains them only by length), so a stream of progress edits
         costs one real validation.
         """
-        key = (method, template, json.dumps(_skeleton(body), sort_keys=True))
+        key = (method, template, json.dumps(self._skeleton(body), sort_keys=True))
         cached = self._results.get(key)
         if cached is not None:
             return list(cached)
@@ -129,6 +132,22 @@ class SpecValidator:
             self._results.clear()
         self._results[key] = result
         return list(result)
+
+    def _skeleton(self, value: Any, key: str | None = None) -> Any:
+        """The body with free text replaced by placeholders that every length limit in the spec
+        treats alike (so progress edits of varying length share one validation)."""
+        if isinstance(value, str):
+            if _SNOWFLAKE.match(value):  # ids: same length and digit-ness, same verdict
+                return "1" + "0" * (len(value) - 1)
+            if key not in FREE_TEXT_KEYS:
+                return value
+            index = bisect.bisect_right(self._length_boundaries, len(value))
+            return "x" * (self._length_boundaries[index - 1] if index else 0)
+        if isinstance(value, dict):
+            return {k: self._skeleton(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._skeleton(v, key) for v in value]
+        return value
 
     def _validate(self, method: str, template: str, body: Any) -> list[str]:
         validator = self._validator(method, template)
@@ -159,22 +178,30 @@ def _most_relevant(errors: list[Any]) -> Any:
     return max(relevant, key=lambda e: len(e.absolute_path))
 
 
-# Keys whose string values the spec limits only by length (checked against the spec file:
-# no pattern, enum or const on any property with these names).
+# Keys whose string values the spec limits only by length (checked against the spec file: no
+# pattern, enum or const on any property with these names, directly or through a $ref; formats
+# such as date-time are not asserted).
 FREE_TEXT_KEYS = frozenset(
     {"content", "custom_id", "filename", "description", "label", "title", "value", "text"}
-    | {"placeholder", "url", "proxy_url", "icon_url"}
+    | {"placeholder", "url", "proxy_url", "icon_url", "name", "timestamp"}
 )
 
 
-def _skeleton(value: Any, key: str | None = None) -> Any:
-    if isinstance(value, str):
-        return "x" * len(value) if key in FREE_TEXT_KEYS else value
-    if isinstance(value, dict):
-        return {k: _skeleton(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_skeleton(v, key) for v in value]
-    return value
+def _length_boundaries(document: Any) -> list[int]:
+    """Every length at which some minLength/maxLength in the spec changes its verdict."""
+    found = {0}
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("minLength"), int):
+                found.add(node["minLength"])
+            if isinstance(node.get("maxLength"), int):
+                found.add(node["maxLength"] + 1)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(found)
 
 
 def _tolerate_known_mismatches(body: Any) -> Any:

@@ -71,19 +71,25 @@ def iso(ts: float) -> str:
 
 
 class Notifier:
-    """Wake waiters whose condition became true after a change in the fake's world.
+    """Wake waiters whose condition became true after changes in the fake's world.
 
-    Conditions are re-checked synchronously on every bump, so a change costs one cheap
-    predicate call per waiter instead of a task wake-up per waiter (hundreds of tests or
-    benchmark tasks can wait at once).
+    Conditions are re-checked once per event-loop pass after any number of changes (a burst of
+    changes costs one predicate call per waiter), without waking a task per waiter. A state that
+    appears and disappears within one loop pass can therefore be missed; waits here are for
+    states that last (a message exists, an edit count grew, an ack arrived).
     """
 
     def __init__(self) -> None:
         self._waiters: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
 
     def bump(self) -> None:
-        if not self._waiters:
-            return
+        if self._waiters and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._recheck)
+
+    def _recheck(self) -> None:
+        self._scheduled = False
         waiting = []
         for check, future in self._waiters:
             if future.done():
