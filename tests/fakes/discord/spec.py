@@ -56,7 +56,7 @@ class SpecValidator:
         self._routes = sorted((Route(t) for t in document["paths"]), key=lambda r: -r.specificity)
         self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
         self._match_cache: dict[str, str | None] = {}
-        self._results: dict[tuple[str, str, str], list[str]] = {}
+        self._results: dict[tuple[str, str, Any], list[str]] = {}
         self._length_boundaries = _length_boundaries(document)
 
     def template_for(self, path: str) -> str | None:
@@ -123,7 +123,7 @@ class SpecValidator:
         placeholders (the spec constrains them only by length), so a stream of progress edits
         costs one real validation.
         """
-        key = (method, template, json.dumps(self._skeleton(body), sort_keys=True))
+        key = (method, template, self._skeleton(body))
         cached = self._results.get(key)
         if cached is not None:
             return list(cached)
@@ -134,8 +134,9 @@ class SpecValidator:
         return list(result)
 
     def _skeleton(self, value: Any, key: str | None = None) -> Any:
-        """The body with free text replaced by placeholders that every length limit in the spec
-        treats alike (so progress edits of varying length share one validation)."""
+        """A hashable shape of the body: free text replaced by placeholders that every length
+        limit in the spec treats alike (so progress edits of varying length share one
+        validation), ids by same-length stand-ins."""
         if isinstance(value, str):
             if _SNOWFLAKE.match(value):  # ids: same length and digit-ness, same verdict
                 return "1" + "0" * (len(value) - 1)
@@ -144,10 +145,10 @@ class SpecValidator:
             index = bisect.bisect_right(self._length_boundaries, len(value))
             return "x" * (self._length_boundaries[index - 1] if index else 0)
         if isinstance(value, dict):
-            return {k: self._skeleton(v, k) for k, v in value.items()}
+            return ("{", tuple(sorted((k, self._skeleton(v, k)) for k, v in value.items())))
         if isinstance(value, list):
-            return [self._skeleton(v, key) for v in value]
-        return value
+            return ("[", tuple(self._skeleton(v, key) for v in value))
+        return (type(value).__name__, value)  # keeps 1, 1.0 and True apart
 
     def _validate(self, method: str, template: str, body: Any) -> list[str]:
         validator = self._validator(method, template)
