@@ -18,7 +18,7 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
 
     ack = await interaction.wait_for_ack()
     assert ack["type"] == 5  # deferred at once
-    assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 1.0
+    assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 3.0
 
     result = await harness.result_of(interaction)
     assert len(result.attachments) == 1
@@ -65,7 +65,7 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     job = await harness.bot.engine.get(job_id)
     assert job is not None and job.state.value == "delivered"
     assert job.context.get("delivered_via") == "interaction"
-    assert time.time() - started < 10
+    assert time.time() - started < 15
 
 
 async def record_edits(message: FakeMessage, until: Callable[[], bool]) -> list[float]:
