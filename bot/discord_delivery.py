@@ -325,7 +325,7 @@ class DiscordDelivery:
             if uploading is not None:
                 await asyncio.gather(uploading, return_exceptions=True)
         if delivered is None:
-            log.error("job %s: the result could not be posted anywhere; will retry", job.id)
+            log.error("job %s: result not posted anywhere; the next start retries it", job.id)
             return
 
         where = "below" if delivered.via != "dm" else "in your direct messages"
