@@ -123,6 +123,11 @@ def make_bot(recorder: Recorder, *, sleep_before_ack: float = 0.0, upload: int =
 
     bot.tree.add_command(quota)
 
+    @bot.tree.command(name="remix", description="Remix a file")
+    async def remix(interaction: discord.Interaction, source: discord.Attachment) -> None:
+        data = await source.read()
+        await interaction.response.send_message(f"{source.filename}: {len(data)} bytes")
+
     @bot.tree.error
     async def on_error(
         interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -174,7 +179,7 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     fake = world.fake
     assert world.bot.user is not None and world.bot.user.id == fake.bot_user.id
     assert world.bot.get_guild(world.guild.id) is not None
-    assert [c["name"] for c in fake.commands[None]] == ["jam", "feedback", "say", "quota"]
+    assert [c["name"] for c in fake.commands[None]] == ["jam", "feedback", "say", "quota", "remix"]
 
     interaction = await fake.invoke("jam", {"prompt": "lofi @everyone"}, user=world.alice)
     assert await interaction.wait_for_ack() == {"type": 5}
@@ -643,3 +648,11 @@ def test_spec_validation_memo_never_mixes_valid_and_invalid_bodies() -> None:
     bad_users = {"parse": [], "users": ["01575257687552294926"]}
     assert validator.validate("POST", followup, {"content": "x", "allowed_mentions": bad_users})
     assert validator.validate("POST", followup, {"content": 5})
+
+
+async def test_attachment_option_is_resolved_and_downloadable(world: World) -> None:
+    upload = world.fake.upload_attachment("loop.wav", WAV, content_type="audio/wav")
+    interaction = await world.fake.invoke("remix", {"source": upload}, user=world.alice)
+    ack = await interaction.wait_for_ack()
+    assert ack["data"]["content"] == f"loop.wav: {len(WAV)} bytes"
+    assert world.fake.spec_errors == []

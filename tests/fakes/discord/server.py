@@ -261,6 +261,18 @@ class FakeDiscord:
         payload.update({"verified": True, "mfa_enabled": False, "locale": "en-US", "email": None})
         return payload
 
+    def upload_attachment(
+        self, filename: str, data: bytes, *, content_type: str | None = None
+    ) -> FakeAttachment:
+        """A file a user attached to a slash command (pass it as an attachment option's value);
+        its URL serves the bytes like Discord's CDN."""
+        attachment = FakeAttachment(
+            id=self.snowflakes.next(), filename=filename, data=data, content_type=content_type
+        )
+        attachment.url = f"{self.base_url}/attachments/0/{attachment.id}/{filename}"
+        self.attachments[attachment.id] = attachment
+        return attachment
+
     def script_ratelimit(
         self, group: str, *, retry_after: float = 0.25, times: int = 1, is_global: bool = False
     ) -> None:
