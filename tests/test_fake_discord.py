@@ -123,6 +123,15 @@ def make_bot(recorder: Recorder, *, sleep_before_ack: float = 0.0, upload: int =
 
     bot.tree.add_command(quota)
 
+    async def moods(interaction: discord.Interaction, current: str) -> list[Any]:
+        names = ["calm", "cheerful", "chaotic", "dark"]
+        return [app_commands.Choice(name=n, value=n) for n in names if n.startswith(current)]
+
+    @bot.tree.command(name="mood", description="Pick a mood")
+    @app_commands.autocomplete(mood=moods)
+    async def mood(interaction: discord.Interaction, mood: str) -> None:
+        await interaction.response.send_message(mood)
+
     @bot.tree.command(name="remix", description="Remix a file")
     async def remix(interaction: discord.Interaction, source: discord.Attachment) -> None:
         data = await source.read()
@@ -179,7 +188,14 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     fake = world.fake
     assert world.bot.user is not None and world.bot.user.id == fake.bot_user.id
     assert world.bot.get_guild(world.guild.id) is not None
-    assert [c["name"] for c in fake.commands[None]] == ["jam", "feedback", "say", "quota", "remix"]
+    assert [c["name"] for c in fake.commands[None]] == [
+        "jam",
+        "feedback",
+        "say",
+        "quota",
+        "mood",
+        "remix",
+    ]
 
     interaction = await fake.invoke("jam", {"prompt": "lofi @everyone"}, user=world.alice)
     assert await interaction.wait_for_ack() == {"type": 5}
@@ -656,3 +672,16 @@ async def test_attachment_option_is_resolved_and_downloadable(world: World) -> N
     ack = await interaction.wait_for_ack()
     assert ack["data"]["content"] == f"loop.wav: {len(WAV)} bytes"
     assert world.fake.spec_errors == []
+
+
+async def test_autocomplete_reaches_the_bot_and_its_choices_come_back(world: World) -> None:
+    interaction = await world.fake.autocomplete(
+        "mood", {"mood": "ch"}, focused="mood", user=world.alice
+    )
+    ack = await interaction.wait_for_ack()
+    assert ack["type"] == 8
+    assert [c["value"] for c in ack["data"]["choices"]] == ["cheerful", "chaotic"]
+    assert interaction.original is None
+    assert world.fake.spec_errors == []
+    with pytest.raises(LookupError):
+        await world.fake.autocomplete("jam", {"prompt": "x"}, focused="prompt", user=world.alice)

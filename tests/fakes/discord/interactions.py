@@ -33,8 +33,12 @@ def build_command_data(
     path: list[str],
     values: dict[str, Any],
     guild: FakeGuild | None,
+    *,
+    partial: bool = False,
 ) -> dict[str, Any]:
-    """`data` of a type-2 interaction for a synced command, a subcommand path and option values."""
+    """`data` of a type-2 interaction for a synced command, a subcommand path and option values.
+
+    `partial`: an autocomplete request, where required options may still be missing."""
     definitions: list[dict[str, Any]] = command.get("options") or []
     chain: list[dict[str, Any]] = []
     for part in path:
@@ -58,7 +62,7 @@ def build_command_data(
             raise LookupError(f"/{command['name']} {' '.join(path)} has no option {name!r}")
         leaf.append(_option_value(definition, value, resolved, guild))
     missing = [o["name"] for o in definitions if o.get("required") and o["name"] not in values]
-    if missing:
+    if missing and not partial:
         raise LookupError(f"required options missing: {missing}")
     options: list[dict[str, Any]] = leaf
     for link in reversed(chain):
@@ -120,6 +124,22 @@ def _option_value(
     else:
         raise TypeError(f"option {definition['name']!r} (type {kind}) cannot take {value!r}")
     return out
+
+
+def mark_focused(
+    data: dict[str, Any], command: dict[str, Any], path: list[str], name: str, typed: str
+) -> None:
+    """Add the option being typed with `focused: true`: its own type, the text as typed."""
+    definitions: list[dict[str, Any]] = command.get("options") or []
+    for part in path:
+        definitions = next(o for o in definitions if o["name"] == part).get("options") or []
+    definition = next((o for o in definitions if o["name"] == name), None)
+    if definition is None or not definition.get("autocomplete"):
+        raise LookupError(f"option {name!r} does not autocomplete")
+    options: list[dict[str, Any]] = data["options"]
+    while options and options[0]["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP):
+        options = options[0]["options"]
+    options.append({"name": name, "type": definition["type"], "value": typed, "focused": True})
 
 
 def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str, Any] | None:

@@ -399,6 +399,35 @@ class FakeDiscord:
             locale=locale,
         )
 
+    async def autocomplete(
+        self,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        focused: str,
+        user: FakeMember | FakeUser,
+        guild: FakeGuild | None = None,
+        channel: FakeChannel | None = None,
+    ) -> FakeInteraction:
+        """An autocomplete request (type 4) while the user types `options[focused]`; the bot's
+        type-8 answer lands in `callbacks[0]["data"]["choices"]`."""
+        from tests.fakes.discord.interactions import build_command_data, mark_focused
+
+        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
+        if channel is None:
+            channel = guild.channels[0] if guild else self.dm_channel(user)
+        parts = name.split()
+        command = None
+        if guild is not None:
+            command = _find_command(self.guild_commands.get(guild.id, []), parts[0])
+        command = command or _find_command(self.global_commands, parts[0])
+        if command is None:
+            raise LookupError(f"/{parts[0]} was never synced")
+        typed = {k: v for k, v in options.items() if k != focused}
+        data = build_command_data(command, parts[1:], typed, guild, partial=True)
+        mark_focused(data, command, parts[1:], focused, str(options[focused]))
+        return await self._send_interaction(4, data, user=user, guild=guild, channel=channel)
+
     async def click(
         self,
         message: FakeMessage,
