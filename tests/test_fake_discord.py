@@ -210,6 +210,7 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert followup.allowed_mentions == {"parse": []}
     assert not followup.pings()
     assert interaction.original.pings().everyone  # the edit sent no allowed_mentions
+    assert fake.message_payload(interaction.original)["mention_everyone"] is True
     async with asyncio.timeout(5):
         await world.recorder.event.wait()  # the bot has the followup's response too
     assert world.recorder.metadata_users == [world.alice.id]

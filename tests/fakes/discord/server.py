@@ -553,6 +553,13 @@ class FakeDiscord:
     def message_payload(self, message: FakeMessage) -> dict[str, Any]:
         author = self.users.get(message.author_id, self.bot_user)
         payload = message.to_payload(author, self.application_id)
+        pings = message.pings()
+        if pings:
+            payload["mentions"] = [
+                self.users[u].to_payload() for u in pings.users if u in self.users
+            ]
+            payload["mention_roles"] = [str(r) for r in pings.roles]
+            payload["mention_everyone"] = pings.everyone
         interaction = self.interactions.get(message.interaction_id or 0)
         if interaction is not None:
             metadata = self._interaction_metadata(interaction)
