@@ -25,8 +25,8 @@ def apply_body(
     for key in ("content", "embeds", "components", "allowed_mentions"):
         if key in body:
             value = body[key]
-            if key == "content":
-                message.content = value or ""
+            if key == "content":  # a non-string is a spec error already recorded
+                message.content = "" if value is None else str(value)
             elif key == "allowed_mentions":
                 message.allowed_mentions = value
             elif key == "components":
