@@ -686,3 +686,21 @@ async def test_autocomplete_reaches_the_bot_and_its_choices_come_back(world: Wor
     assert world.fake.spec_errors == []
     with pytest.raises(LookupError):
         await world.fake.autocomplete("jam", {"prompt": "x"}, focused="prompt", user=world.alice)
+
+
+async def test_invalid_bodies_can_be_refused_like_discord_does() -> None:
+    async with FakeDiscord(reject_invalid_bodies=True) as fake:
+        w = await boot(fake)
+        task = await start_client(w.bot, fake)
+        channel = w.bot.get_channel(w.channel.id)
+        assert isinstance(channel, discord.TextChannel)
+        with pytest.raises(discord.HTTPException) as refused:
+            await channel.send(embed=discord.Embed(title="t" * 257))  # the spec allows 256
+        assert (refused.value.status, refused.value.code) == (400, 50035)
+        assert w.channel.messages == [] and len(fake.spec_errors) == 1
+        with pytest.raises(discord.HTTPException) as too_long:
+            await channel.send("x" * 2001)  # the spec says 4000; Discord gives bots 2000
+        assert too_long.value.code == 50035 and "2000" in fake.spec_errors[-1]
+        await channel.send("x" * 2000)
+        assert len(w.channel.messages) == 1
+        await stop_client(w.bot, task, fake)

@@ -94,6 +94,11 @@ def discord_rule_problems(body: Any) -> list[str]:
     if not isinstance(body, dict):
         return []
     data: dict[str, Any] = body["data"] if isinstance(body.get("data"), dict) else body
+    problems = []
+    content = data.get("content")
+    if isinstance(content, str) and len(content) > 2000:
+        # The spec allows 4000 (a Nitro user's limit); bots get 2000.
+        problems.append(f"content has {len(content)} characters (Discord allows bots 2000)")
     embeds = data.get("embeds") or []
     total = 0
     for embed in embeds if isinstance(embeds, list) else []:
@@ -105,8 +110,8 @@ def discord_rule_problems(body: Any) -> list[str]:
         for item in embed.get("fields") or []:
             total += len(str(item.get("name") or "")) + len(str(item.get("value") or ""))
     if total > 6000:
-        return [f"embeds total {total} characters (Discord allows 6000)"]
-    return []
+        problems.append(f"embeds total {total} characters (Discord allows 6000)")
+    return problems
 
 
 def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:

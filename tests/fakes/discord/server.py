@@ -74,6 +74,7 @@ class FakeDiscord:
         heartbeat_interval: float = 41.25,
         validate_spec: bool = True,
         validate_responses: bool = False,
+        reject_invalid_bodies: bool = False,
         dispatch_message_events: bool = True,
         allowed_privileged_intents: int = (1 << 1) | (1 << 8) | (1 << 15),
     ) -> None:
@@ -114,6 +115,9 @@ class FakeDiscord:
         self.requests: list[RecordedRequest] = []
         self.spec_errors: list[str] = []
         self.validate_responses = validate_responses
+        # Discord answers a body that breaks its schema with 400/50035; by default the fake
+        # only records the violation (tests assert spec_errors == []) and carries on.
+        self.reject_invalid_bodies = reject_invalid_bodies
         self.response_spec_errors: list[str] = []  # the fake's own answers vs the spec
         self.unknown_routes: list[str] = []
         self.internal_errors: list[str] = []  # exceptions inside the fake (tests assert empty)
@@ -686,7 +690,10 @@ class FakeDiscord:
             record.body = body
             record.uploads = [(f.filename, len(f.data)) for f in files]
             if body is not None and self._spec is not None:
-                self.spec_errors.extend(self._spec.validate(method, template, body))
+                violations = self._spec.validate(method, template, body)
+                self.spec_errors.extend(violations)
+                if violations and self.reject_invalid_bodies:
+                    return error_response(400, 50035, "Invalid Form Body")
             problems = discord_rule_problems(body)
             if problems:
                 self.spec_errors.extend(f"{method} {template}: {p}" for p in problems)
