@@ -222,6 +222,7 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     assert fake.internal_errors == []
     assert fake.spec_errors == []
     assert fake.unknown_routes == []
+    assert fake.problems() == []
     assert world.recorder.errors == []
 
 
@@ -283,6 +284,7 @@ async def test_late_acknowledgement_gets_unknown_interaction() -> None:
             await w.recorder.event.wait()
         await stop_client(w.bot, task)
     assert fake.late_acks == [interaction]
+    assert fake.problems() == [f"acknowledged too late: interaction {interaction.id}"]
     assert not interaction.acked and interaction.original is None
     [error] = w.recorder.errors
     assert isinstance(error, discord.NotFound) and error.code == 10062

@@ -201,13 +201,24 @@ class FakeDiscord:
             result[guild_id] = commands
         return result
 
+    def problems(self) -> list[str]:
+        """Everything a clean end-to-end run should not have produced, as readable lines:
+        spec violations, unknown routes, exceptions inside the fake, late or missing acks."""
+        found = [f"spec: {e}" for e in self.spec_errors]
+        found += [f"unknown route: {r}" for r in self.unknown_routes]
+        found += [f"fake crashed: {e}" for e in self.internal_errors]
+        found += [f"acknowledged too late: interaction {i.id}" for i in self.late_acks]
+        found += [f"never acknowledged: interaction {i.id}" for i in self.overdue()]
+        return found
+
     def overdue(self) -> list[FakeInteraction]:
-        """Interactions the bot never acknowledged although their ack deadline has passed."""
+        """Interactions past their ack deadline that the bot has not even tried to acknowledge
+        (a late attempt is in `late_acks` instead)."""
         now = time.time()
         return [
             i
             for i in self.interactions.values()
-            if not i.acked and now - i.sent_at > self.ack_deadline
+            if not i.acked and not i.late and now - i.sent_at > self.ack_deadline
         ]
 
     async def wait_for_message(
