@@ -132,6 +132,10 @@ def make_bot(recorder: Recorder, *, sleep_before_ack: float = 0.0, upload: int =
     async def mood(interaction: discord.Interaction, mood: str) -> None:
         await interaction.response.send_message(mood)
 
+    @bot.tree.command(name="silent", description="Forgets to answer")
+    async def silent(interaction: discord.Interaction) -> None:
+        recorder.event.set()
+
     @bot.tree.command(name="remix", description="Remix a file")
     async def remix(interaction: discord.Interaction, source: discord.Attachment) -> None:
         data = await source.read()
@@ -188,14 +192,8 @@ async def test_login_sync_and_slash_command_with_defer_edit_and_file(world: Worl
     fake = world.fake
     assert world.bot.user is not None and world.bot.user.id == fake.bot_user.id
     assert world.bot.get_guild(world.guild.id) is not None
-    assert [c["name"] for c in fake.commands[None]] == [
-        "jam",
-        "feedback",
-        "say",
-        "quota",
-        "mood",
-        "remix",
-    ]
+    synced = [c["name"] for c in fake.commands[None]]
+    assert synced == ["jam", "feedback", "say", "quota", "mood", "silent", "remix"]
 
     interaction = await fake.invoke("jam", {"prompt": "lofi @everyone"}, user=world.alice)
     assert await interaction.wait_for_ack() == {"type": 5}
@@ -288,6 +286,21 @@ async def test_late_acknowledgement_gets_unknown_interaction() -> None:
     assert not interaction.acked and interaction.original is None
     [error] = w.recorder.errors
     assert isinstance(error, discord.NotFound) and error.code == 10062
+
+
+async def test_an_interaction_never_answered_is_overdue() -> None:
+    async with FakeDiscord(ack_deadline=0.1) as fake:
+        w = await boot(fake)
+        task = await start_client(w.bot, fake)
+        await w.bot.tree.sync()
+        interaction = await fake.invoke("silent", user=w.alice)
+        async with asyncio.timeout(5):
+            await w.recorder.event.wait()
+        assert fake.overdue() == []  # still within its deadline
+        await asyncio.sleep(0.15)
+        assert fake.overdue() == [interaction] and fake.late_acks == []
+        assert fake.problems() == [f"never acknowledged: interaction {interaction.id}"]
+        await stop_client(w.bot, task, fake)
 
 
 async def test_expired_token_answers_50027(world: World) -> None:
