@@ -183,6 +183,8 @@ class DiscordDelivery:
             prompt=job.prompt,
             phase=progress.phase,
             progress=progress,
+            started_at=job.created_at,
+            now=self.clock(),
             credit=Credit(ctx.member_remaining, ctx.pool_remaining),
         )
         wanted = (text, progress.phase == Phase.QUEUED)
@@ -302,7 +304,7 @@ class DiscordDelivery:
             # Say "uploading" for uploads long enough to notice. discord.py sends calls on one
             # interaction token one at a time, so this edit goes first and delays the upload
             # by a round trip: worth it for megabytes, not for a small file.
-            text = status_text(prompt=job.prompt, phase=UPLOADING)
+            text = status_text(prompt=job.prompt, phase=UPLOADING, started_at=job.created_at)
             uploading = asyncio.ensure_future(self._final_edit(slot, ctx, text))
 
         attach, reason = self._attachment_decision(job, ctx)

@@ -8,6 +8,8 @@ import itertools
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMessage
 
@@ -81,21 +83,28 @@ async def record_edits(message: FakeMessage, until: Callable[[], bool]) -> list[
     return times
 
 
+@pytest.mark.harness(env={"MAX_CONCURRENT_GENERATIONS": "1"})
 async def test_status_edits_are_throttled_to_one_per_three_seconds(harness: Harness) -> None:
-    harness.fake_api.generation_seconds = 7.0
-    interaction = await harness.compose("slow ambient drone")
-    status = await harness.status_of(interaction)
+    # Three pieces ahead in a one-at-a-time queue: the last one's position changes about
+    # every second (3, 2, 1, submitted, ...), faster than the bot may edit its message.
+    harness.fake_api.generation_seconds = 1.0
+    for member in (harness.alice, harness.bob, harness.moderator):
+        await harness.compose(f"piece for {member.user.username}", user=member)
+    last = await harness.compose("the last piece in the queue", user=harness.alice)
+    status = await harness.status_of(last)
     done = asyncio.Event()
     watcher = asyncio.create_task(record_edits(status, done.is_set))
-    await harness.result_of(interaction, timeout=20)
-    await harness.status_of(interaction, lambda m: "Done" in m.content)
+    await harness.result_of(last, timeout=30)
+    await harness.status_of(last, lambda m: "Done" in m.content)
     done.set()
     edit_times = await watcher
 
-    assert len(edit_times) >= 3, edit_times  # it reported progress while generating
+    assert len(edit_times) >= 3, edit_times  # it did report the queue moving
     gaps = [b - a for a, b in itertools.pairwise(edit_times)]
     # Progress edits are >= 3 s apart; only the final "done" edit follows the delivery sooner.
     assert all(gap >= 2.9 for gap in gaps[:-1]), gaps
+    contents = [body.get("content") or "" for body in status.history]
+    assert any("position 3" in text for text in contents[:1])
     assert harness.fake_discord.ratelimited_count == 0
 
 

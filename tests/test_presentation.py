@@ -70,7 +70,7 @@ def test_formatting_helpers() -> None:
     assert format_bytes(5_300_000) == "5.1 MiB"
 
 
-def test_status_text_shows_phase_position_estimate_and_credit() -> None:
+def test_status_text_shows_phase_position_times_and_credit() -> None:
     progress = Progress(
         job_id="j", phase=Phase.QUEUED, elapsed=12.3, queue_position=3, estimate_remaining=44
     )
@@ -78,28 +78,34 @@ def test_status_text_shows_phase_position_estimate_and_credit() -> None:
         prompt="calm piano",
         phase=progress.phase,
         progress=progress,
+        started_at=1_700_000_000.4,
+        now=1_700_000_012.7,
         credit=Credit(member_remaining=4, pool_remaining=49),
     )
     assert "position 3" in text
-    assert "elapsed 10 s" in text
-    assert "about 40 s to go" in text
+    assert "started <t:1700000000:R>" in text  # Discord shows "12 seconds ago", live
+    assert "expected <t:1700000070:R>" in text  # now + 44 s, rounded up to 15 s steps
     assert "You have 4 generations left" in text and "server pool: 49 left today" in text
     assert len(text) < 2000
 
 
-def test_status_text_is_stable_between_nearby_ticks() -> None:
-    def at(elapsed: float, remaining: float) -> str:
+def test_status_text_does_not_change_while_a_job_simply_runs() -> None:
+    def at(now: float, remaining: float) -> str:
         progress = Progress(
             job_id="j",
             phase=Phase.GENERATING,
-            elapsed=elapsed,
+            elapsed=now - 1000,
             provider_status="generating",
             estimate_remaining=remaining,
         )
-        return status_text(prompt="p", phase=progress.phase, progress=progress)
+        return status_text(
+            prompt="p", phase=progress.phase, progress=progress, started_at=1000, now=now
+        )
 
-    assert at(21.0, 30.0) == at(23.9, 28.0)
-    assert at(21.0, 30.0) != at(26.0, 30.0)
+    # The estimate counts down as time passes: same expected time, same text, no edit.
+    assert at(1005.0, 30.0) == at(1010.0, 25.0) == at(1016.0, 19.0)
+    # The job runs late and the expected time moves: the text changes.
+    assert at(1005.0, 30.0) != at(1040.0, 20.0)
 
 
 def test_credit_line_unlimited_is_omitted() -> None:

@@ -1,16 +1,18 @@
 """The one status message a `/compose` keeps editing while its job runs.
 
-The text is deliberately stable: elapsed time is rounded to 5 s steps and the estimate to
-10 s steps, so the Discord layer (which edits only when the text changes, at most every 3 s)
-is not made to edit on every progress tick.
+The text is deliberately stable: times are Discord timestamps the client keeps current, and
+the expected-ready time is rounded, so the Discord layer (which edits only when the text
+changes, at most every 3 s) is not made to edit on every progress tick.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 
 from bot.jobs.models import Phase, Progress
-from bot.presentation.text import format_seconds, safe_text
+from bot.presentation.text import format_seconds, relative_time, safe_text
 
 PROMPT_PREVIEW_CHARS = 300
 
@@ -58,25 +60,35 @@ def credit_line(credit: Credit) -> str | None:
     return text[0].upper() + text[1:]
 
 
+ETA_STEP_SECONDS = 15  # the expected-ready time is shown rounded to this, so it rarely changes
+
+
 def status_text(
     *,
     prompt: str,
     phase: str,
     progress: Progress | None = None,
-    elapsed: float | None = None,
+    started_at: float | None = None,
+    now: float | None = None,
     credit: Credit | None = None,
     note: str | None = None,
 ) -> str:
-    """The status message body (well under Discord's 2000 characters)."""
+    """The status message body (well under Discord's 2000 characters).
+
+    Times are Discord timestamps (`<t:…:R>`), which every client renders and keeps current by
+    itself ("started 25 seconds ago", "expected in 30 seconds"): the text stays the same while
+    a job simply runs, so the message is edited only when something actually changes.
+    """
     lines = [_phase_line(phase, progress)]
     lines.append(f"> {safe_text(prompt, PROMPT_PREVIEW_CHARS)}")
     timing: list[str] = []
-    seconds = elapsed if elapsed is not None else (progress.elapsed if progress else None)
-    if seconds is not None and seconds >= 5:
-        timing.append(f"elapsed {format_seconds(seconds // 5 * 5)}")
+    if started_at is not None:
+        timing.append(f"started {relative_time(started_at)}")
     remaining = progress.estimate_remaining if progress else None
     if remaining is not None and remaining > 0:
-        timing.append(f"about {format_seconds(max(10.0, round(remaining / 10) * 10))} to go")
+        current = time.time() if now is None else now
+        eta = math.ceil((current + remaining) / ETA_STEP_SECONDS) * ETA_STEP_SECONDS
+        timing.append(f"expected {relative_time(eta)}")
     if timing:
         lines.append("⏱️ " + " · ".join(timing))
     if credit is not None:
