@@ -669,6 +669,13 @@ async def test_privileged_intents_not_enabled_close_the_gateway_with_4014() -> N
         assert fake.identify_count == 0
 
 
+async def test_every_route_the_fake_serves_is_in_the_official_spec(fake: FakeDiscord) -> None:
+    validator = load_validator()
+    assert len(fake.served_routes) >= 25
+    missing = [r for r in fake.served_routes if not validator.has_operation(*r)]
+    assert missing == []
+
+
 def test_spec_validation_memo_never_mixes_valid_and_invalid_bodies() -> None:
     validator = load_validator()
     followup = "/webhooks/{webhook_id}/{webhook_token}"

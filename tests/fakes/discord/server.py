@@ -136,6 +136,7 @@ class FakeDiscord:
         self.notifier = Notifier()
 
         self._runner: web.AppRunner | None = None
+        self.served_routes: list[tuple[str, str]] = []  # (method, spec template) of each route
         self.port = 0
 
     # ----------------------------------------------------------------- lifecycle
@@ -763,6 +764,7 @@ class FakeDiscord:
             return response
 
         app.router.add_route(method, API_PREFIX + template, wrapped)
+        self.served_routes.append((method, template))
 
     def _add_api_routes(self, app: web.Application) -> None:
         from tests.fakes.discord import routes

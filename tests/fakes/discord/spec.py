@@ -33,18 +33,6 @@ def _escape(segment: str) -> str:
     return segment.replace("~", "~0").replace("/", "~1")
 
 
-class Route:
-    def __init__(self, template: str) -> None:
-        self.template = template
-        parts = template.strip("/").split("/")
-        pattern = "".join(
-            "/[^/]+" if p.startswith("{") and p.endswith("}") else "/" + re.escape(p) for p in parts
-        )
-        self.regex = re.compile("^" + pattern + "$")
-        # Literal segments win over parameters (/messages/@original before /messages/{id}).
-        self.specificity = sum(1 for p in parts if not p.startswith("{"))
-
-
 class SpecValidator:
     """Maps a concrete path to its spec template and validates JSON bodies for it."""
 
@@ -53,23 +41,12 @@ class SpecValidator:
         self._registry: Registry[Any] = Registry().with_resource(
             SPEC_URI, DRAFT202012.create_resource(document)
         )
-        self._routes = sorted((Route(t) for t in document["paths"]), key=lambda r: -r.specificity)
         self._validators: dict[tuple[str, str], Draft202012Validator | None] = {}
-        self._match_cache: dict[str, str | None] = {}
         self._results: dict[tuple[str, str, Any], list[str]] = {}
         self._length_boundaries = _length_boundaries(document)
 
-    def template_for(self, path: str) -> str | None:
-        """The spec's path template for a concrete path below the API base (e.g. /users/@me)."""
-        key = re.sub(r"/\d{15,21}(?=/|$)", "/0", path)
-        shape = re.sub(r"(/webhooks/\d+)/[^/]+", r"\1/T", key)
-        if shape in self._match_cache:
-            return self._match_cache[shape]
-        found = next((r.template for r in self._routes if r.regex.match(path)), None)
-        self._match_cache[shape] = found
-        return found
-
     def has_operation(self, method: str, template: str) -> bool:
+        """Whether the spec defines this method on this path template."""
         return method.lower() in self._doc["paths"].get(template, {})
 
     def _validator(self, method: str, template: str) -> Draft202012Validator | None:
