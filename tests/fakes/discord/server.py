@@ -19,6 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
+from tests.fakes.discord.interactions import (
+    build_command_data,
+    find_component,
+    mark_focused,
+    modal_submit_components,
+)
 from tests.fakes.discord.messages import apply_body, discord_rule_problems
 from tests.fakes.discord.ratelimit import RateLimiter
 from tests.fakes.discord.snowflakes import SnowflakeGenerator
@@ -391,18 +397,9 @@ class FakeDiscord:
         locale: str = "en-US",
     ) -> FakeInteraction:
         """Send a slash command INTERACTION_CREATE ("quota pool" invokes a subcommand)."""
-        from tests.fakes.discord.interactions import build_command_data
-
-        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
-        if channel is None:
-            channel = guild.channels[0] if guild else self.dm_channel(user)
+        guild, channel = self._where(user, guild, channel)
         parts = name.split()
-        command = None
-        if guild is not None:
-            command = _find_command(self.guild_commands.get(guild.id, []), parts[0])
-        command = command or _find_command(self.global_commands, parts[0])
-        if command is None:
-            raise LookupError(f"/{parts[0]} was never synced")
+        command = self._synced_command(parts[0], guild)
         values = {k: v for k, v in (options or {}).items() if v is not None}
         data = build_command_data(command, parts[1:], values, guild)
         return await self._send_interaction(
@@ -414,6 +411,25 @@ class FakeDiscord:
             snowflake_time=snowflake_time,
             locale=locale,
         )
+
+    def _where(
+        self, user: FakeMember | FakeUser, guild: FakeGuild | None, channel: FakeChannel | None
+    ) -> tuple[FakeGuild | None, FakeChannel]:
+        """Defaults: a member's guild and its first channel; for a plain user, their DM."""
+        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
+        if channel is None:
+            channel = guild.channels[0] if guild else self.dm_channel(user)
+        return guild, channel
+
+    def _synced_command(self, name: str, guild: FakeGuild | None) -> dict[str, Any]:
+        """A chat-input command as synced: the guild's own first, then the global one."""
+        command = None
+        if guild is not None:
+            command = _find_command(self.guild_commands.get(guild.id, []), name)
+        command = command or _find_command(self.global_commands, name)
+        if command is None:
+            raise LookupError(f"/{name} was never synced")
+        return command
 
     async def autocomplete(
         self,
@@ -427,18 +443,9 @@ class FakeDiscord:
     ) -> FakeInteraction:
         """An autocomplete request (type 4) while the user types `options[focused]`; the bot's
         type-8 answer lands in `callbacks[0]["data"]["choices"]`."""
-        from tests.fakes.discord.interactions import build_command_data, mark_focused
-
-        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
-        if channel is None:
-            channel = guild.channels[0] if guild else self.dm_channel(user)
+        guild, channel = self._where(user, guild, channel)
         parts = name.split()
-        command = None
-        if guild is not None:
-            command = _find_command(self.guild_commands.get(guild.id, []), parts[0])
-        command = command or _find_command(self.global_commands, parts[0])
-        if command is None:
-            raise LookupError(f"/{parts[0]} was never synced")
+        command = self._synced_command(parts[0], guild)
         typed = {k: v for k, v in options.items() if k != focused}
         data = build_command_data(command, parts[1:], typed, guild, partial=True)
         mark_focused(data, command, parts[1:], focused, str(options[focused]))
@@ -453,8 +460,6 @@ class FakeDiscord:
         values: list[str] | None = None,
     ) -> FakeInteraction:
         """Press a button (or choose select `values`) on a message the bot sent."""
-        from tests.fakes.discord.interactions import find_component
-
         component = find_component(message.components, custom_id)
         if component is None:
             raise LookupError(f"message {message.id} has no component {custom_id!r}")
@@ -477,8 +482,6 @@ class FakeDiscord:
         message: FakeMessage | None = None,
     ) -> FakeInteraction:
         """Submit a modal; mirrors the layout of the modal the bot showed with that custom_id."""
-        from tests.fakes.discord.interactions import modal_submit_components
-
         trigger = next(
             (
                 i
@@ -488,9 +491,7 @@ class FakeDiscord:
             None,
         )
         shown = trigger.modal if trigger is not None else None
-        guild = guild or (user.guild if isinstance(user, FakeMember) else None)
-        if channel is None:
-            channel = guild.channels[0] if guild else self.dm_channel(user)
+        guild, channel = self._where(user, guild, channel)
         data = {"custom_id": custom_id, "components": modal_submit_components(shown, values)}
         return await self._send_interaction(
             5, data, user=user, guild=guild, channel=channel, message=message, trigger=trigger
