@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.discord import routes
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
 from tests.fakes.discord.interactions import (
     build_command_data,
@@ -158,7 +159,7 @@ class FakeDiscord:
         app.router.add_get("/gateway", partial(gateway_handler, self))
         app.router.add_get("/gateway/", partial(gateway_handler, self))
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
-        self._add_api_routes(app)
+        routes.register(self, app)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -766,11 +767,6 @@ class FakeDiscord:
 
         app.router.add_route(method, API_PREFIX + template, wrapped)
         self.served_routes.append((method, template))
-
-    def _add_api_routes(self, app: web.Application) -> None:
-        from tests.fakes.discord import routes
-
-        routes.register(self, app)
 
 
 def _find_command(commands: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
