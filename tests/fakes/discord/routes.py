@@ -42,7 +42,7 @@ def command_problems(command: Any, where: str = "") -> list[str]:
 
 def register(fake: FakeDiscord, app: web.Application) -> None:
 
-    route = fake._route
+    route = fake.add_route
 
     def no_content() -> web.Response:
         return web.Response(status=204)
@@ -219,18 +219,18 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
             flags = int(data.get("flags") or 0) & FakeMessage.EPHEMERAL
             if kind == 5:
                 flags |= FakeMessage.LOADING
-            message = fake._new_message(interaction.channel, via="interaction", flags=flags)
+            message = fake.new_bot_message(interaction.channel, via="interaction", flags=flags)
             message.interaction_id = interaction.id
             if kind == 4:
                 apply_body(fake, message, data, files, creating=True)
             interaction.original = message
-            fake._maybe_message_event("MESSAGE_CREATE", message)
+            fake.message_event("MESSAGE_CREATE", message)
         elif kind in (6, 7):
             if interaction.message is None:
                 raise ApiError(400, 40094, "This interaction has no message to update.")
             message = interaction.original = interaction.message
             if kind == 7:
-                fake._edit(message, data, files)
+                fake.edit_message(message, data, files)
         elif kind == 9:
             if interaction.type == 5:
                 raise ApiError(400, 50035, "Invalid Form Body: a modal cannot answer a modal")
@@ -269,7 +269,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
 
     # ------------------------------------------------------------ interaction webhooks
     def webhook_interaction(request: web.Request) -> FakeInteraction:
-        interaction = fake._by_token.get(request.match_info["webhook_token"])
+        interaction = fake.by_token.get(request.match_info["webhook_token"])
         if interaction is None or request.match_info["webhook_id"] != str(fake.application_id):
             raise ApiError(404, 10015, "Unknown Webhook")
         if time.time() > interaction.created_at + fake.token_lifetime:
@@ -302,7 +302,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         interaction = webhook_interaction(request)
         message = webhook_message(interaction, request)
         check_uploads(fake, files, interaction.upload_limit, "webhook edit")
-        fake._edit(message, body or {}, files)
+        fake.edit_message(message, body or {}, files)
         fake.changed(interaction)
         return json_response(fake.message_payload(message))
 
@@ -323,13 +323,13 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         if original is not None and original.loading and not interaction.followups:
             # After a type-5 defer the first followup fills the "thinking" message.
             message = original
-            fake._edit(message, body, files)
+            fake.edit_message(message, body, files)
         else:
             flags = int(body.get("flags") or 0) & FakeMessage.EPHEMERAL
-            message = fake._new_message(interaction.channel, via="webhook", flags=flags)
+            message = fake.new_bot_message(interaction.channel, via="webhook", flags=flags)
             message.interaction_id = interaction.id
             apply_body(fake, message, body, files, creating=True)
-            fake._maybe_message_event("MESSAGE_CREATE", message)
+            fake.message_event("MESSAGE_CREATE", message)
         interaction.followups.append(message)
         fake.changed(interaction, message)
         if request.query.get("wait") not in ("1", "true", "True"):
@@ -370,7 +370,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
 
     def delete_message(message: FakeMessage) -> None:
         message.deleted = True
-        fake._maybe_message_event("MESSAGE_DELETE", message)
+        fake.message_event("MESSAGE_DELETE", message)
         fake.changed(message)
 
     async def get_channel(
@@ -390,9 +390,9 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
         body = body or {}
         require_content(body, files)
-        message = fake._new_message(channel, via="bot")
+        message = fake.new_bot_message(channel, via="bot")
         apply_body(fake, message, body, files, creating=True)
-        fake._maybe_message_event("MESSAGE_CREATE", message)
+        fake.message_event("MESSAGE_CREATE", message)
         fake.changed(message)
         return json_response(fake.message_payload(message))
 
@@ -420,7 +420,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         if message.author_id != fake.bot_user.id:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
         check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
-        fake._edit(message, body or {}, files)
+        fake.edit_message(message, body or {}, files)
         return json_response(fake.message_payload(message))
 
     async def remove_message(

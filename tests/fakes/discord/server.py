@@ -114,7 +114,7 @@ class FakeDiscord:
         self.messages: dict[int, FakeMessage] = {}
         self.attachments: dict[int, FakeAttachment] = {}
         self.interactions: dict[int, FakeInteraction] = {}
-        self._by_token: dict[str, FakeInteraction] = {}
+        self.by_token: dict[str, FakeInteraction] = {}
         self.global_commands: list[dict[str, Any]] = []
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.command_syncs = 0
@@ -370,7 +370,7 @@ class FakeDiscord:
         task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
         task.add_done_callback(_swallow)
 
-    def _maybe_message_event(self, event: str, message: FakeMessage) -> None:
+    def message_event(self, event: str, message: FakeMessage) -> None:
         session = self.active.session if self.active is not None else self.resumable
         if not self.dispatch_message_events or message.ephemeral or session is None:
             return
@@ -563,7 +563,7 @@ class FakeDiscord:
         if self.active is None and self.resumable is None:
             raise RuntimeError("no discord client is connected to the fake gateway")
         self.interactions[interaction_id] = interaction
-        self._by_token[token] = interaction
+        self.by_token[token] = interaction
         await self.dispatch("INTERACTION_CREATE", payload)
         return interaction
 
@@ -604,7 +604,7 @@ class FakeDiscord:
             )
         return metadata
 
-    def _new_message(self, channel: FakeChannel, *, via: str, flags: int = 0) -> FakeMessage:
+    def new_bot_message(self, channel: FakeChannel, *, via: str, flags: int = 0) -> FakeMessage:
         message = FakeMessage(
             id=self.snowflakes.next(),
             channel_id=channel.id,
@@ -635,16 +635,18 @@ class FakeDiscord:
         )
         self.messages[message.id] = message
         channel.messages.append(message)
-        self._maybe_message_event("MESSAGE_CREATE", message)
+        self.message_event("MESSAGE_CREATE", message)
         self.changed(message)
         return message
 
-    def _edit(self, message: FakeMessage, body: dict[str, Any], files: list[UploadedFile]) -> None:
+    def edit_message(
+        self, message: FakeMessage, body: dict[str, Any], files: list[UploadedFile]
+    ) -> None:
         apply_body(self, message, body, files, creating=False)
         message.flags &= ~FakeMessage.LOADING
         message.edit_count += 1
         message.edited_at = time.time()
-        self._maybe_message_event("MESSAGE_UPDATE", message)
+        self.message_event("MESSAGE_UPDATE", message)
         self.changed(message)
 
     # ----------------------------------------------------------------- HTTP plumbing
@@ -674,7 +676,7 @@ class FakeDiscord:
     def _authorized(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bot {self.bot_token}"
 
-    def _route(
+    def add_route(
         self,
         app: web.Application,
         method: str,
