@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 ViewFactory = Callable[[str], discord.ui.View | None]
 FROZEN_MEMORY = 10_000
 UPLOADING_NOTICE_BYTES = 2 * 1024 * 1024
+DOWNLOADING_NOTICE_DELAY = 1.5  # seconds in the downloading phase before it is shown
 _IGNORED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.TIMED_OUT})
 
 
@@ -83,6 +84,7 @@ class _StatusSlot:
     task: asyncio.Task[None] | None = None
     closed: bool = False
     notice_sent: bool = False  # told the member the result will come by channel message
+    not_before: float = 0.0  # loop time before which the pending edit must not be sent
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def is_open(self) -> bool:
@@ -191,13 +193,20 @@ class DiscordDelivery:
         if wanted == (slot.pending or slot.sent):
             return
         slot.pending = wanted
+        # Downloading usually takes a moment and ends in the result; an edit then would hold up
+        # the upload (one token's calls go one at a time), so say it only if it lasts.
+        slot.not_before = (
+            asyncio.get_running_loop().time() + DOWNLOADING_NOTICE_DELAY
+            if progress.phase == Phase.DOWNLOADING
+            else 0.0
+        )
         if slot.task is None or slot.task.done():
             slot.task = self.tasks.spawn(self._flush(job.id, ctx, slot), name=f"status-{job.id}")
 
     async def _flush(self, job_id: str, ctx: DiscordContext, slot: _StatusSlot) -> None:
         loop = asyncio.get_running_loop()
         while slot.pending is not None and slot.is_open():
-            delay = slot.sent_at + self.edit_interval - loop.time()
+            delay = max(slot.sent_at + self.edit_interval, slot.not_before) - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
