@@ -13,8 +13,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) .env
 	$(BIN)/python -m bot
+
+# A first `make run` creates .env from the example; the bot then names the secrets to fill in.
+.env:
+	cp .env.example .env
+	@echo "Created .env from .env.example: fill in DISCORD_TOKEN and AIMLAPI_KEY."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
