@@ -3,7 +3,8 @@ server's mod-log channel (`/quota modlog`). Never pings: the text is escaped and
 goes out with AllowedMentions.none(); people are shown as mentions, which render as names.
 
 Posting happens in background tasks, so a slow or failing Discord call never delays the
-reservation or moderator action that produced the event.
+reservation or moderator action that produced the event. A channel that is gone (deleted, or
+the bot lost access) turns the log off once, with one warning, rather than failing every event.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TEXT_CHARS = 1800
+# Unknown Channel (deleted) and Missing Access (the bot can no longer see it).
+CHANNEL_GONE_CODES = frozenset({10003, 50001})
 _LINK = re.compile(r"https?://[^\s<>]{1,300}")
 ICONS = {
     "generation": "🎵",
@@ -87,6 +90,7 @@ class ModLog(commands.Cog):
         service = self._service
         if service is None:
             return None
+        channel_id: int | None = None
         try:
             channel_id = await service.modlog_channel(event.guild_id)
             if channel_id is None:
@@ -94,15 +98,38 @@ class ModLog(commands.Cog):
             channel = self.bot.get_partial_messageable(channel_id, guild_id=event.guild_id)
             return await channel.send(render(event), allowed_mentions=NO_PINGS)
         except discord.HTTPException as error:
-            log.warning(
-                "cannot post to the mod log of server %s: %s %s",
-                event.guild_id,
-                error.status,
-                error.code,
-            )
+            if error.code in CHANNEL_GONE_CODES and channel_id is not None:
+                await self._channel_gone(service, event.guild_id, channel_id, error)
+            else:
+                log.warning(
+                    "cannot post to the mod log of server %s: %s %s",
+                    event.guild_id,
+                    error.status,
+                    error.code,
+                )
         except Exception:
             log.exception("mod log for server %s failed", event.guild_id)
         return None
+
+    async def _channel_gone(
+        self,
+        service: QuotaService,
+        guild_id: int,
+        channel_id: int,
+        error: discord.HTTPException,
+    ) -> None:
+        """Turn the log off once, instead of failing (and warning) on every later event."""
+        if await service.forget_modlog_channel(guild_id, channel_id):
+            log.warning(
+                "the mod-log channel %s of server %s is gone or out of reach (%s %s); "
+                "the mod log is off until a moderator sets it again with /quota modlog",
+                channel_id,
+                guild_id,
+                error.status,
+                error.code,
+            )
+        else:
+            log.debug("mod-log channel %s of server %s already forgotten", channel_id, guild_id)
 
     async def wait_idle(self) -> None:
         """Wait until every event received so far is posted (for tests and shutdown)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -289,3 +290,38 @@ async def test_the_mod_log_never_pings_whatever_the_prompt_says(harness: Harness
         and not logged.allowed_mentions.get("users")
         and not logged.allowed_mentions.get("roles")
     )
+
+
+async def test_a_mod_log_channel_the_bot_lost_is_turned_off_once(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    modlog = harness.guild.add_text_channel("mod-log")
+    await run(harness, "modlog", {"channel": modlog})
+    await modlog.wait_for(lambda m: "mod log channel" in m.content)
+    cog = harness.bot.get_cog("ModLog")
+    assert cog is not None
+    await cog.wait_idle()  # type: ignore[attr-defined]
+    modlog.set_bot_permissions(0)  # the bot can no longer see it: 403/50001
+
+    def attempts() -> int:
+        path = f"/channels/{modlog.id}/messages"
+        return sum(
+            r.method == "POST" and r.path.endswith(path) for r in harness.fake_discord.requests
+        )
+
+    caplog.set_level(logging.DEBUG, logger="cogs.modlog")
+    before = attempts()
+    await run(harness, "pause")
+    await run(harness, "resume")
+    await cog.wait_idle()  # type: ignore[attr-defined]
+    assert attempts() > before  # it did try
+    gone = [r for r in caplog.records if "gone or out of reach" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.WARNING
+    assert not [r for r in caplog.records if "cannot post" in r.getMessage()]
+    assert await harness.bot.quota.modlog_channel(harness.guild.id) is None
+
+    tried = attempts()
+    await run(harness, "pause")
+    await cog.wait_idle()  # type: ignore[attr-defined]
+    assert attempts() == tried  # the log is off now: no more failing calls
+    assert "Mod log: off" in (await run(harness, "show")).content

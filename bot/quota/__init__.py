@@ -10,5 +10,7 @@ Nothing here imports discord. Wiring (bot start-up):
 Per /compose: `result = await quota.reserve(Requester(...), job_id, prompt)`; a `Refusal` is
 shown to the member (message, and retry_at as <t:...:R>); a `Grant` is followed by
 `engine.enqueue(JobRequest(..., job_id=job_id))`, or `quota.refund(job_id)` if enqueueing fails.
-After delivery (or failure): `quota.note_generation(...)` for the mod log.
+After delivery (or failure): `quota.finish_and_note(...)` ends the in-flight status and
+records the outcome for the mod log in one transaction (`finish` and `note_generation`
+separately still work).
 """

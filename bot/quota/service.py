@@ -93,6 +93,10 @@ class QuotaService:
         self._policies: dict[int, PromptPolicy] = {}
         self._batcher = TransactionBatcher(db)
         self._background: set[asyncio.Task[None]] = set()
+        # guild id -> mod-log channel id (None: off). Every event reads it, so it is cached;
+        # `_modlog_version` stops a read that raced a change from caching the old value.
+        self._modlog_channels: dict[int, int | None] = {}
+        self._modlog_version = 0
 
     # -- events --------------------------------------------------------------------------------
 
@@ -102,6 +106,12 @@ class QuotaService:
     def remove_event_listener(self, callback: EventCallback) -> None:
         if callback in self._listeners:
             self._listeners.remove(callback)
+
+    async def _announce(
+        self, guild_id: int, text: str, *, kind: str, by: int, user_id: int | None = None
+    ) -> None:
+        """Tell the mod log about a moderator's action."""
+        await self._emit([ModEvent(guild_id, text, kind=kind, user_id=user_id, actor_id=by)])
 
     async def _emit(self, events: list[ModEvent]) -> None:
         for event in events:
@@ -406,12 +416,32 @@ class QuotaService:
         return await self.store.barred_members(guild_id)
 
     async def modlog_channel(self, guild_id: int) -> int | None:
+        """The server's mod-log channel, or None when the log is off (cached per server)."""
+        if guild_id in self._modlog_channels:
+            return self._modlog_channels[guild_id]
+        version = self._modlog_version
         row = await self.store.guild_row(guild_id)
-        return (
+        channel_id = (
             None
             if row is None or row["modlog_channel_id"] is None
             else int(row["modlog_channel_id"])
         )
+        if version == self._modlog_version:  # no change while reading: safe to remember
+            self._modlog_channels[guild_id] = channel_id
+        return channel_id
+
+    def _forget_cached_modlog(self, guild_id: int) -> None:
+        self._modlog_version += 1
+        self._modlog_channels.pop(guild_id, None)
+
+    async def forget_modlog_channel(self, guild_id: int, channel_id: int) -> bool:
+        """The mod-log channel is gone (deleted, or the bot lost access): turn the log off, if
+        it still points there. Returns whether it did, so the caller warns once. Not announced:
+        there is no mod log left to tell."""
+        try:
+            return await self.store.forget_modlog_channel(guild_id, channel_id, self._clock())
+        finally:
+            self._forget_cached_modlog(guild_id)
 
     async def member_extra_credit(self, guild_id: int, user_id: int) -> int:
         row = await self.store.member_row(guild_id, user_id)
@@ -430,15 +460,66 @@ class QuotaService:
         link: str | None,
     ) -> None:
         """Record a generation's outcome and tell the server's mod log (not for DMs)."""
-        await self.store.log_generation(
-            job_id=job_id,
+        await self._record_generation(
+            finish=False,
             guild_id=guild_id,
             user_id=user_id,
             prompt=prompt,
+            job_id=job_id,
             outcome=outcome,
             link=link,
-            now=self._clock(),
         )
+
+    async def finish_and_note(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        prompt: str,
+        job_id: str,
+        outcome: str,
+        link: str | None,
+    ) -> None:
+        """`finish(job_id)` and `note_generation(...)` in one transaction: what a deliverer
+        calls once the result is posted (or the failure reported)."""
+        await self._record_generation(
+            finish=True,
+            guild_id=guild_id,
+            user_id=user_id,
+            prompt=prompt,
+            job_id=job_id,
+            outcome=outcome,
+            link=link,
+        )
+
+    async def _record_generation(
+        self,
+        *,
+        finish: bool,
+        guild_id: int,
+        user_id: int,
+        prompt: str,
+        job_id: str,
+        outcome: str,
+        link: str | None,
+    ) -> None:
+        now = self._clock()
+
+        def work(conn: sqlite3.Connection) -> None:
+            if finish:
+                q.finish_reservation(conn, job_id, now)
+            q.log_generation(
+                conn,
+                job_id=job_id,
+                guild_id=guild_id,
+                user_id=user_id,
+                prompt=prompt,
+                outcome=outcome,
+                link=link,
+                now=now,
+            )
+
+        await self._batcher.run(work)
         if guild_id == DM_GUILD_ID:
             return
         text = f"Generation {job_id} for member {user_id}: {outcome}. Prompt: {_clip(prompt)}"
@@ -450,7 +531,7 @@ class QuotaService:
 
     async def _set(self, guild_id: int, values: dict[str, int | None], by: int, text: str) -> None:
         await self.store.set_guild_columns(guild_id, values, self._clock())
-        await self._emit([ModEvent(guild_id, text, kind="settings", actor_id=by)])
+        await self._announce(guild_id, text, kind="settings", by=by)
 
     async def set_pool(
         self,
@@ -550,30 +631,19 @@ class QuotaService:
             if max_in_flight is not None:
                 bits.append(f"{max_in_flight} at once")
             what = "limited to " + ", ".join(bits)
-        await self._emit(
-            [
-                ModEvent(
-                    guild_id,
-                    f"Moderator {by} made role {role_id} {what}.",
-                    kind="settings",
-                    actor_id=by,
-                )
-            ]
+        await self._announce(
+            guild_id, f"Moderator {by} made role {role_id} {what}.", kind="settings", by=by
         )
         return override
 
     async def clear_role_override(self, guild_id: int, role_id: int, *, by: int) -> bool:
         removed = await self.store.clear_role_override(guild_id, role_id)
         if removed:
-            await self._emit(
-                [
-                    ModEvent(
-                        guild_id,
-                        f"Moderator {by} cleared the override for role {role_id}.",
-                        kind="settings",
-                        actor_id=by,
-                    )
-                ]
+            await self._announce(
+                guild_id,
+                f"Moderator {by} cleared the override for role {role_id}.",
+                kind="settings",
+                by=by,
             )
         return removed
 
@@ -583,33 +653,25 @@ class QuotaService:
         if not 1 <= extra <= MAX_EXTRA_GRANT:
             raise QuotaInputError(f"Extra credit must be between 1 and {MAX_EXTRA_GRANT}.")
         balance = await self.store.add_extra_credit(guild_id, user_id, extra)
-        await self._emit(
-            [
-                ModEvent(
-                    guild_id,
-                    f"Moderator {by} granted member {user_id} {extra} extra "
-                    f"generation{'s' if extra != 1 else ''} (balance {balance}).",
-                    kind="grant",
-                    user_id=user_id,
-                    actor_id=by,
-                )
-            ]
+        await self._announce(
+            guild_id,
+            f"Moderator {by} granted member {user_id} {extra} extra "
+            f"generation{'s' if extra != 1 else ''} (balance {balance}).",
+            kind="grant",
+            by=by,
+            user_id=user_id,
         )
         return balance
 
     async def reset_member(self, guild_id: int, user_id: int, *, by: int) -> None:
         """Forget a member's usage in their current window (the server pool is unchanged)."""
         await self.store.reset_member_window(guild_id, user_id, self._clock())
-        await self._emit(
-            [
-                ModEvent(
-                    guild_id,
-                    f"Moderator {by} reset the usage window of member {user_id}.",
-                    kind="reset",
-                    user_id=user_id,
-                    actor_id=by,
-                )
-            ]
+        await self._announce(
+            guild_id,
+            f"Moderator {by} reset the usage window of member {user_id}.",
+            kind="reset",
+            by=by,
+            user_id=user_id,
         )
 
     async def set_paused(self, guild_id: int, paused: bool, *, by: int) -> None:
@@ -624,16 +686,12 @@ class QuotaService:
         """Bar or unbar a member; returns whether that changed anything."""
         changed = await self.store.set_barred(guild_id, user_id, barred)
         if changed:
-            await self._emit(
-                [
-                    ModEvent(
-                        guild_id,
-                        f"Moderator {by} {'barred' if barred else 'unbarred'} member {user_id}.",
-                        kind="bar" if barred else "unbar",
-                        user_id=user_id,
-                        actor_id=by,
-                    )
-                ]
+            await self._announce(
+                guild_id,
+                f"Moderator {by} {'barred' if barred else 'unbarred'} member {user_id}.",
+                kind="bar" if barred else "unbar",
+                by=by,
+                user_id=user_id,
             )
         return changed
 
@@ -649,18 +707,21 @@ class QuotaService:
             text = f"Moderator {by} restricted composing to channels {listed}."
         else:
             text = f"Moderator {by} allowed composing in every channel."
-        await self._emit([ModEvent(guild_id, text, kind="settings", actor_id=by)])
+        await self._announce(guild_id, text, kind="settings", by=by)
 
     async def set_modlog_channel(self, guild_id: int, channel_id: int | None, *, by: int) -> None:
-        await self.store.set_guild_columns(
-            guild_id, {"modlog_channel_id": channel_id}, self._clock()
-        )
+        try:
+            await self.store.set_guild_columns(
+                guild_id, {"modlog_channel_id": channel_id}, self._clock()
+            )
+        finally:
+            self._forget_cached_modlog(guild_id)
         text = (
             f"Moderator {by} set the mod log channel to {channel_id}."
             if channel_id is not None
             else f"Moderator {by} turned the mod log off."
         )
-        await self._emit([ModEvent(guild_id, text, kind="settings", actor_id=by)])
+        await self._announce(guild_id, text, kind="settings", by=by)
 
     # -- the block list ------------------------------------------------------------------------
 
@@ -689,15 +750,11 @@ class QuotaService:
         added = await self.store.add_blocked_term(guild_id, term, by, self._clock())
         self._policies.pop(guild_id, None)
         if added:
-            await self._emit(
-                [
-                    ModEvent(
-                        guild_id,
-                        f'Moderator {by} blocked the {term.kind} "{term.pattern}".',
-                        kind="block_list",
-                        actor_id=by,
-                    )
-                ]
+            await self._announce(
+                guild_id,
+                f'Moderator {by} blocked the {term.kind} "{term.pattern}".',
+                kind="block_list",
+                by=by,
             )
         return term
 
@@ -709,15 +766,11 @@ class QuotaService:
         removed = await self.store.remove_blocked_term(guild_id, BlockedTerm(kind, pattern))
         self._policies.pop(guild_id, None)
         if removed:
-            await self._emit(
-                [
-                    ModEvent(
-                        guild_id,
-                        f'Moderator {by} unblocked the {kind} "{pattern}".',
-                        kind="block_list",
-                        actor_id=by,
-                    )
-                ]
+            await self._announce(
+                guild_id,
+                f'Moderator {by} unblocked the {kind} "{pattern}".',
+                kind="block_list",
+                by=by,
             )
         return removed
 

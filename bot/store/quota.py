@@ -66,36 +66,46 @@ def _reservation(row: sqlite3.Row) -> Reservation:
 # -- synchronous helpers for one transaction on the database thread ----------------------------
 
 
-def get_reservation(conn: sqlite3.Connection, job_id: str) -> Reservation | None:
-    row = conn.execute("SELECT * FROM quota_reservations WHERE job_id = ?", (job_id,)).fetchone()
-    return None if row is None else _reservation(row)
+# One statement each for what both the synchronous helpers and QuotaStore read.
+_GUILD_SETTINGS_SQL = "SELECT * FROM quota_guild_settings WHERE guild_id = ?"
+_MEMBER_SQL = (
+    "SELECT extra_credit, window_reset_at, barred FROM quota_members "
+    "WHERE guild_id = ? AND user_id = ?"
+)
+_ROLE_OVERRIDES_SQL = (
+    "SELECT role_id, member_limit, max_in_flight, exempt FROM quota_role_overrides "
+    "WHERE guild_id = ? ORDER BY role_id"
+)
+_COUNTER_SQL = "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ? AND period = ?"
 
 
-def guild_settings_row(conn: sqlite3.Connection, guild_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,)
-    ).fetchone()
-    return row
-
-
-def role_overrides(conn: sqlite3.Connection, guild_id: int) -> list[RoleOverride]:
-    rows = conn.execute(
-        "SELECT role_id, member_limit, max_in_flight, exempt FROM quota_role_overrides "
-        "WHERE guild_id = ? ORDER BY role_id",
-        (guild_id,),
-    ).fetchall()
+def _role_overrides(rows: list[sqlite3.Row]) -> list[RoleOverride]:
     return [
         RoleOverride(r["role_id"], r["member_limit"], r["max_in_flight"], bool(r["exempt"]))
         for r in rows
     ]
 
 
+def _used(row: sqlite3.Row | None) -> int:
+    return 0 if row is None else int(row[0])
+
+
+def get_reservation(conn: sqlite3.Connection, job_id: str) -> Reservation | None:
+    row = conn.execute("SELECT * FROM quota_reservations WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else _reservation(row)
+
+
+def guild_settings_row(conn: sqlite3.Connection, guild_id: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(_GUILD_SETTINGS_SQL, (guild_id,)).fetchone()
+    return row
+
+
+def role_overrides(conn: sqlite3.Connection, guild_id: int) -> list[RoleOverride]:
+    return _role_overrides(conn.execute(_ROLE_OVERRIDES_SQL, (guild_id,)).fetchall())
+
+
 def member_row(conn: sqlite3.Connection, guild_id: int, user_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT extra_credit, window_reset_at, barred FROM quota_members "
-        "WHERE guild_id = ? AND user_id = ?",
-        (guild_id, user_id),
-    ).fetchone()
+    row: sqlite3.Row | None = conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
     return row
 
 
@@ -133,11 +143,7 @@ def window_times(
 
 
 def counter(conn: sqlite3.Connection, scope: str, scope_id: int, period: int) -> int:
-    row = conn.execute(
-        "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ? AND period = ?",
-        (scope, scope_id, period),
-    ).fetchone()
-    return 0 if row is None else int(row[0])
+    return _used(conn.execute(_COUNTER_SQL, (scope, scope_id, period)).fetchone())
 
 
 def bump_counter(
@@ -218,20 +224,40 @@ def refund_reservation(conn: sqlite3.Connection, job_id: str, now: float) -> Res
     return reservation
 
 
-def stale_reserved(conn: sqlite3.Connection, before: float) -> list[str]:
+def _job_ids_created_before(conn: sqlite3.Connection, condition: str, before: float) -> list[str]:
     rows = conn.execute(
-        "SELECT job_id FROM quota_reservations WHERE state = 'reserved' AND created_at < ?",
+        f"SELECT job_id FROM quota_reservations WHERE {condition} AND created_at < ?",  # noqa: S608
         (before,),
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def stale_reserved(conn: sqlite3.Connection, before: float) -> list[str]:
+    return _job_ids_created_before(conn, "state = 'reserved'", before)
 
 
 def stale_in_flight(conn: sqlite3.Connection, before: float) -> list[str]:
-    rows = conn.execute(
-        "SELECT job_id FROM quota_reservations WHERE in_flight = 1 AND created_at < ?",
-        (before,),
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+    return _job_ids_created_before(conn, "in_flight = 1", before)
+
+
+def log_generation(
+    conn: sqlite3.Connection,
+    *,
+    job_id: str,
+    guild_id: int,
+    user_id: int,
+    prompt: str,
+    outcome: str,
+    link: str | None,
+    now: float,
+) -> None:
+    """Record (or update) a generation's outcome for the server's records."""
+    conn.execute(
+        "INSERT INTO quota_generation_log (job_id, guild_id, user_id, prompt, outcome, link, "
+        "noted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
+        "outcome = excluded.outcome, link = excluded.link, noted_at = excluded.noted_at",
+        (job_id, guild_id, user_id, prompt, outcome, link, now),
+    )
 
 
 # -- moderator settings (async, one statement each) --------------------------------------------
@@ -244,9 +270,7 @@ class QuotaStore:
         self.db = db
 
     async def guild_row(self, guild_id: int) -> sqlite3.Row | None:
-        return await self.db.fetchone(
-            "SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,)
-        )
+        return await self.db.fetchone(_GUILD_SETTINGS_SQL, (guild_id,))
 
     async def set_guild_columns(
         self, guild_id: int, values: dict[str, int | None], now: float
@@ -294,15 +318,7 @@ class QuotaStore:
             )
 
     async def role_overrides(self, guild_id: int) -> list[RoleOverride]:
-        rows = await self.db.fetchall(
-            "SELECT role_id, member_limit, max_in_flight, exempt FROM quota_role_overrides "
-            "WHERE guild_id = ? ORDER BY role_id",
-            (guild_id,),
-        )
-        return [
-            RoleOverride(r["role_id"], r["member_limit"], r["max_in_flight"], bool(r["exempt"]))
-            for r in rows
-        ]
+        return _role_overrides(await self.db.fetchall(_ROLE_OVERRIDES_SQL, (guild_id,)))
 
     async def set_role_override(self, guild_id: int, override: RoleOverride) -> None:
         await self.db.execute(
@@ -327,11 +343,7 @@ class QuotaStore:
         return changed > 0
 
     async def member_row(self, guild_id: int, user_id: int) -> sqlite3.Row | None:
-        return await self.db.fetchone(
-            "SELECT extra_credit, window_reset_at, barred FROM quota_members "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        return await self.db.fetchone(_MEMBER_SQL, (guild_id, user_id))
 
     async def add_extra_credit(self, guild_id: int, user_id: int, extra: int) -> int:
         def work(conn: sqlite3.Connection) -> int:
@@ -400,11 +412,7 @@ class QuotaStore:
         return changed > 0
 
     async def counter(self, scope: str, scope_id: int, period: int) -> int:
-        row = await self.db.fetchone(
-            "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ? AND period = ?",
-            (scope, scope_id, period),
-        )
-        return 0 if row is None else int(row[0])
+        return _used(await self.db.fetchone(_COUNTER_SQL, (scope, scope_id, period)))
 
     async def leaderboard(self, guild_id: int, since: float, limit: int) -> list[tuple[int, int]]:
         """(user id, generations) for charged or still reserved credit since `since`."""
@@ -416,20 +424,12 @@ class QuotaStore:
         )
         return [(int(r["user_id"]), int(r["n"])) for r in rows]
 
-    async def log_generation(
-        self,
-        *,
-        job_id: str,
-        guild_id: int,
-        user_id: int,
-        prompt: str,
-        outcome: str,
-        link: str | None,
-        now: float,
-    ) -> None:
-        await self.db.execute(
-            "INSERT INTO quota_generation_log (job_id, guild_id, user_id, prompt, outcome, link, "
-            "noted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id) DO UPDATE SET "
-            "outcome = excluded.outcome, link = excluded.link, noted_at = excluded.noted_at",
-            (job_id, guild_id, user_id, prompt, outcome, link, now),
+    async def forget_modlog_channel(self, guild_id: int, channel_id: int, now: float) -> bool:
+        """Turn the mod log off if it still points at `channel_id` (a moderator may have chosen
+        another one meanwhile); returns whether it did."""
+        changed = await self.db.execute(
+            "UPDATE quota_guild_settings SET modlog_channel_id = NULL, updated_at = ? "
+            "WHERE guild_id = ? AND modlog_channel_id = ?",
+            (now, guild_id, channel_id),
         )
+        return changed > 0
