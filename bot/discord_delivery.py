@@ -97,6 +97,11 @@ class Delivered:
     message: discord.Message
 
 
+def message_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
+    """A message's jump link; DM channels live under `@me`."""
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
+
+
 class DiscordDelivery:
     def __init__(
         self,
@@ -306,35 +311,32 @@ class DiscordDelivery:
 
     async def _deliver(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
         loop = asyncio.get_running_loop()
-        uploading: asyncio.Task[bool] | None = None
         allowed = slot.sent is None or loop.time() - slot.sent_at >= self.edit_interval
         big = (job.audio_size_bytes or 0) >= UPLOADING_NOTICE_BYTES
         if self._token_usable(ctx) and allowed and big:
-            # Say "uploading" for uploads long enough to notice. discord.py sends calls on one
-            # interaction token one at a time, so this edit goes first and delays the upload
-            # by a round trip: worth it for megabytes, not for a small file.
+            # Say "uploading" for uploads long enough to notice, before the upload starts: it
+            # costs one round trip, worth it for megabytes, not for a small file. (Started in
+            # the background, the edit would queue behind the upload on the token's lock and
+            # land only once the upload was over.)
             text = status_text(prompt=job.prompt, phase=UPLOADING, started_at=job.created_at)
-            uploading = asyncio.ensure_future(self._final_edit(slot, ctx, text))
+            try:
+                await self._final_edit(slot, ctx, text)
+            except Exception as error:  # the announcement is optional; the result is not
+                log.warning("job %s: could not announce the upload: %r", job.id, error)
 
         attach, reason = self._attachment_decision(job, ctx)
         if not attach and not job.audio_url:
             # Completed without a file or a link: nothing to deliver, so say so and stop.
             text = "❌ The finished audio was lost before it could be delivered. Sorry!"
-            if uploading is not None:
-                await asyncio.gather(uploading, return_exceptions=True)
             if not await self._final_edit(slot, ctx, text):
                 await self._post_notice(ctx, text)
             await self.engine.mark_delivered(job.id, delivered_via="none")
             return
-        try:
-            delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
-            if delivered is None and attach:
-                delivered = await self._post_result(
-                    job, ctx, attach=False, reason="it is over this server's upload limit"
-                )
-        finally:
-            if uploading is not None:
-                await asyncio.gather(uploading, return_exceptions=True)
+        delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
+        if delivered is None and attach:
+            delivered = await self._post_result(
+                job, ctx, attach=False, reason="it is over this server's upload limit"
+            )
         if delivered is None:
             log.error("job %s: result not posted anywhere; the next start retries it", job.id)
             return
@@ -351,9 +353,17 @@ class DiscordDelivery:
         log.info("job %s delivered via %s", job.id, delivered.via)
         finished = finished_status_text(prompt=job.prompt, elapsed=elapsed, where=where)
         await self._final_edit(slot, ctx, finished)
-        await self._note(job, ctx, "delivered", delivered.message.jump_url)
+        await self._note(job, ctx, "delivered", self._jump_url(ctx, delivered))
         if job.audio_path:
             await asyncio.to_thread(Path(job.audio_path).unlink, missing_ok=True)
+
+    @staticmethod
+    def _jump_url(ctx: DiscordContext, delivered: Delivered) -> str:
+        """The result message's link. discord.py's `Message.jump_url` says `@me` for messages
+        sent by webhook or into a partial channel (they carry no guild), so the guild comes from
+        the job's context; a DM result really is under `@me`."""
+        guild_id = ctx.guild_id if delivered.via != "dm" else None
+        return message_url(guild_id, delivered.message.channel.id, delivered.message.id)
 
     def _attachment_decision(self, job: Job, ctx: DiscordContext) -> tuple[bool, str | None]:
         size = job.audio_size_bytes
@@ -436,14 +446,9 @@ class DiscordDelivery:
             log.warning("job %s: cannot DM the requester: %s %s", job.id, error.status, error.code)
             return None
 
-    async def _dm_channel(self, user_id: int) -> discord.PartialMessageable:
-        """Open (or find) the DM channel with a user. The recipient id is sent as a string, as
-        Discord documents snowflakes (discord.py's own `create_dm` sends an integer)."""
-        route = discord.http.Route("POST", "/users/@me/channels")
-        data = await self.client.http.request(route, json={"recipient_id": str(user_id)})
-        return self.client.get_partial_messageable(
-            int(data["id"]), type=discord.ChannelType.private
-        )
+    async def _dm_channel(self, user_id: int) -> discord.DMChannel:
+        """Open (or find) the DM channel with a user."""
+        return await self.client.create_dm(discord.Object(id=user_id))
 
     async def _post_notice(self, ctx: DiscordContext, text: str) -> discord.Message | None:
         """A channel message naming (not pinging) the requester, when the status is gone."""

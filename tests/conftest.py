@@ -6,8 +6,9 @@
 
 The bot logs in over loopback with discord.py's own HTTP and gateway clients, syncs its commands
 to the test server (DEV_GUILD_ID) and uses a fresh SQLite file. After every test the harness
-asserts that the fake Discord saw no request violating Discord's OpenAPI spec and no unknown
-route, and that the fake API saw no request violating the Lyria 2 schema.
+asserts that the fake Discord has no problems() (no request violating Discord's OpenAPI spec, no
+unknown route, no crash inside the fake, no interaction acknowledged late or never), and that
+the fake API saw no request violating the Lyria 2 schema.
 Tune a test with `@pytest.mark.harness(env={...}, discord={...}, api={...}, delivery={...})`.
 """
 
@@ -116,7 +117,9 @@ class Harness:
         return self.bot
 
     async def stop(self) -> None:
-        await stop_client(self.bot, self._task)
+        """Close the bot and wait until the fake Discord has seen its connection go, so that a
+        new start identifies afresh instead of racing the old session."""
+        await stop_client(self.bot, self._task, self.fake_discord)
 
     async def restart(self) -> JamBot:
         """Close the bot (job rows stay) and start a new JamBot on the same database."""
@@ -183,16 +186,45 @@ class Harness:
                     return job
                 await asyncio.sleep(0.05)
 
+    def record_notes(self) -> NoteRecorder:
+        """From now on, record every `note_generation` the delivery makes (for the mod log)."""
+        recorder = NoteRecorder(self.bot.delivery.quota)
+        self.bot.delivery.quota = recorder
+        return recorder
+
     def bot_messages(self, channel: FakeChannel | None = None) -> list[FakeMessage]:
         where = channel or self.channel
         return [m for m in where.messages if m.author_id == self.fake_discord.bot_user.id]
 
     def assert_clean(self) -> None:
-        assert self.fake_discord.spec_errors == []
-        assert self.fake_discord.unknown_routes == []
-        assert self.fake_discord.internal_errors == []
+        """Spec violations, unknown routes, fake crashes, late and missing acks; API schema."""
+        assert self.fake_discord.problems() == []
         assert self.fake_api.schema_errors == []
-        assert self.fake_discord.late_acks == []
+
+
+@dataclass
+class NoteRecorder:
+    """The delivery's quota hooks, passed through and recorded."""
+
+    inner: Any
+    notes: list[dict[str, Any]] = field(default_factory=list)
+    _noted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def finish(self, job_id: str) -> None:
+        await self.inner.finish(job_id)
+
+    async def note_generation(self, **fields: Any) -> None:
+        self.notes.append(fields)
+        self._noted.set()
+        await self.inner.note_generation(**fields)
+
+    async def wait(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+        """The notes so far, once there are at least `count`."""
+        async with asyncio.timeout(timeout):
+            while len(self.notes) < count:
+                self._noted.clear()
+                await self._noted.wait()
+        return list(self.notes)
 
 
 def job_id_of(message: FakeMessage) -> str:

@@ -9,6 +9,7 @@ from tests.conftest import Harness
 
 async def test_compose_in_a_dm_delivers_there(harness: Harness) -> None:
     await harness.bot.tree.sync()  # global commands, so that they exist in DMs
+    notes = harness.record_notes()
     interaction = await harness.fake_discord.invoke(
         "compose", {"prompt": "a lullaby for one"}, user=harness.alice.user
     )
@@ -17,6 +18,8 @@ async def test_compose_in_a_dm_delivers_there(harness: Harness) -> None:
     assert result.channel_id == dm.id
     assert result.attachments[0].data == harness.fake_api.audio
     assert "server pool" not in (await harness.status_of(interaction)).history[0]["content"]
+    noted = await notes.wait()
+    assert noted[0]["link"] == f"https://discord.com/channels/@me/{dm.id}/{result.id}"
 
 
 @pytest.mark.harness(env={"DM_POLICY": "off"})

@@ -40,6 +40,7 @@ async def test_job_outliving_the_token_is_delivered_in_the_channel(harness: Harn
 @pytest.mark.harness(discord={"token_lifetime": 1.0})
 async def test_token_refused_mid_job_falls_back_to_the_channel(harness: Harness) -> None:
     # discord.py believes the token lives 15 minutes; the fake kills it after 1 s (50027).
+    notes = harness.record_notes()
     harness.fake_api.generation_seconds = 2.0
     interaction = await harness.compose("calm piano")
     result = await harness.channel.wait_for(is_result, timeout=10)
@@ -49,6 +50,9 @@ async def test_token_refused_mid_job_falls_back_to_the_channel(harness: Harness)
     assert interaction.followups == []
     results = [m for m in harness.bot_messages() if is_result(m)]
     assert results == [result]
+    noted = await notes.wait()
+    guild, channel = harness.guild.id, harness.channel.id
+    assert noted[0]["link"] == f"https://discord.com/channels/{guild}/{channel}/{result.id}"
 
 
 @pytest.mark.harness(discord={"token_lifetime": 1.0})
@@ -56,6 +60,7 @@ async def test_channel_closed_to_the_bot_sends_a_dm(harness: Harness) -> None:
     closed = harness.guild.add_text_channel(
         "no-bot-posts", bot_permissions=Perm.VIEW_CHANNEL | Perm.USE_APPLICATION_COMMANDS
     )
+    notes = harness.record_notes()
     harness.fake_api.generation_seconds = 2.0
     await harness.compose("calm piano", channel=closed)
     dm = harness.fake_discord.dm_channel(harness.alice)
@@ -63,3 +68,5 @@ async def test_channel_closed_to_the_bot_sends_a_dm(harness: Harness) -> None:
     assert result.embeds
     assert [m for m in closed.messages if is_result(m)] == []
     assert harness.fake_discord.permission_denials
+    noted = await notes.wait()
+    assert noted[0]["link"] == f"https://discord.com/channels/@me/{dm.id}/{result.id}"

@@ -70,6 +70,17 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     assert time.time() - started < 15
 
 
+async def test_mod_log_link_points_at_the_result_in_its_server(harness: Harness) -> None:
+    notes = harness.record_notes()
+    interaction = await harness.compose("calm piano")
+    result = await harness.result_of(interaction)
+    noted = await notes.wait()
+    assert noted[0]["outcome"] == "delivered" and noted[0]["guild_id"] == harness.guild.id
+    # Sent through the interaction webhook, the message object knows no guild; the link must.
+    expected = f"https://discord.com/channels/{harness.guild.id}/{harness.channel.id}/{result.id}"
+    assert noted[0]["link"] == expected
+
+
 async def record_edits(message: FakeMessage, until: Callable[[], bool]) -> list[float]:
     """The times at which `message` was edited, until `until()` holds."""
     times: list[float] = []

@@ -22,13 +22,24 @@ async def test_audio_over_the_upload_limit_is_delivered_as_a_link(harness: Harne
     assert fields["Size"] == "10.1 MiB"
 
 
-@pytest.mark.harness(api={"audio": BIG_WAV}, premium_tier=2, delivery={"edit_interval": 0.2})
+# edit_interval=0: the throttle never holds the "uploading" edit back, so whether it is sent
+# depends only on the file's size, not on when the last progress edit happened to land.
+@pytest.mark.harness(api={"audio": BIG_WAV}, premium_tier=2, delivery={"edit_interval": 0.0})
 async def test_a_boosted_server_gets_the_big_file_attached(harness: Harness) -> None:
-    harness.fake_api.generation_seconds = 1.0
     interaction = await harness.compose("an epic orchestral suite")
     result = await harness.result_of(interaction)
     assert len(result.attachments) == 1
     assert result.attachments[0].data == BIG_WAV
+    assert harness.fake_discord.upload_rejections == []
     status = await harness.status_of(interaction, lambda m: "Done" in m.content)
-    # A multi-megabyte upload is announced while it runs.
-    assert any("Uploading to Discord" in (body.get("content") or "") for body in status.history)
+    # A multi-megabyte upload is announced before it starts (the edit goes first on the token).
+    contents = [body.get("content") or "" for body in status.history]
+    uploading = [i for i, text in enumerate(contents) if "Uploading to Discord" in text]
+    assert uploading, contents
+    done = next(i for i, text in enumerate(contents) if "Done" in text)
+    assert uploading[-1] < done
+    patches = [r for r in harness.fake_discord.requests if r.method == "PATCH"]
+    posts = [r for r in harness.fake_discord.requests if r.uploads]
+    announce = next(r for r in patches if "Uploading" in ((r.body or {}).get("content") or ""))
+    requests = harness.fake_discord.requests
+    assert requests.index(announce) < requests.index(posts[0])

@@ -21,6 +21,7 @@ from tests.fakes.discord import (
     FakeGuild,
     FakeMember,
     FakeMessage,
+    FakeUser,
     MiB,
     Perm,
     snowflake_time,
@@ -726,3 +727,32 @@ async def test_invalid_bodies_can_be_refused_like_discord_does() -> None:
         await channel.send("x" * 2000)
         assert len(w.channel.messages) == 1
         await stop_client(w.bot, task, fake)
+
+
+def test_integer_snowflakes_pass_only_where_the_spec_has_a_snowflake() -> None:
+    """Discord accepts ids as JSON integers (discord.py sends them); the spec types them as
+    strings. Tolerated by schema position, not by key name."""
+    validator = load_validator()
+    followup = "/webhooks/{webhook_id}/{webhook_token}"
+    big = 1575257687552294926
+
+    def mentions(**fields: object) -> list[str]:
+        body = {"content": "x", "allowed_mentions": {"parse": [], **fields}}
+        return validator.validate("POST", followup, body)
+
+    assert mentions(users=[big], roles=[big + 1]) == []
+    assert mentions(users=[big, 1575257687552294927]) == []  # a second id, memo or not
+    assert validator.validate("POST", "/users/@me/channels", {"recipient_id": big}) == []
+    attachment = {"content": "x", "attachments": [{"id": 0, "filename": "a.wav"}]}
+    assert validator.validate("POST", followup, attachment) == []
+    # Still errors: not integers, negative ids, and integers where no snowflake belongs.
+    assert mentions(users=[True])
+    assert mentions(users=[-5])
+    assert mentions(users=[1.5])
+    assert mentions(parse=[big])
+    assert validator.validate("POST", "/users/@me/channels", {"recipient_id": "12ab"})
+    assert validator.validate("POST", followup, {"content": big})
+    # The fake's own answers stay strict: Discord always sends ids as strings.
+    user = FakeUser(big, "alice").to_payload()
+    assert validator.validate_response("GET", "/users/{user_id}", 200, user) == []
+    assert validator.validate_response("GET", "/users/{user_id}", 200, {**user, "id": big})

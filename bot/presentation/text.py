@@ -8,7 +8,6 @@ it, mentions are defused, and the result is cut to fit the place it goes.
 from __future__ import annotations
 
 import re
-from typing import cast
 
 import discord
 
@@ -19,20 +18,11 @@ _WHITESPACE = re.compile(r"\s+")
 NO_PINGS = discord.AllowedMentions.none()
 
 
-class _SnowflakeText:
-    """A user reference whose id serialises as a string, as Discord documents snowflakes
-    (discord.py would otherwise send `allowed_mentions.users` as JSON integers)."""
-
-    __slots__ = ("id",)
-
-    def __init__(self, user_id: int) -> None:
-        self.id = str(user_id)
-
-
 def ping_only(user_id: int) -> discord.AllowedMentions:
     """Allow exactly one user mention: the requester of a finished piece."""
-    users = cast("list[discord.abc.Snowflake]", [_SnowflakeText(user_id)])
-    return discord.AllowedMentions(everyone=False, roles=False, replied_user=False, users=users)
+    return discord.AllowedMentions(
+        everyone=False, roles=False, replied_user=False, users=[discord.Object(id=user_id)]
+    )
 
 
 def truncate(text: str, limit: int) -> str:
