@@ -19,6 +19,7 @@ from discord.ext import commands
 
 from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
+from bot.discord_buttons import DYNAMIC_ITEMS, queued_view, result_view
 from bot.discord_delivery import DiscordDelivery
 from bot.extensions import EXTENSIONS
 from bot.jobs.engine import JobEngine
@@ -28,7 +29,6 @@ from bot.store.database import Database
 from bot.store.jobs import JobStore
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
-from cogs.compose_ui import DYNAMIC_ITEMS, queued_view, result_view
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_buttons import handle_variation_submit
 from bot.discord_compose import start_compose
 from bot.presentation.errors import NEGATIVE_PROMPT_MAX_CHARS, PROMPT_MAX_CHARS, SEED_MAX
-from cogs.compose_ui import handle_variation_submit
 
 if TYPE_CHECKING:
     from bot.bot import JamBot
