@@ -9,6 +9,7 @@ everyone), so each moderator subcommand checks the invoker's permissions when it
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import discord
@@ -103,18 +104,24 @@ class QuotaCog(commands.Cog):
     def _service(self) -> QuotaService | None:
         return getattr(self.bot, "quota", None)
 
-    async def _moderator_service(
-        self, interaction: discord.Interaction[Any]
-    ) -> tuple[QuotaService, int] | None:
-        """The service and guild id when the invoker may moderate; otherwise answers and None."""
-        if not is_moderator(interaction):
-            await say(interaction, NOT_A_MODERATOR)
-            return None
+    async def _moderate(
+        self,
+        interaction: discord.Interaction[Any],
+        action: Callable[[QuotaService, int], Awaitable[str]],
+    ) -> None:
+        """Run a moderator subcommand: check Manage Server, run `action(service, guild_id)` and
+        answer with what it returns; a QuotaInputError is answered with its polite text."""
         service = self._service()
-        if service is None or interaction.guild_id is None:
-            await say(interaction, NOT_READY)
-            return None
-        return service, interaction.guild_id
+        if not is_moderator(interaction):
+            text = NOT_A_MODERATOR
+        elif service is None or interaction.guild_id is None:
+            text = NOT_READY
+        else:
+            try:
+                text = await action(service, interaction.guild_id)
+            except QuotaInputError as error:
+                text = str(error)
+        await say(interaction, text)
 
     # -- everyone -------------------------------------------------------------------------------
 
@@ -158,66 +165,58 @@ class QuotaCog(commands.Cog):
 
     @quota_group.command(name="show", description="Moderators: this server's quota settings")
     async def show(self, interaction: discord.Interaction[Any]) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        settings = await service.settings(guild_id)
-        usage = await service.pool_usage(guild_id)
-        overrides = await service.role_overrides(guild_id)
-        barred = await service.barred_members(guild_id)
-        terms = await service.blocked_terms(guild_id)
+        async def act(service: QuotaService, guild_id: int) -> str:
+            settings = await service.settings(guild_id)
+            usage = await service.pool_usage(guild_id)
+            overrides = await service.role_overrides(guild_id)
+            barred = await service.barred_members(guild_id)
+            terms = await service.blocked_terms(guild_id)
 
-        def mark(name: str) -> str:
-            return "" if name in settings.overridden else " (default)"
+            def mark(name: str) -> str:
+                return "" if name in settings.overridden else " (default)"
 
-        lines = [
-            f"**Quota for this server**{' — ⏸️ paused' if settings.paused else ''}",
-            f"Pool: {usage.used} of {usage.size} used today{mark('daily_pool')}; resets at "
-            f"{format_hhmm(settings.reset_minute)} UTC{mark('reset_minute')} "
-            f"({relative_time(usage.next_reset_at)})",
-            f"Each member: {plural(settings.member_limit, 'piece')} per "
-            f"{minutes_text(settings.window_seconds)}{mark('member_limit')}, "
-            f"{settings.max_in_flight} at once{mark('max_in_flight')}",
-        ]
-        if settings.allowed_channel_ids:
-            channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
-            lines.append(f"Channels: only {channels}")
-        else:
-            lines.append("Channels: all")
-        lines.append(
-            f"Mod log: <#{settings.modlog_channel_id}>"
-            if settings.modlog_channel_id
-            else "Mod log: off"
-        )
-        for override in overrides:
-            if override.exempt:
-                lines.append(f"Role <@&{override.role_id}>: exempt from member limits")
+            lines = [
+                f"**Quota for this server**{' — ⏸️ paused' if settings.paused else ''}",
+                f"Pool: {usage.used} of {usage.size} used today{mark('daily_pool')}; resets at "
+                f"{format_hhmm(settings.reset_minute)} UTC{mark('reset_minute')} "
+                f"({relative_time(usage.next_reset_at)})",
+                f"Each member: {plural(settings.member_limit, 'piece')} per "
+                f"{minutes_text(settings.window_seconds)}{mark('member_limit')}, "
+                f"{settings.max_in_flight} at once{mark('max_in_flight')}",
+            ]
+            if settings.allowed_channel_ids:
+                channels = ", ".join(f"<#{c}>" for c in sorted(settings.allowed_channel_ids))
+                lines.append(f"Channels: only {channels}")
             else:
-                bits = []
-                if override.member_limit is not None:
-                    bits.append(f"{override.member_limit} per window")
-                if override.max_in_flight is not None:
-                    bits.append(f"{override.max_in_flight} at once")
-                lines.append(f"Role <@&{override.role_id}>: {', '.join(bits)}")
-        if barred:
-            lines.append("Barred: " + ", ".join(f"<@{u}>" for u in barred))
-        lines.append(f"Block list: {plural(len(terms), 'entry', 'entries')}")
-        await say(interaction, fit(lines))
+                lines.append("Channels: all")
+            lines.append(
+                f"Mod log: <#{settings.modlog_channel_id}>"
+                if settings.modlog_channel_id
+                else "Mod log: off"
+            )
+            for override in overrides:
+                what = "exempt from member limits" if override.exempt else override.limits_text()
+                lines.append(f"Role <@&{override.role_id}>: {what}")
+            if barred:
+                lines.append("Barred: " + ", ".join(f"<@{u}>" for u in barred))
+            lines.append(f"Block list: {plural(len(terms), 'entry', 'entries')}")
+            return fit(lines)
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="leaderboard", description="Moderators: who composed most today")
     async def leaderboard(self, interaction: discord.Interaction[Any]) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        board = await service.leaderboard(guild_id, limit=10)
-        if not board:
-            await say(interaction, "Nobody has composed anything in this pool period yet.")
-            return
-        lines = ["**Most pieces since the last pool reset**"]
-        lines += [f"{i}. <@{user}> — {plural(n, 'piece')}" for i, (user, n) in enumerate(board, 1)]
-        await say(interaction, fit(lines))
+        async def act(service: QuotaService, guild_id: int) -> str:
+            board = await service.leaderboard(guild_id, limit=10)
+            if not board:
+                return "Nobody has composed anything in this pool period yet."
+            lines = ["**Most pieces since the last pool reset**"]
+            lines += [
+                f"{i}. <@{user}> — {plural(n, 'piece')}" for i, (user, n) in enumerate(board, 1)
+            ]
+            return fit(lines)
+
+        await self._moderate(interaction, act)
 
     # -- moderators: settings -------------------------------------------------------------------
 
@@ -232,29 +231,22 @@ class QuotaCog(commands.Cog):
         size: app_commands.Range[int, 0, 1_000_000] | None = None,
         reset_time: app_commands.Range[str, 1, 5] | None = None,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        minute = None
-        if reset_time is not None:
-            try:
-                minute = parse_hhmm(reset_time)
-            except ValueError:
-                await say(interaction, "Please give the reset time as HH:MM in UTC, like 06:30.")
-                return
-        try:
+        async def act(service: QuotaService, guild_id: int) -> str:
+            minute = None
+            if reset_time is not None:
+                try:
+                    minute = parse_hhmm(reset_time)
+                except ValueError:
+                    return "Please give the reset time as HH:MM in UTC, like 06:30."
             settings = await service.set_pool(
                 guild_id, size=size, reset_minute=minute, by=interaction.user.id
             )
-        except QuotaInputError as error:
-            await say(interaction, str(error))
-            return
-        await say(
-            interaction,
-            f"✅ The pool is now {plural(settings.daily_pool, 'piece')} a day, refilling at "
-            f"{format_hhmm(settings.reset_minute)} UTC.",
-        )
+            return (
+                f"✅ The pool is now {plural(settings.daily_pool, 'piece')} a day, refilling at "
+                f"{format_hhmm(settings.reset_minute)} UTC."
+            )
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="member-limits", description="Moderators: each member's limits")
     @app_commands.describe(
@@ -269,11 +261,7 @@ class QuotaCog(commands.Cog):
         window_minutes: app_commands.Range[int, 1, 43_200] | None = None,
         in_flight: app_commands.Range[int, 1, 100] | None = None,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        try:
+        async def act(service: QuotaService, guild_id: int) -> str:
             settings = await service.set_member_limits(
                 guild_id,
                 per_window=per_window,
@@ -281,14 +269,12 @@ class QuotaCog(commands.Cog):
                 max_in_flight=in_flight,
                 by=interaction.user.id,
             )
-        except QuotaInputError as error:
-            await say(interaction, str(error))
-            return
-        await say(
-            interaction,
-            f"✅ Each member may now compose {plural(settings.member_limit, 'piece')} per "
-            f"{minutes_text(settings.window_seconds)}, {settings.max_in_flight} at once.",
-        )
+            return (
+                f"✅ Each member may now compose {plural(settings.member_limit, 'piece')} per "
+                f"{minutes_text(settings.window_seconds)}, {settings.max_in_flight} at once."
+            )
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="role", description="Moderators: limits for members with a role")
     @app_commands.describe(
@@ -305,21 +291,15 @@ class QuotaCog(commands.Cog):
         per_window: app_commands.Range[int, 0, 10_000] | None = None,
         in_flight: app_commands.Range[int, 1, 100] | None = None,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        by = interaction.user.id
-        if action == "clear":
-            removed = await service.clear_role_override(guild_id, role.id, by=by)
-            await say(
-                interaction,
-                f"✅ {role.mention} now follows the server's member limits."
-                if removed
-                else f"{role.mention} had no override.",
-            )
-            return
-        try:
+        async def act(service: QuotaService, guild_id: int) -> str:
+            by = interaction.user.id
+            if action == "clear":
+                removed = await service.clear_role_override(guild_id, role.id, by=by)
+                return (
+                    f"✅ {role.mention} now follows the server's member limits."
+                    if removed
+                    else f"{role.mention} had no override."
+                )
             await service.set_role_override(
                 guild_id,
                 role.id,
@@ -328,22 +308,19 @@ class QuotaCog(commands.Cog):
                 exempt=action == "exempt",
                 by=by,
             )
-        except QuotaInputError as error:
-            await say(interaction, str(error))
-            return
-        if action == "exempt":
-            text = (
-                f"✅ Members with {role.mention} are exempt from the per-member limits "
-                "(they still use the server pool)."
-            )
-        else:
+            if action == "exempt":
+                return (
+                    f"✅ Members with {role.mention} are exempt from the per-member limits "
+                    "(they still use the server pool)."
+                )
             bits = []
             if per_window is not None:
                 bits.append(f"{plural(per_window, 'piece')} per window")
             if in_flight is not None:
                 bits.append(f"{in_flight} at once")
-            text = f"✅ Members with {role.mention} get {', '.join(bits)}."
-        await say(interaction, text)
+            return f"✅ Members with {role.mention} get {', '.join(bits)}."
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="grant", description="Moderators: give a member extra pieces")
     @app_commands.describe(member="Who gets them", extra="How many extra pieces")
@@ -353,33 +330,23 @@ class QuotaCog(commands.Cog):
         member: discord.Member,
         extra: app_commands.Range[int, 1, 1000],
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        try:
+        async def act(service: QuotaService, guild_id: int) -> str:
             balance = await service.grant_extra(guild_id, member.id, extra, by=interaction.user.id)
-        except QuotaInputError as error:
-            await say(interaction, str(error))
-            return
-        await say(
-            interaction,
-            f"✅ {member.mention} got {plural(extra, 'extra piece')} "
-            f"(extra balance now {balance}).",
-        )
+            return (
+                f"✅ {member.mention} got {plural(extra, 'extra piece')} "
+                f"(extra balance now {balance})."
+            )
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="reset", description="Moderators: clear a member's recent usage")
     @app_commands.describe(member="Whose usage window to clear")
     async def reset(self, interaction: discord.Interaction[Any], member: discord.Member) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        await service.reset_member(guild_id, member.id, by=interaction.user.id)
-        await say(
-            interaction,
-            f"✅ {member.mention}'s usage window is cleared (the server pool is unchanged).",
-        )
+        async def act(service: QuotaService, guild_id: int) -> str:
+            await service.reset_member(guild_id, member.id, by=interaction.user.id)
+            return f"✅ {member.mention}'s usage window is cleared (the server pool is unchanged)."
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="pause", description="Moderators: stop all composing here")
     async def pause(self, interaction: discord.Interaction[Any]) -> None:
@@ -390,15 +357,11 @@ class QuotaCog(commands.Cog):
         await self._set_paused(interaction, False)
 
     async def _set_paused(self, interaction: discord.Interaction[Any], paused: bool) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        await service.set_paused(guild_id, paused, by=interaction.user.id)
-        await say(
-            interaction,
-            "⏸️ Composing is paused in this server." if paused else "▶️ Composing is back on.",
-        )
+        async def act(service: QuotaService, guild_id: int) -> str:
+            await service.set_paused(guild_id, paused, by=interaction.user.id)
+            return "⏸️ Composing is paused in this server." if paused else "▶️ Composing is back on."
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="bar", description="Moderators: stop a member from composing")
     @app_commands.describe(member="Who to bar")
@@ -413,24 +376,21 @@ class QuotaCog(commands.Cog):
     async def _set_barred(
         self, interaction: discord.Interaction[Any], member: discord.Member, barred: bool
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        changed = await service.set_barred(guild_id, member.id, barred, by=interaction.user.id)
-        if barred:
-            text = (
-                f"🚫 {member.mention} can no longer compose here."
-                if changed
-                else f"{member.mention} was already barred."
-            )
-        else:
-            text = (
+        async def act(service: QuotaService, guild_id: int) -> str:
+            changed = await service.set_barred(guild_id, member.id, barred, by=interaction.user.id)
+            if barred:
+                return (
+                    f"🚫 {member.mention} can no longer compose here."
+                    if changed
+                    else f"{member.mention} was already barred."
+                )
+            return (
                 f"✅ {member.mention} can compose again."
                 if changed
                 else f"{member.mention} was not barred."
             )
-        await say(interaction, text)
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="channels", description="Moderators: where members may compose")
     @app_commands.describe(
@@ -447,41 +407,36 @@ class QuotaCog(commands.Cog):
         channel_2: discord.TextChannel | None = None,
         channel_3: discord.TextChannel | None = None,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        chosen = sorted({c.id for c in (channel, channel_2, channel_3) if c is not None})
-        if mode == "restrict" and not chosen:
-            await say(interaction, "Please name at least one channel to restrict composing to.")
-            return
-        await service.set_allowed_channels(
-            guild_id, chosen if mode == "restrict" else [], by=interaction.user.id
-        )
-        if mode == "restrict":
-            listed = ", ".join(f"<#{c}>" for c in chosen)
-            await say(interaction, f"✅ Members can now compose only in {listed}.")
-        else:
-            await say(interaction, "✅ Members can now compose in every channel.")
+        async def act(service: QuotaService, guild_id: int) -> str:
+            chosen = sorted({c.id for c in (channel, channel_2, channel_3) if c is not None})
+            if mode == "restrict" and not chosen:
+                return "Please name at least one channel to restrict composing to."
+            await service.set_allowed_channels(
+                guild_id, chosen if mode == "restrict" else [], by=interaction.user.id
+            )
+            if mode == "restrict":
+                listed = ", ".join(f"<#{c}>" for c in chosen)
+                return f"✅ Members can now compose only in {listed}."
+            return "✅ Members can now compose in every channel."
+
+        await self._moderate(interaction, act)
 
     @quota_group.command(name="modlog", description="Moderators: where quota events are posted")
     @app_commands.describe(channel="The mod-log channel (leave empty to turn the log off)")
     async def modlog(
         self, interaction: discord.Interaction[Any], channel: discord.TextChannel | None = None
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        await service.set_modlog_channel(
-            guild_id, None if channel is None else channel.id, by=interaction.user.id
-        )
-        await say(
-            interaction,
-            f"✅ Quota events will be posted in {channel.mention}."
-            if channel is not None
-            else "✅ The mod log is off.",
-        )
+        async def act(service: QuotaService, guild_id: int) -> str:
+            await service.set_modlog_channel(
+                guild_id, None if channel is None else channel.id, by=interaction.user.id
+            )
+            return (
+                f"✅ Quota events will be posted in {channel.mention}."
+                if channel is not None
+                else "✅ The mod log is off."
+            )
+
+        await self._moderate(interaction, act)
 
     # -- moderators: the block list -------------------------------------------------------------
 
@@ -496,20 +451,15 @@ class QuotaCog(commands.Cog):
         text: app_commands.Range[str, 1, 200],
         regex: bool = False,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        try:
+        async def act(service: QuotaService, guild_id: int) -> str:
             term = await service.add_blocked_term(
                 guild_id, text, regex=regex, by=interaction.user.id
             )
-        except QuotaInputError as error:
-            await say(interaction, str(error))
-            return
-        shown = safe_text(term.pattern, TERM_CHARS)
-        kind = "pattern" if term.kind == "regex" else "word"
-        await say(interaction, f"✅ Prompts matching the {kind} “{shown}” are now refused.")
+            shown = safe_text(term.pattern, TERM_CHARS)
+            kind = "pattern" if term.kind == "regex" else "word"
+            return f"✅ Prompts matching the {kind} “{shown}” are now refused."
+
+        await self._moderate(interaction, act)
 
     @block_group.command(name="remove", description="Moderators: unblock a word or pattern")
     @app_commands.describe(text="The word or pattern to remove", regex="It is a regular expression")
@@ -519,36 +469,32 @@ class QuotaCog(commands.Cog):
         text: app_commands.Range[str, 1, 200],
         regex: bool = False,
     ) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        removed = await service.remove_blocked_term(
-            guild_id, text, regex=regex, by=interaction.user.id
-        )
-        shown = safe_text(text, TERM_CHARS)
-        await say(
-            interaction,
-            f"✅ Removed “{shown}” from the block list."
-            if removed
-            else f"“{shown}” was not on the block list.",
-        )
+        async def act(service: QuotaService, guild_id: int) -> str:
+            removed = await service.remove_blocked_term(
+                guild_id, text, regex=regex, by=interaction.user.id
+            )
+            shown = safe_text(text, TERM_CHARS)
+            return (
+                f"✅ Removed “{shown}” from the block list."
+                if removed
+                else f"“{shown}” was not on the block list."
+            )
+
+        await self._moderate(interaction, act)
 
     @block_group.command(name="list", description="Moderators: show the prompt block list")
     async def block_list(self, interaction: discord.Interaction[Any]) -> None:
-        found = await self._moderator_service(interaction)
-        if found is None:
-            return
-        service, guild_id = found
-        terms = await service.blocked_terms(guild_id)
-        if not terms:
-            await say(interaction, "The block list is empty.")
-            return
-        lines = [f"**Block list** ({plural(len(terms), 'entry', 'entries')})"]
-        for term in terms:
-            kind = "regex" if term.kind == "regex" else "word"
-            lines.append(f"• {kind}: “{safe_text(term.pattern, TERM_CHARS)}”")
-        await say(interaction, fit(lines))
+        async def act(service: QuotaService, guild_id: int) -> str:
+            terms = await service.blocked_terms(guild_id)
+            if not terms:
+                return "The block list is empty."
+            lines = [f"**Block list** ({plural(len(terms), 'entry', 'entries')})"]
+            for term in terms:
+                kind = "regex" if term.kind == "regex" else "word"
+                lines.append(f"• {kind}: “{safe_text(term.pattern, TERM_CHARS)}”")
+            return fit(lines)
+
+        await self._moderate(interaction, act)
 
 
 async def setup(bot: JamBot) -> None:

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from bot.quota.models import DM_GUILD_ID, ModEvent
+from bot.quota.models import DM_GUILD_ID
 from bot.quota.service import Grant, Refusal
 from bot.store import quota as q
 from bot.store.database import Database
 from tests import test_quota_service as base
-from tests.test_quota_service import GUILD, MOD, Clock, member, service
+from tests.test_quota_service import GUILD, MOD, Clock, collect_events, member, service
 
 # The same fixtures as the main quota tests: a real SQLite file and a settable clock.
 clock = base.clock
@@ -29,12 +29,7 @@ async def test_finish_and_note_ends_in_flight_records_and_tells_the_mod_log(
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock, member_max_in_flight=1)
-    events: list[ModEvent] = []
-
-    async def collect(event: ModEvent) -> None:
-        events.append(event)
-
-    quota.add_event_listener(collect)
+    events = collect_events(quota)
     assert isinstance(await quota.reserve(member(7), "a", "piano"), Grant)
     assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)  # one at a time
     await quota.finish_and_note(
@@ -81,12 +76,7 @@ async def test_finish_and_note_in_a_dm_records_but_posts_nothing(
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock)
-    events: list[ModEvent] = []
-
-    async def collect(event: ModEvent) -> None:
-        events.append(event)
-
-    quota.add_event_listener(collect)
+    events = collect_events(quota)
     await quota.reserve(member(7, guild_id=None), "d", "piano")
     await quota.finish_and_note(
         guild_id=DM_GUILD_ID, user_id=7, prompt="piano", job_id="d", outcome="delivered", link=None
@@ -146,13 +136,8 @@ async def test_forgetting_a_vanished_modlog_channel_happens_once_and_only_for_th
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock)
-    events: list[ModEvent] = []
-
-    async def collect(event: ModEvent) -> None:
-        events.append(event)
-
     await quota.set_modlog_channel(GUILD, 77, by=MOD)
-    quota.add_event_listener(collect)
+    events = collect_events(quota)
     assert await quota.modlog_channel(GUILD) == 77
     assert await quota.forget_modlog_channel(GUILD, 77) is True
     assert await quota.modlog_channel(GUILD) is None

@@ -66,6 +66,28 @@ async def count_rows(db: Database, where: str = "1", params: tuple[object, ...] 
     return int(row[0])
 
 
+def collect_events(quota: QuotaService) -> list[ModEvent]:
+    """A list that fills with every ModEvent the service emits from now on."""
+    events: list[ModEvent] = []
+
+    async def collect(event: ModEvent) -> None:
+        events.append(event)
+
+    quota.add_event_listener(collect)
+    return events
+
+
+async def reserve_all(
+    quota: QuotaService, requests: list[tuple[Requester, str]]
+) -> tuple[list[Grant], list[Refusal]]:
+    """Reserve concurrently; the grants and refusals in request order."""
+    results = await asyncio.gather(*(quota.reserve(who, job, "piano") for who, job in requests))
+    return (
+        [r for r in results if isinstance(r, Grant)],
+        [r for r in results if isinstance(r, Refusal)],
+    )
+
+
 # -- atomicity under concurrency ---------------------------------------------------------------
 
 
@@ -73,11 +95,9 @@ async def test_200_concurrent_reservations_against_a_pool_of_50_grant_exactly_50
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock, guild_daily_pool=50)
-    results = await asyncio.gather(
-        *(quota.reserve(member(1000 + i), f"job-{i}", "piano") for i in range(200))
+    grants, refusals = await reserve_all(
+        quota, [(member(1000 + i), f"job-{i}") for i in range(200)]
     )
-    grants = [r for r in results if isinstance(r, Grant)]
-    refusals = [r for r in results if isinstance(r, Refusal)]
     assert len(grants) == 50
     assert {r.limit for r in refusals} == {"guild_pool"}
     assert sorted(g.pool_remaining for g in grants) == list(range(50))  # type: ignore[type-var]
@@ -89,13 +109,10 @@ async def test_200_concurrent_reservations_by_one_member_with_limit_5_grant_exac
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock, member_limit_per_window=5)
-    results = await asyncio.gather(
-        *(quota.reserve(member(7), f"job-{i}", "piano") for i in range(200))
-    )
-    grants = [r for r in results if isinstance(r, Grant)]
+    grants, refusals = await reserve_all(quota, [(member(7), f"job-{i}") for i in range(200)])
     assert len(grants) == 5
     assert sorted(g.member_remaining for g in grants) == [0, 1, 2, 3, 4]  # type: ignore[type-var]
-    refusal = next(r for r in results if isinstance(r, Refusal))
+    refusal = refusals[0]
     assert refusal.limit == "member_window"
     assert refusal.retry_at == clock.now + 3600
     assert await count_rows(db, "user_id = 7") == 5
@@ -214,7 +231,12 @@ async def test_a_cancelled_reservation_never_keeps_its_credit(db: Database, cloc
     rows = await db.fetchall("SELECT job_id, state FROM quota_reservations")
     states = {r["job_id"]: r["state"] for r in rows}
     assert states.pop("c0") == "refunded"  # written, but its caller never heard: given back
-    assert states == dict.fromkeys(granted, "reserved")
+    # The other cancelled ones either never ran or ran in a batch already on its way (how many
+    # share c0's batch depends on how the database groups work): never written, or given back.
+    assert {job: state for job, state in states.items() if job in granted} == dict.fromkeys(
+        granted, "reserved"
+    )
+    assert {state for job, state in states.items() if job not in granted} <= {"refunded"}
     assert (await quota.pool_usage(GUILD)).used == 10
 
 
@@ -232,7 +254,8 @@ async def test_commit_and_refund_are_idempotent(db: Database, clock: Clock) -> N
     await quota.commit("never-reserved")
     assert (await quota.pool_usage(GUILD)).used == 1
     assert await quota.bot_usage_today() == 1
-    states = dict(await db.fetchall("SELECT job_id, state FROM quota_reservations"))  # type: ignore[arg-type]
+    rows = await db.fetchall("SELECT job_id, state FROM quota_reservations")
+    states = {str(r[0]): str(r[1]) for r in rows}
     assert states == {"a": "committed", "b": "refunded"}
 
 
@@ -503,12 +526,7 @@ async def test_a_blocked_prompt_is_refused_free_and_reported_to_the_mod_log(
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock)
-    events: list[ModEvent] = []
-
-    async def collect(event: ModEvent) -> None:
-        events.append(event)
-
-    quota.add_event_listener(collect)
+    events = collect_events(quota)
     await quota.add_blocked_term(GUILD, "Crème Brûlée", by=MOD)
     await quota.add_blocked_term(GUILD, r"sp[a4]m+y", regex=True, by=MOD)
     with pytest.raises(QuotaInputError, match="not valid"):
@@ -547,16 +565,12 @@ async def test_moderator_actions_and_generations_reach_event_listeners(
     db: Database, clock: Clock
 ) -> None:
     quota = service(db, clock)
-    events: list[ModEvent] = []
-
-    async def collect(event: ModEvent) -> None:
-        events.append(event)
 
     async def broken(event: ModEvent) -> None:
         raise RuntimeError("a failing listener must not break the others")
 
     quota.add_event_listener(broken)
-    quota.add_event_listener(collect)
+    events = collect_events(quota)
     await quota.set_pool(GUILD, size=80, reset_minute=6 * 60 + 30, by=MOD)
     await quota.grant_extra(GUILD, 7, 3, by=MOD)
     await quota.note_generation(

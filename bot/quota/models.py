@@ -125,6 +125,15 @@ class RoleOverride:
     max_in_flight: int | None
     exempt: bool
 
+    def limits_text(self) -> str:
+        """The role's own limits, e.g. "3 per window, 2 at once" (empty when exempt)."""
+        bits = []
+        if self.member_limit is not None:
+            bits.append(f"{self.member_limit} per window")
+        if self.max_in_flight is not None:
+            bits.append(f"{self.max_in_flight} at once")
+        return ", ".join(bits)
+
 
 @dataclass(frozen=True)
 class BlockedTerm:

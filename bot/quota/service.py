@@ -571,9 +571,7 @@ class QuotaService:
         values: dict[str, int | None] = {}
         parts = []
         if per_window is not None:
-            if not 0 <= per_window <= 10_000:
-                raise QuotaInputError("The limit per window must be between 0 and 10,000.")
-            values["member_limit"] = per_window
+            values["member_limit"] = _check_per_window(per_window)
             parts.append(f"{per_window} per window")
         if window_seconds is not None:
             if not 60 <= window_seconds <= 30 * 86400:
@@ -581,9 +579,7 @@ class QuotaService:
             values["window_seconds"] = window_seconds
             parts.append(f"a window of {window_seconds // 60} minutes")
         if max_in_flight is not None:
-            if not 1 <= max_in_flight <= 100:
-                raise QuotaInputError("Songs at once must be between 1 and 100.")
-            values["max_in_flight"] = max_in_flight
+            values["max_in_flight"] = _check_in_flight(max_in_flight)
             parts.append(f"{max_in_flight} at once")
         if not values:
             raise QuotaInputError("Please give at least one of the member limits to change.")
@@ -616,21 +612,16 @@ class QuotaService:
             raise QuotaInputError(
                 "Please give a limit per window, songs at once, or make the role exempt."
             )
-        if per_window is not None and not 0 <= per_window <= 10_000:
-            raise QuotaInputError("The limit per window must be between 0 and 10,000.")
-        if max_in_flight is not None and not 1 <= max_in_flight <= 100:
-            raise QuotaInputError("Songs at once must be between 1 and 100.")
+        if per_window is not None:
+            _check_per_window(per_window)
+        if max_in_flight is not None:
+            _check_in_flight(max_in_flight)
         override = RoleOverride(role_id, per_window, max_in_flight, exempt)
         await self.store.set_role_override(guild_id, override)
         if exempt:
             what = "exempt from member limits (still counted in the server pool)"
         else:
-            bits = []
-            if per_window is not None:
-                bits.append(f"{per_window} per window")
-            if max_in_flight is not None:
-                bits.append(f"{max_in_flight} at once")
-            what = "limited to " + ", ".join(bits)
+            what = "limited to " + override.limits_text()
         await self._announce(
             guild_id, f"Moderator {by} made role {role_id} {what}.", kind="settings", by=by
         )
@@ -779,6 +770,19 @@ class QuotaService:
         if guild_id is None:
             return None
         return (await self._policy(guild_id)).match(prompt)
+
+
+def _check_per_window(value: int) -> int:
+    """The same bounds for a server's member limit and a role's (the /quota options agree)."""
+    if not 0 <= value <= 10_000:
+        raise QuotaInputError("The limit per window must be between 0 and 10,000.")
+    return value
+
+
+def _check_in_flight(value: int) -> int:
+    if not 1 <= value <= 100:
+        raise QuotaInputError("Songs at once must be between 1 and 100.")
+    return value
 
 
 def _setting(row: sqlite3.Row | None, name: str, default: int) -> int:
