@@ -33,7 +33,7 @@ from bot.aimlapi import (
     Unauthorized,
     UpstreamTimeout,
 )
-from tests.fakes.aimlapi import FakeAimlApi, make_wav
+from tests.fakes.aimlapi import FakeAimlApi, ManualClock, make_wav
 
 KEY = "sk-secret-test-key-0123456789"
 PROMPT = GenerationRequest(prompt="warm jazz trio, brushed drums")
@@ -49,21 +49,13 @@ class Sleeps:
         self.delays.append(delay)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 2_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(2_000_000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def api(clock: Clock) -> AsyncIterator[FakeAimlApi]:
+async def api(clock: ManualClock) -> AsyncIterator[FakeAimlApi]:
     async with FakeAimlApi(api_key=KEY, generation_seconds=30.0, time_source=clock) as fake:
         yield fake
         assert fake.schema_errors == []
@@ -315,7 +307,7 @@ async def test_a_200_with_status_error_on_submit_is_a_failed_generation(
 
 
 async def test_poll_reports_pending_statuses_then_the_completed_url(
-    api: FakeAimlApi, client: LyriaClient, clock: Clock
+    api: FakeAimlApi, client: LyriaClient, clock: ManualClock
 ) -> None:
     sub = await client.submit(PROMPT)
     statuses = []
@@ -334,7 +326,7 @@ async def test_poll_reports_pending_statuses_then_the_completed_url(
 
 
 async def test_opaque_ids_are_url_encoded(
-    session: aiohttp.ClientSession, sleeps: Sleeps, clock: Clock
+    session: aiohttp.ClientSession, sleeps: Sleeps, clock: ManualClock
 ) -> None:
     weird = "a+b/c d&e=f:g%?#"
     async with FakeAimlApi(api_key=KEY, id_factory=lambda: weird, time_source=clock) as api:
@@ -365,7 +357,12 @@ async def test_an_unknown_non_terminal_status_is_pending_and_logged_once(
     ],
 )
 async def test_failed_generations_raise_with_the_providers_reason(
-    api: FakeAimlApi, client: LyriaClient, clock: Clock, shape: str, message: str, expected: str
+    api: FakeAimlApi,
+    client: LyriaClient,
+    clock: ManualClock,
+    shape: str,
+    message: str,
+    expected: str,
 ) -> None:
     sub = await client.submit(PROMPT)
     api.fail_generation(sub.generation_id, shape=shape, message=message)

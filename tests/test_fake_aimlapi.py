@@ -11,28 +11,20 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.aimlapi import FakeAimlApi, make_wav
+from tests.fakes.aimlapi import FakeAimlApi, ManualClock, make_wav
 from tests.fakes.api_schema import ApiSchema
 
 ENDPOINT = "/v2/generate/audio"
 GOOD_BODY = {"model": "google/lyria2", "prompt": "calm lo-fi piano"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def api(clock: Clock) -> AsyncIterator[FakeAimlApi]:
+async def api(clock: ManualClock) -> AsyncIterator[FakeAimlApi]:
     async with FakeAimlApi(generation_seconds=10.0, time_source=clock) as fake:
         yield fake
 
@@ -60,7 +52,7 @@ def assert_http_error_shape(body: dict[str, Any], status: int) -> None:
 
 
 async def test_a_job_progresses_through_every_status_then_completes_with_a_cdn_link(
-    api: FakeAimlApi, http: aiohttp.ClientSession, clock: Clock
+    api: FakeAimlApi, http: aiohttp.ClientSession, clock: ManualClock
 ) -> None:
     schema = ApiSchema.load()
     async with http.post(ENDPOINT, json=GOOD_BODY) as resp:
@@ -192,7 +184,7 @@ async def test_scripted_poll_can_send_malformed_bodies(
 
 @pytest.mark.parametrize("shape", ["name", "detail"])
 async def test_failed_generation_reports_status_error_in_both_shapes(
-    api: FakeAimlApi, http: aiohttp.ClientSession, clock: Clock, shape: str
+    api: FakeAimlApi, http: aiohttp.ClientSession, clock: ManualClock, shape: str
 ) -> None:
     api.fail_generation(shape=shape, message="prompt flagged")
     _, created = await submit(http)
@@ -208,7 +200,7 @@ async def test_failed_generation_reports_status_error_in_both_shapes(
     assert ok["status"] == "completed"
 
 
-async def test_generation_seconds_may_depend_on_the_body(clock: Clock) -> None:
+async def test_generation_seconds_may_depend_on_the_body(clock: ManualClock) -> None:
     def seconds(body: dict[str, Any]) -> float:
         return 1.0 if body.get("seed") == 1 else 5.0
 

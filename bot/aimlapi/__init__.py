@@ -6,6 +6,9 @@ Public names are re-exported here; import from `bot.aimlapi`.
 from bot.aimlapi.audio import read_duration, sniff_audio
 from bot.aimlapi.client import USER_AGENT, LyriaClient
 from bot.aimlapi.errors import (
+    ACCOUNT_PROBLEM_KINDS,
+    ACCOUNT_PROBLEM_MESSAGE,
+    AccountProblem,
     AimlApiError,
     AmbiguousSubmission,
     BadRequest,
@@ -24,7 +27,10 @@ from bot.aimlapi.errors import (
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 
 __all__ = [
+    "ACCOUNT_PROBLEM_KINDS",
+    "ACCOUNT_PROBLEM_MESSAGE",
     "USER_AGENT",
+    "AccountProblem",
     "AimlApiError",
     "AmbiguousSubmission",
     "BadRequest",

@@ -422,7 +422,9 @@ def _json_object(answer: _Answer) -> dict[str, Any]:
 
 
 def _usage(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Usage:
-    usage_headers = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-aimlapi-")}
+    usage_headers = {
+        k.lower(): v for k, v in headers.items() if k.lower().startswith(USAGE_HEADER_PREFIX)
+    }
     credits: float | None = None
     meta = payload.get("meta")
     usage = meta.get("usage") if isinstance(meta, dict) else None

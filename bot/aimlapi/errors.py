@@ -39,18 +39,22 @@ class BadRequest(AimlApiError):
     user_message = "The music service rejected the request."
 
 
-class Unauthorized(AimlApiError):
+ACCOUNT_PROBLEM_MESSAGE = "The bot's API account has a problem. The bot's owner has been told."
+
+
+class AccountProblem(AimlApiError):
+    """The operator must fix the account; members only see that there is a problem."""
+
+    user_message = ACCOUNT_PROBLEM_MESSAGE
+    account_problem = True
+
+
+class Unauthorized(AccountProblem):
     """401: the API key is wrong, disabled or missing."""
 
-    user_message = "The bot's API account has a problem. The bot's owner has been told."
-    account_problem = True
 
-
-class OutOfCredits(AimlApiError):
+class OutOfCredits(AccountProblem):
     """403: the account is out of credits or not allowed to use the model."""
-
-    user_message = "The bot's API account has a problem. The bot's owner has been told."
-    account_problem = True
 
 
 class NotFound(AimlApiError):
@@ -139,3 +143,8 @@ class DownloadError(AimlApiError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.reason = reason
         self.transient = reason in {"network", "http", "truncated"}
+
+
+# Class names of the failures that are the operator's to fix, as a job records them
+# (`Job.error_kind` is the exception's class name).
+ACCOUNT_PROBLEM_KINDS = frozenset({Unauthorized.__name__, OutOfCredits.__name__})

@@ -55,6 +55,16 @@ CDN_MODES = frozenset(
 )
 
 
+class ManualClock:
+    """A time source a test moves by hand (`clock.now += 30`): pass it as `time_source`."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def make_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
     """A valid 16-bit mono PCM WAV of `seconds` of a quiet square-ish tone."""
     frames = max(0, round(seconds * rate))
