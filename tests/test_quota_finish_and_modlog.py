@@ -111,7 +111,7 @@ async def test_a_read_racing_a_change_does_not_cache_the_old_channel(
 ) -> None:
     quota = service(db, clock)
     await quota.set_modlog_channel(GUILD, 77, by=MOD)
-    quota._forget_cached_modlog(GUILD)  # start cold
+    quota._modlog_channels.invalidate(GUILD)  # start cold
     reading = asyncio.Event()
     release = asyncio.Event()
     real_guild_row = quota.store.guild_row
@@ -148,3 +148,30 @@ async def test_forgetting_a_vanished_modlog_channel_happens_once_and_only_for_th
     assert await quota.forget_modlog_channel(GUILD, 77) is False
     assert await quota.modlog_channel(GUILD) == 88
     assert [e.kind for e in events] == ["settings"]  # forgetting is not announced
+
+
+async def test_a_block_list_change_during_a_policy_load_is_enforced_at_once(
+    db: Database, clock: Clock
+) -> None:
+    quota = service(db, clock)
+    reading, release = asyncio.Event(), asyncio.Event()
+    real_blocked_terms = quota.store.blocked_terms
+    calls = 0
+
+    async def slow_first_load(guild_id: int) -> Any:
+        nonlocal calls
+        calls += 1
+        terms = await real_blocked_terms(guild_id)
+        if calls == 1:
+            reading.set()
+            await release.wait()
+        return terms
+
+    quota.store.blocked_terms = slow_first_load  # type: ignore[method-assign]
+    early = asyncio.create_task(quota.reserve(member(7), "a", "a nasty tune"))
+    await reading.wait()  # that reservation read the list before the moderator's change
+    await quota.add_blocked_term(GUILD, "nasty", by=MOD)
+    release.set()
+    assert isinstance(await early, Grant)  # it checked the list as it was
+    later = await quota.reserve(member(7), "b", "a nasty tune")
+    assert isinstance(later, Refusal) and later.limit == "blocked_prompt"

@@ -30,6 +30,7 @@ from typing import Any
 
 from bot.quota import limits
 from bot.quota.batching import TransactionBatcher
+from bot.quota.cache import LoadCache
 from bot.quota.models import (
     DM_GUILD_ID,
     BlockedTerm,
@@ -90,13 +91,11 @@ class QuotaService:
         self.store = q.QuotaStore(db)
         self._clock = clock
         self._listeners: list[EventCallback] = []
-        self._policies: dict[int, PromptPolicy] = {}
         self._batcher = TransactionBatcher(db)
         self._background: set[asyncio.Task[None]] = set()
-        # guild id -> mod-log channel id (None: off). Every event reads it, so it is cached;
-        # `_modlog_version` stops a read that raced a change from caching the old value.
-        self._modlog_channels: dict[int, int | None] = {}
-        self._modlog_version = 0
+        # Read on every reservation / every mod-log event, changed rarely: cached per server.
+        self._policies: LoadCache[int, PromptPolicy] = LoadCache(self._load_policy)
+        self._modlog_channels: LoadCache[int, int | None] = LoadCache(self._load_modlog_channel)
 
     # -- events --------------------------------------------------------------------------------
 
@@ -417,22 +416,15 @@ class QuotaService:
 
     async def modlog_channel(self, guild_id: int) -> int | None:
         """The server's mod-log channel, or None when the log is off (cached per server)."""
-        if guild_id in self._modlog_channels:
-            return self._modlog_channels[guild_id]
-        version = self._modlog_version
+        return await self._modlog_channels.get(guild_id)
+
+    async def _load_modlog_channel(self, guild_id: int) -> int | None:
         row = await self.store.guild_row(guild_id)
-        channel_id = (
+        return (
             None
             if row is None or row["modlog_channel_id"] is None
             else int(row["modlog_channel_id"])
         )
-        if version == self._modlog_version:  # no change while reading: safe to remember
-            self._modlog_channels[guild_id] = channel_id
-        return channel_id
-
-    def _forget_cached_modlog(self, guild_id: int) -> None:
-        self._modlog_version += 1
-        self._modlog_channels.pop(guild_id, None)
 
     async def forget_modlog_channel(self, guild_id: int, channel_id: int) -> bool:
         """The mod-log channel is gone (deleted, or the bot lost access): turn the log off, if
@@ -441,7 +433,7 @@ class QuotaService:
         try:
             return await self.store.forget_modlog_channel(guild_id, channel_id, self._clock())
         finally:
-            self._forget_cached_modlog(guild_id)
+            self._modlog_channels.invalidate(guild_id)
 
     async def member_extra_credit(self, guild_id: int, user_id: int) -> int:
         row = await self.store.member_row(guild_id, user_id)
@@ -706,7 +698,7 @@ class QuotaService:
                 guild_id, {"modlog_channel_id": channel_id}, self._clock()
             )
         finally:
-            self._forget_cached_modlog(guild_id)
+            self._modlog_channels.invalidate(guild_id)
         text = (
             f"Moderator {by} set the mod log channel to {channel_id}."
             if channel_id is not None
@@ -717,11 +709,10 @@ class QuotaService:
     # -- the block list ------------------------------------------------------------------------
 
     async def _policy(self, guild_id: int) -> PromptPolicy:
-        policy = self._policies.get(guild_id)
-        if policy is None:
-            policy = PromptPolicy(await self.store.blocked_terms(guild_id))
-            self._policies[guild_id] = policy
-        return policy
+        return await self._policies.get(guild_id)
+
+    async def _load_policy(self, guild_id: int) -> PromptPolicy:
+        return PromptPolicy(await self.store.blocked_terms(guild_id))
 
     async def blocked_terms(self, guild_id: int) -> list[BlockedTerm]:
         return await self.store.blocked_terms(guild_id)
@@ -738,8 +729,10 @@ class QuotaService:
             term = BlockedTerm("word", validate_word(text))
         if len(await self.store.blocked_terms(guild_id)) >= 500:
             raise QuotaInputError("The block list is full (500 entries); remove some first.")
-        added = await self.store.add_blocked_term(guild_id, term, by, self._clock())
-        self._policies.pop(guild_id, None)
+        try:
+            added = await self.store.add_blocked_term(guild_id, term, by, self._clock())
+        finally:
+            self._policies.invalidate(guild_id)
         if added:
             await self._announce(
                 guild_id,
@@ -754,8 +747,10 @@ class QuotaService:
     ) -> bool:
         kind = "regex" if regex else "word"
         pattern = text if regex else " ".join(text.split())
-        removed = await self.store.remove_blocked_term(guild_id, BlockedTerm(kind, pattern))
-        self._policies.pop(guild_id, None)
+        try:
+            removed = await self.store.remove_blocked_term(guild_id, BlockedTerm(kind, pattern))
+        finally:
+            self._policies.invalidate(guild_id)
         if removed:
             await self._announce(
                 guild_id,
@@ -764,12 +759,6 @@ class QuotaService:
                 by=by,
             )
         return removed
-
-    async def check_prompt(self, guild_id: int | None, prompt: str) -> BlockedTerm | None:
-        """The block-list entry `prompt` hits in that server, without reserving anything."""
-        if guild_id is None:
-            return None
-        return (await self._policy(guild_id)).match(prompt)
 
 
 def _check_per_window(value: int) -> int:
