@@ -89,13 +89,6 @@ def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _parse_log_level(raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-        raise ValueError(raw)
-    return value
-
-
 def _parse_time_of_day(raw: str) -> time:
     hours, sep, minutes = raw.strip().partition(":")
     if not sep:
@@ -114,9 +107,11 @@ def _parse_snowflakes(raw: str) -> frozenset[int]:
     return frozenset(_parse_snowflake(part) for part in raw.split(",") if part.strip())
 
 
-def _parse_choice(*choices: str) -> Callable[[str], str]:
+def _parse_choice(*choices: str, case: Callable[[str], str] = str.lower) -> Callable[[str], str]:
+    """One of `choices`, compared after `case` (lower-case by default)."""
+
     def parse(raw: str) -> str:
-        value = raw.strip().lower()
+        value = case(raw.strip())
         if value not in choices:
             raise ValueError(raw)
         return value
@@ -125,9 +120,9 @@ def _parse_choice(*choices: str) -> Callable[[str], str]:
 
 
 def _parse_path(raw: str) -> Path:
-    path = Path(raw.strip()).expanduser()
     if not raw.strip():
         raise ValueError(raw)
+    path = Path(raw.strip()).expanduser()
     return path if path.is_absolute() else PROJECT_ROOT / path
 
 
@@ -150,7 +145,11 @@ _SPECS: dict[str, _Spec] = {
     "AIMLAPI_MODEL": _Spec(str.strip, "a model id such as google/lyria2", "google/lyria2"),
     "DATABASE_PATH": _Spec(_parse_path, "a file path", "data/lyria-jam-bot.sqlite3"),
     "AUDIO_DIR": _Spec(_parse_path, "a folder path", "data/audio"),
-    "LOG_LEVEL": _Spec(_parse_log_level, "DEBUG, INFO, WARNING, ERROR or CRITICAL", "INFO"),
+    "LOG_LEVEL": _Spec(
+        _parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", case=str.upper),
+        "DEBUG, INFO, WARNING, ERROR or CRITICAL",
+        "INFO",
+    ),
     "GENERATION_TIMEOUT_SECONDS": _Spec(_parse_float(30), "seconds, at least 30", "600"),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
     "MAX_AUDIO_BYTES": _Spec(

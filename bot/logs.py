@@ -27,19 +27,26 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._secrets:
             return True
-        message = record.getMessage()
-        text = message
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        exc_text = record.exc_text or ""
-        for secret in self._secrets:
-            text = text.replace(secret, MASK)
-            exc_text = exc_text.replace(secret, MASK)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call ("%s %s" with one argument): show it, masked
+            message = f"{record.msg!r} % {record.args!r}"
+            record.msg, record.args = message, None
+        text = self._mask(message)
         if text != message:
             record.msg, record.args = text, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = exc_text
+            record.exc_text = self._mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._mask(record.stack_info)
         return True
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, MASK)
+        return text
 
 
 def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
