@@ -7,6 +7,7 @@ the next start picks up where this one stopped.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -101,8 +102,8 @@ class JamBot(commands.Bot):
         settings = self.settings
         settings.require("AIMLAPI_KEY")
         assert settings.aimlapi_key is not None
-        settings.database_path.parent.mkdir(parents=True, exist_ok=True)
-        settings.audio_dir.mkdir(parents=True, exist_ok=True)
+        for folder in (settings.database_path.parent, settings.audio_dir):
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         self.db = await Database.open(settings.database_path)
         self._resources_open = True
         # aiohttp's default pool (100 connections) would queue downloads behind polls when

@@ -38,7 +38,7 @@ from bot.presentation.status import (
     finished_status_text,
     status_text,
 )
-from bot.presentation.text import NO_PINGS, format_bytes, ping_only
+from bot.presentation.text import NO_PINGS, fit_message, format_bytes, ping_only
 from bot.quota.models import DM_GUILD_ID
 from bot.tasks import TaskTracker
 
@@ -324,7 +324,7 @@ class DiscordDelivery:
             except Exception as error:  # the announcement is optional; the result is not
                 log.warning("job %s: could not announce the upload: %r", job.id, error)
 
-        attach, reason = self._attachment_decision(job, ctx)
+        attach, reason = await self._attachment_decision(job, ctx)
         if not attach and not job.audio_url:
             # Completed without a file or a link: nothing to deliver, so say so and stop.
             text = "❌ The finished audio was lost before it could be delivered. Sorry!"
@@ -365,11 +365,11 @@ class DiscordDelivery:
         guild_id = ctx.guild_id if delivered.via != "dm" else None
         return message_url(guild_id, delivered.message.channel.id, delivered.message.id)
 
-    def _attachment_decision(self, job: Job, ctx: DiscordContext) -> tuple[bool, str | None]:
+    async def _attachment_decision(self, job: Job, ctx: DiscordContext) -> tuple[bool, str | None]:
         size = job.audio_size_bytes
         if not job.audio_path or size is None:
             return False, "the file was too large or could not be downloaded"
-        if not os.path.isfile(job.audio_path):  # e.g. AUDIO_DIR was cleared before a restart
+        if not await asyncio.to_thread(os.path.isfile, job.audio_path):  # e.g. AUDIO_DIR cleared
             return False, "the downloaded file is no longer on the bot's disk"
         if not ctx.can_attach:
             return False, "I am not allowed to attach files in this channel"
@@ -391,16 +391,19 @@ class DiscordDelivery:
         embed = result_embed(job)
         mentions = ping_only(ctx.requester_id)
 
-        def file() -> discord.File:
+        async def file() -> discord.File:
+            """A fresh handle per attempt (a sent File is closed); opened off the loop."""
             assert job.audio_path is not None
-            return discord.File(job.audio_path, filename=audio_filename(job))
+            return await asyncio.to_thread(
+                discord.File, job.audio_path, filename=audio_filename(job)
+            )
 
         if self._token_usable(ctx):
             try:
                 sent = await ctx.handle.webhook(self.client).send(
                     content,
                     embed=embed,
-                    file=file() if attach else MISSING,
+                    file=await file() if attach else MISSING,
                     view=self.result_view(job.id) or MISSING,
                     allowed_mentions=mentions,
                     wait=True,
@@ -419,7 +422,7 @@ class DiscordDelivery:
                 message = await channel.send(
                     content,
                     embed=embed,
-                    file=file() if attach else MISSING,
+                    file=await file() if attach else MISSING,
                     view=self.result_view(job.id) or MISSING,
                     allowed_mentions=mentions,
                 )
@@ -435,7 +438,7 @@ class DiscordDelivery:
             message = await dm.send(
                 content,
                 embed=embed,
-                file=file() if attach else MISSING,
+                file=await file() if attach else MISSING,
                 view=self.result_view(job.id) or MISSING,
                 allowed_mentions=mentions,
             )
@@ -456,7 +459,7 @@ class DiscordDelivery:
             return None
         try:
             return await self.client.get_partial_messageable(ctx.channel_id).send(
-                f"<@{ctx.requester_id}> {text}", allowed_mentions=NO_PINGS
+                fit_message(f"<@{ctx.requester_id}> {text}"), allowed_mentions=NO_PINGS
             )
         except discord.HTTPException as error:
             log.warning("cannot post in %s: %s %s", ctx.channel_id, error.status, error.code)

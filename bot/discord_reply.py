@@ -17,7 +17,7 @@ from typing import Any
 
 import discord
 
-from bot.presentation.text import NO_PINGS
+from bot.presentation.text import NO_PINGS, fit_message
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ async def reply(
     fills the "thinking…" message). Expired or the token refused: a channel message instead.
     """
     embeds: Sequence[discord.Embed] = [embed] if embed else []
+    content = fit_message(content)
     alive = not interaction.is_expired() and (
         interaction.expires_at.timestamp() - time.time() > EXPIRY_MARGIN
     )
@@ -107,7 +108,7 @@ async def reply(
     await channel_fallback(
         interaction.client,
         interaction.channel_id,
-        f"{interaction.user.mention} {content}",
+        fit_message(f"{interaction.user.mention} {content}"),
         embeds=embeds,
         allowed_mentions=allowed_mentions,
     )
@@ -126,7 +127,9 @@ async def channel_fallback(
         return None
     channel = client.get_partial_messageable(channel_id)
     try:
-        return await channel.send(content, embeds=list(embeds), allowed_mentions=allowed_mentions)
+        return await channel.send(
+            fit_message(content), embeds=list(embeds), allowed_mentions=allowed_mentions
+        )
     except discord.HTTPException as error:
         log.warning("cannot post in channel %s: %s %s", channel_id, error.status, error.code)
         return None
@@ -142,7 +145,7 @@ async def edit_original(
     """Replace the original response; False when it is gone or the token is dead."""
     try:
         await interaction.edit_original_response(
-            content=content,
+            content=fit_message(content),
             embeds=[embed] if embed else [],
             view=view,
             allowed_mentions=NO_PINGS,

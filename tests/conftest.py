@@ -200,6 +200,22 @@ class Harness:
         """Spec violations, unknown routes, fake crashes, late and missing acks; API schema."""
         assert self.fake_discord.problems() == []
         assert self.fake_api.schema_errors == []
+        assert self.unexpected_pings() == []
+
+    def unexpected_pings(self) -> list[str]:
+        """Bot messages that would notify anyone, except a result pinging its one requester."""
+        found: list[str] = []
+        for message in self.fake_discord.messages.values():
+            if message.author_id != self.fake_discord.bot_user.id:
+                continue
+            pings = message.pings()
+            if not pings:
+                continue
+            requester = requester_of_result(message)
+            if pings.users == {requester} and not pings.roles and not pings.everyone:
+                continue
+            found.append(f"message {message.id} pings {pings}: {message.content[:80]!r}")
+        return found
 
 
 @dataclass
@@ -225,6 +241,15 @@ class NoteRecorder:
                 self._noted.clear()
                 await self._noted.wait()
         return list(self.notes)
+
+
+def requester_of_result(message: FakeMessage) -> int | None:
+    """The member a result embed names as its requester (None for other messages)."""
+    for embed in message.embeds:
+        for item in embed.get("fields", []):
+            if item["name"] == "Requested by":
+                return int(str(item["value"]).strip("<@!>"))
+    return None
 
 
 def job_id_of(message: FakeMessage) -> str:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from discord import app_commands
 
+from bot.discord_reply import channel_fallback
+from bot.quota.service import Refusal
 from bot.tree import UserError, error_text
 from tests.conftest import Harness
 
@@ -76,3 +78,20 @@ async def test_commands_are_synced_to_the_dev_server_only(harness: Harness) -> N
     names = {c["name"] for c in harness.fake_discord.guild_commands[harness.guild.id]}
     assert {"compose", "help"} <= names
     assert harness.fake_discord.global_commands == []
+
+
+async def test_overlong_texts_are_cut_to_discords_2000_characters(harness: Harness) -> None:
+    async def wordy_refusal(*args: Any, **kwargs: Any) -> Refusal:
+        return Refusal(limit="member", message="Please wait. " * 200, retry_at=None)
+
+    harness.bot.quota.reserve = wordy_refusal  # type: ignore[method-assign]
+    interaction = await harness.compose("calm piano")
+    status = await harness.status_of(interaction, lambda m: "Please wait" in m.content)
+    assert len(status.content) == 2000 and status.content.endswith("…")
+
+    sent = await channel_fallback(harness.bot, harness.channel.id, "z" * 2500)
+    assert sent is not None
+    posted = await harness.channel.wait_for(lambda m: m.id == sent.id)
+    assert len(posted.content) == 2000
+    # The fake enforces Discord's limit (400/50035), so nothing was refused on the way.
+    assert harness.fake_discord.problems() == []

@@ -8,6 +8,7 @@ import itertools
 import time
 from collections.abc import Callable
 
+import discord
 import pytest
 
 from tests.conftest import Harness, job_id_of
@@ -145,3 +146,19 @@ async def test_prompt_with_mentions_and_markdown_neither_pings_nor_breaks_layout
     assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
     # The provider still got the prompt as typed.
     assert harness.fake_api.submissions[0]["prompt"] == prompt.strip()
+
+
+async def test_the_harness_flags_any_ping_but_the_results(harness: Harness) -> None:
+    """assert_clean checks every message of every test; make sure that check can fail."""
+    result = await harness.result_of(await harness.compose("calm piano"))
+    assert result.pings().users == {harness.alice.id}
+    assert harness.unexpected_pings() == []
+    channel = harness.bot.get_partial_messageable(harness.channel.id)
+    pinging = await channel.send(
+        f"<@{harness.bob.id}> hello", allowed_mentions=discord.AllowedMentions(users=True)
+    )
+    try:
+        flagged = harness.unexpected_pings()
+        assert len(flagged) == 1 and str(pinging.id) in flagged[0]
+    finally:
+        del harness.fake_discord.messages[pinging.id]  # keep the teardown check meaningful

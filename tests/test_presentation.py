@@ -10,7 +10,7 @@ from bot.jobs.models import Job, JobState, Phase, Progress
 from bot.presentation.errors import failure_text, refusal_text, validate_request
 from bot.presentation.result import audio_filename, result_content, result_embed
 from bot.presentation.status import Credit, credit_line, finished_status_text, status_text
-from bot.presentation.text import format_bytes, format_seconds, safe_text, truncate
+from bot.presentation.text import fit_message, format_bytes, format_seconds, safe_text, truncate
 
 
 def make_job(**overrides: object) -> Job:
@@ -140,6 +140,22 @@ def test_result_content_pings_and_explains_links() -> None:
     assert result_content(7).startswith("<@7> ")
     text = result_content(7, link="https://cdn.example/a.wav", reason="it is 12.0 MiB")
     assert "<https://cdn.example/a.wav>" in text and "it is 12.0 MiB" in text
+
+
+def test_result_link_cannot_break_out_of_its_brackets_or_the_message() -> None:
+    odd = "https://cdn.example/a b>c\n`x`.wav?sig=1&t=2"
+    text = result_content(7, link=odd, reason="over the limit")
+    link = text.split("<", 2)[2].split(">", 1)[0]
+    assert link == "https://cdn.example/a%20b%3Ec%0A%60x%60.wav?sig=1&t=2"
+    assert text.count("\n") == 2  # the ping line, the link line, the expiry note
+    huge = result_content(7, link="https://cdn.example/" + "a" * 3000)
+    assert len(huge) <= 2000 and "too long to post" in huge and "aaaa" not in huge
+
+
+def test_fit_message_keeps_content_within_a_bots_2000_characters() -> None:
+    assert fit_message("short") == "short"
+    cut = fit_message("y" * 2500)
+    assert len(cut) == 2000 and cut.endswith("…")
 
 
 def test_failure_texts_are_polite_and_specific() -> None:

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import discord
 
 from bot.jobs.models import Job
-from bot.presentation.text import format_bytes, format_seconds, safe_text
+from bot.presentation.text import fit_message, format_bytes, format_seconds, safe_text
 
 EMBED_COLOUR = discord.Colour(0x5865F2)
 DESCRIPTION_CHARS = 1000  # well inside the 4096 limit: the embed is a label, not a document
 FIELD_CHARS = 1000  # field values may hold 1024
 
 
+LINK_CHARS = 1500  # leaves room in the 2000-character content for the words around it
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def safe_link(url: str) -> str:
+    """`url` percent-encoded where it could end the `<…>` around it or break the line."""
+    return quote(url.strip(), safe=_URL_SAFE)
+
+
 def result_content(requester_id: int, *, link: str | None = None, reason: str | None = None) -> str:
     """The ping line, plus the CDN link with a word on why it is not attached."""
     lines = [f"<@{requester_id}> your piece is ready."]
-    if link:
-        why = f" ({reason})" if reason else ""
-        lines.append(f"The file is not attached{why}; download it here: <{link}>")
+    why = f" ({reason})" if reason else ""
+    if link and len(safe_link(link)) <= LINK_CHARS:
+        lines.append(f"The file is not attached{why}; download it here: <{safe_link(link)}>")
         lines.append("-# Links from the music service may expire; download it soon.")
-    return "\n".join(lines)
+    elif link:
+        lines.append(
+            f"The file is not attached{why}, and its download link is too long to post here. "
+            "Sorry! Please try again."
+        )
+    return fit_message("\n".join(lines))
 
 
 def result_embed(job: Job) -> discord.Embed:

@@ -25,6 +25,14 @@ def ping_only(user_id: int) -> discord.AllowedMentions:
     )
 
 
+MESSAGE_CHARS = 2000  # a bot's message content (the API documents 4000; bots get 2000)
+
+
+def fit_message(text: str) -> str:
+    """`text` cut to what Discord accepts as a bot's message content."""
+    return truncate(text, MESSAGE_CHARS)
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut `text` to at most `limit` characters, marking the cut with an ellipsis."""
     if limit <= 0:
