@@ -157,6 +157,7 @@ class Harness:
             "clock": self.time.clock,
             "sleep": self.time.sleep,
             "tick_interval": 3600.0,
+            "stop_grace": 0.0,  # tests that stop mid-submission want it interrupted
         }
         options.update(overrides)
         engine = JobEngine(**options)

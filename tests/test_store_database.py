@@ -104,3 +104,94 @@ async def test_run_in_transaction_rolls_back_on_error(tmp_path: Path) -> None:
 def test_migrations_are_numbered_without_gaps() -> None:
     numbers = [number for number, _, _ in migration_scripts()]
     assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_concurrent_operations_share_thread_hops(tmp_path: Path) -> None:
+    """Operations queued while a batch runs go to the database thread together."""
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        before_batches, before_ops = db.batches, db.batched_operations
+        changed = await asyncio.gather(
+            *(db.execute("INSERT INTO t VALUES (?)", (i,)) for i in range(200))
+        )
+        assert changed == [1] * 200
+        assert db.batched_operations - before_ops == 200
+        assert db.batches - before_batches <= 3
+        rows = await db.fetchall("SELECT x FROM t ORDER BY rowid")
+        assert [row[0] for row in rows] == list(range(200))  # in the order they were queued
+    finally:
+        await db.close()
+
+
+async def test_a_failing_operation_does_not_affect_its_batch(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER UNIQUE)")
+
+        def insert_then_fail(conn: sqlite3.Connection) -> None:
+            conn.execute("INSERT INTO t VALUES (99)")
+            raise ValueError("nope")
+
+        results = await asyncio.gather(
+            db.execute("INSERT INTO t VALUES (1)"),
+            db.execute("INSERT INTO t VALUES (1)"),  # violates UNIQUE
+            db.run_in_transaction(insert_then_fail),
+            db.fetchone("SELECT COUNT(*) FROM t"),
+            db.execute("INSERT INTO t VALUES (2)"),
+            return_exceptions=True,
+        )
+        assert results[0] == 1
+        assert isinstance(results[1], sqlite3.IntegrityError)
+        assert isinstance(results[2], ValueError)
+        count = results[3]
+        assert isinstance(count, sqlite3.Row) and count[0] == 1
+        assert results[4] == 1
+        rows = await db.fetchall("SELECT x FROM t ORDER BY x")
+        assert [row[0] for row in rows] == [1, 2]
+    finally:
+        await db.close()
+
+
+async def test_an_operation_that_leaves_a_transaction_open_is_rolled_back(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(DatabaseError, match="transaction open"):
+            await db.execute("BEGIN")
+        assert await db.execute("INSERT INTO t VALUES (1)") == 1
+        async with db.transaction() as conn:  # would fail if a transaction were still open
+            await conn.execute("INSERT INTO t VALUES (2)")
+        assert len(await db.fetchall("SELECT x FROM t")) == 2
+    finally:
+        await db.close()
+
+
+async def test_an_operation_cancelled_before_its_batch_never_runs(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.sqlite3")
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        async with db.transaction():  # hold the connection so the insert stays queued
+            insert = asyncio.create_task(db.execute("INSERT INTO t VALUES (1)"))
+            await asyncio.sleep(0)
+            insert.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await insert
+        assert await db.fetchall("SELECT x FROM t") == []
+    finally:
+        await db.close()
+
+
+async def test_close_finishes_queued_operations_first(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    db = await Database.open(path)
+    await db.execute("CREATE TABLE t (x INTEGER)")
+    inserts = [asyncio.create_task(db.execute("INSERT INTO t VALUES (?)", (i,))) for i in range(20)]
+    await asyncio.sleep(0)
+    await db.close()
+    assert [task.result() for task in inserts] == [1] * 20
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 20
+    finally:
+        conn.close()

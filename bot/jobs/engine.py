@@ -9,6 +9,14 @@ stood. In-process the engine keeps:
 * one ticker task that sends periodic progress for waiting and running jobs,
 * the latest known row of every unfinished job, so progress needs no database reads.
 
+Poll counts and the provider's in-progress status live in memory and reach the row with the
+job's next write (completion, failure, time-out, or `stop()`): a crash loses the counts since the
+last write, which only makes `poll_count` a little low. Everything a restart acts on (state,
+generation id, audio link) is still written before it is acted on.
+
+`stop()` gives submissions in flight a short grace (`stop_grace`) to store their generation id,
+so a clean shutdown mid-submit does not leave the job `submit_unknown`.
+
 The engine never imports discord; listeners (the terminal, the Discord cog) turn progress into
 output and call `mark_delivered` once the audio reached the requester.
 """
@@ -22,6 +30,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -102,11 +111,13 @@ class JobEngine:
         schedule_factory: Callable[[Sequence[float]], PollSchedule] = PollSchedule.from_history,
         download_attempts: int = 3,
         rng: random.Random | None = None,
+        stop_grace: float = 5.0,
     ) -> None:
         """`resume_origins`: which jobs `start()` picks up (None: all; the bot passes
         {"discord"} so a terminal run sharing the database is left alone, and vice versa).
         `schedule_factory` builds the poll schedule from the learnt generation times.
-        `sleep`, `clock` and `rng` are injectable so tests control time and jitter."""
+        `sleep`, `clock` and `rng` are injectable so tests control time and jitter.
+        `stop_grace`: seconds `stop()` waits for submissions in flight to return."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._store = store
@@ -124,12 +135,16 @@ class JobEngine:
         self._schedule_factory = schedule_factory
         self._download_attempts = max(1, download_attempts)
         self._rng = rng or random.Random()  # jitter only
+        self._stop_grace = max(0.0, stop_grace)
 
         self._listeners: list[JobListener] = []
         self._queue = FairQueue()
         self._jobs: dict[str, Job] = {}  # latest row of every unfinished job we handle
         self._phases: dict[str, Phase] = {}
         self._running: dict[str, asyncio.Task[None]] = {}  # job tasks holding a slot
+        # Jobs between "about to mark submitting" and "submission outcome stored": stop() waits
+        # for these futures (up to the grace) before cancelling.
+        self._submits: dict[str, asyncio.Future[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
         self._waiters: dict[str, list[asyncio.Future[Job]]] = {}
         self._history: list[float] = []
@@ -165,13 +180,30 @@ class JobEngine:
         if resumed:
             log.info("resumed %d unfinished job(s)", len(resumed))
 
-    async def stop(self) -> None:
-        """Cancel every in-process task. Rows stay as they are; the next start resumes them."""
+    async def stop(self, *, grace: float | None = None) -> None:
+        """Cancel every in-process task. Rows stay as they are; the next start resumes them.
+
+        Polls, sleeps and downloads are cancelled at once. Submissions in flight get up to
+        `grace` seconds (default: the engine's `stop_grace`) to return and store their
+        generation id; no new submission starts meanwhile. One still running after that is
+        cancelled, and the next start marks it submit_unknown."""
         self._started = False
+        grace = self._stop_grace if grace is None else max(0.0, grace)
+        submitting = set(self._submits)
+        for job_id, task in self._running.items():
+            if job_id not in submitting:
+                task.cancel()
+        for task in self._background:
+            task.cancel()
+        if submitting and grace > 0:
+            log.info("waiting up to %.1f s for %d submission(s) in flight", grace, len(submitting))
+            await asyncio.wait(list(self._submits.values()), timeout=grace)
         tasks = [*self._running.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._save_poll_counts()
+        self._submits.clear()
         self._running.clear()
         self._background.clear()
         self._ticker = None
@@ -225,14 +257,10 @@ class JobEngine:
         return True
 
     async def mark_delivered(self, job_id: str, **context_updates: Any) -> Job:
-        """Record that the requester got the result (idempotent for a delivered job)."""
-        if context_updates:
-            await self.update_context(job_id, **context_updates)
-        now = self._clock()
-        job = await self._store.transition(
-            job_id, JobState.COMPLETED, JobState.DELIVERED, now=now, delivered_at=now
-        )
-        current = job or await self._store.get(job_id)
+        """Record that the requester got the result (idempotent for a delivered job).
+
+        The context merge and the state change are one transaction."""
+        current = await self._store.deliver(job_id, context_updates, now=self._clock())
         if current is None:
             raise JobError(f"unknown job {job_id}")
         if current.state is not JobState.DELIVERED:
@@ -244,8 +272,10 @@ class JobEngine:
         job = await self._store.merge_context(job_id, updates, now=self._clock())
         if job is None:
             raise JobError(f"unknown job {job_id}")
-        if job_id in self._jobs:
-            self._jobs[job_id] = job
+        tracked = self._jobs.get(job_id)
+        if tracked is not None:
+            # Only the context changed; the tracked row may hold poll counts not yet written.
+            self._jobs[job_id] = replace(tracked, context=job.context, updated_at=job.updated_at)
         return job
 
     async def get(self, job_id: str) -> Job | None:
@@ -359,16 +389,33 @@ class JobEngine:
     # -- one job ---------------------------------------------------------------------------------
 
     async def _run_queued(self, job_id: str) -> None:
+        settled = asyncio.get_running_loop().create_future()
+        self._submits[job_id] = settled
+        try:
+            submitted = await self._mark_and_submit(job_id)
+        finally:
+            self._submits.pop(job_id, None)
+            if not settled.done():
+                settled.set_result(None)
+        if submitted is not None and self._started:  # when stopping, the next start polls
+            await self._run_submitted(submitted)
+
+    async def _mark_and_submit(self, job_id: str) -> Job | None:
         submitting = await self._store.transition(
             job_id, JobState.QUEUED, JobState.SUBMITTING, now=self._clock()
         )
         if submitting is None:  # cancelled meanwhile
-            return
+            return None
+        if not self._started:
+            # stop() began while the row was written: do not send a request now; the job stays
+            # queued for the next start.
+            await self._store.transition(
+                job_id, JobState.SUBMITTING, JobState.QUEUED, now=self._clock()
+            )
+            return None
         self._track(submitting, Phase.SUBMITTING)
         await self._emit_progress(submitting, Phase.SUBMITTING)
-        submitted = await self._submit(submitting)
-        if submitted is not None:
-            await self._run_submitted(submitted)
+        return await self._submit(submitting)
 
     async def _submit(self, job: Job) -> Job | None:
         request = GenerationRequest(
@@ -450,15 +497,14 @@ class JobEngine:
             try:
                 result = await self._client.poll(job.generation_id)
             except GenerationFailed as exc:
-                await self._count_poll(job, "error")
+                job = self._count_poll(job, "error")
                 await self._end(job, JobState.SUBMITTED, JobState.FAILED, exc, refund=False)
                 return None
             except AimlApiError as exc:
+                job = self._count_poll(job, None)
                 if not exc.transient:
-                    await self._count_poll(job, None)
                     await self._end(job, JobState.SUBMITTED, JobState.FAILED, exc, refund=False)
                     return None
-                job = await self._count_poll(job, None) or job
                 errors += 1
                 retry_delay = self._backoff(errors, exc)
                 log.info("job %s: poll failed (%s); retrying in %.1f s", job.id, exc, retry_delay)
@@ -466,7 +512,7 @@ class JobEngine:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                job = await self._count_poll(job, None) or job
+                job = self._count_poll(job, None)
                 errors += 1
                 retry_delay = self._backoff(errors, None)
                 log.exception("job %s: unexpected poll failure; retrying", job.id)
@@ -475,22 +521,8 @@ class JobEngine:
             noticed = self._clock()
             if result.state != "completed":
                 last_pending_at = noticed
-                updated = await self._count_poll(job, result.status)
-                if updated is None:
-                    return None
-                job = updated
+                job = self._count_poll(job, result.status)
                 continue
-            completed = await self._store.update(
-                job.id,
-                expected=JobState.SUBMITTED,
-                now=noticed,
-                increment_polls=True,
-                provider_status=result.status,
-                provider_completed_at=noticed,
-                audio_url=result.audio_url,
-            )
-            if completed is None:
-                return None
             # The completion happened between the last "pending" answer and this one. A random
             # point in between (not the midpoint) keeps the learnt distribution smooth instead of
             # clustered on the poll times it was measured with. With no such answer (first poll,
@@ -499,7 +531,22 @@ class JobEngine:
                 duration = noticed - submitted_at
             else:
                 duration = self._rng.uniform(last_pending_at, noticed) - submitted_at
-            await self._learn(job.id, duration)
+            duration = max(0.0, duration)
+            # One transaction: the link (so a restart downloads instead of polling again), the
+            # poll count kept in memory so far, and the learnt generation time.
+            completed = await self._store.update(
+                job.id,
+                expected=JobState.SUBMITTED,
+                now=noticed,
+                learn_seconds=duration,
+                poll_count=job.poll_count + 1,
+                provider_status=result.status,
+                provider_completed_at=noticed,
+                audio_url=result.audio_url,
+            )
+            if completed is None:
+                return None
+            self._learn(duration)
             self._track(completed, Phase.DOWNLOADING)
             if result.audio_url is None:
                 missing = GenerationFailed("completed without an audio URL")
@@ -508,15 +555,34 @@ class JobEngine:
             await self._emit_progress(completed, Phase.DOWNLOADING)
             return completed
 
-    async def _count_poll(self, job: Job, status: str | None) -> Job | None:
-        """Count one poll request (answered or not) and store the provider's status if known."""
-        changes = {} if status is None else {"provider_status": status}
-        updated = await self._store.update(
-            job.id, expected=JobState.SUBMITTED, now=self._clock(), increment_polls=True, **changes
+    def _count_poll(self, job: Job, status: str | None) -> Job:
+        """Count one poll request (answered or not) and note the provider's status if known.
+
+        In memory only: the job's next write (or `stop()`) persists them. The context comes
+        from the tracked row, which `update_context` keeps current."""
+        tracked = self._jobs.get(job.id)
+        updated = replace(
+            job,
+            poll_count=job.poll_count + 1,
+            provider_status=job.provider_status if status is None else status,
+            context=job.context if tracked is None else tracked.context,
         )
-        if updated is not None:
-            self._track(updated, self._phases.get(job.id, Phase.GENERATING))
+        self._track(updated, self._phases.get(job.id, Phase.GENERATING))
         return updated
+
+    async def _save_poll_counts(self) -> None:
+        """On stop: write the in-memory poll counts of jobs still generating."""
+        counts = [
+            (job.id, job.poll_count, job.provider_status)
+            for job in self._jobs.values()
+            if job.state is JobState.SUBMITTED and job.poll_count
+        ]
+        if not counts:
+            return
+        try:
+            await self._store.save_poll_counts(counts)
+        except Exception:
+            log.exception("could not save the poll counts of %d job(s)", len(counts))
 
     def _backoff(self, errors: int, exc: AimlApiError | None) -> float:
         """Exponential backoff with full jitter, at least the provider's Retry-After."""
@@ -609,6 +675,7 @@ class JobEngine:
             now=self._clock(),
             error_kind="Timeout",
             error_message=message,
+            **_poll_changes(job),
         )
         if ended is not None:
             await self._finish(ended, Phase.TIMED_OUT, message)
@@ -624,6 +691,7 @@ class JobEngine:
             now=self._clock(),
             error_kind=type(exc).__name__,
             error_message=message,
+            **_poll_changes(job),
         )
         if ended is None:
             return
@@ -641,9 +709,8 @@ class JobEngine:
         self._jobs.pop(job_id, None)
         self._phases.pop(job_id, None)
 
-    async def _learn(self, job_id: str, duration: float) -> None:
-        duration = max(0.0, duration)
-        await self._store.record_generation_time(job_id, duration, now=self._clock())
+    def _learn(self, duration: float) -> None:
+        """Add a generation time (already stored with the completion) to the in-memory plan."""
         self._history.append(duration)
         del self._history[:-HISTORY_LIMIT]
         self._learnt_since_refresh += 1
@@ -749,6 +816,13 @@ class JobEngine:
         ]
         if ticking:
             await asyncio.gather(*(self._emit_progress(job, phase) for job, phase in ticking))
+
+
+def _poll_changes(job: Job) -> dict[str, Any]:
+    """The in-memory poll count and provider status, for the job's next write."""
+    if job.state is not JobState.SUBMITTED:
+        return {}
+    return {"poll_count": job.poll_count, "provider_status": job.provider_status}
 
 
 def _user_message(exc: AimlApiError) -> str:

@@ -86,7 +86,8 @@ class JobRequest:
     guild_id: str | None = None
     channel_id: str | None = None
     origin: str = "cli"  # "cli" or "discord"
-    context: dict[str, Any] = field(default_factory=dict)
+    # Holds the Discord interaction token: never in a repr (logs, tracebacks).
+    context: dict[str, Any] = field(default_factory=dict, repr=False)
     job_id: str | None = None  # set when credit was reserved under this id before enqueueing
 
 
@@ -104,7 +105,7 @@ class Job:
     guild_id: str | None
     channel_id: str | None
     origin: str
-    context: dict[str, Any]
+    context: dict[str, Any] = field(repr=False)  # may hold the interaction token: not in reprs
     created_at: float  # unix seconds
     updated_at: float
     deadline_at: float

@@ -3,6 +3,8 @@
 aiosqlite runs each statement on the connection's own thread, so the event loop never blocks.
 Because the connection is shared by many tasks, every use goes through one `asyncio.Lock`:
 a transaction started by one task can never see, or be committed by, another task's statements.
+Single operations (`execute`, `fetch*`, `run_in_transaction`) are queued and run in batches,
+one thread hop per batch, each operation still on its own (its own statement or transaction).
 
 Migrations are the files `migrations/NNNN_name.sql`, applied in order inside a transaction;
 `PRAGMA user_version` records the last one applied.
@@ -16,6 +18,7 @@ import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,8 +56,13 @@ class Database:
 
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._conn = connection
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # whoever holds it owns the connection
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.path = path
+        # For benchmarks: how many thread hops the queued operations needed.
+        self.batches = 0
+        self.batched_operations = 0
 
     def __repr__(self) -> str:
         return f"Database({str(self.path)!r})"
@@ -86,6 +94,9 @@ class Database:
         return database
 
     async def close(self) -> None:
+        """Finish the queued operations, then close the connection."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.gather(self._flusher, return_exceptions=True)
         async with self._lock:
             await self._conn.close()
 
@@ -115,27 +126,44 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one statement; return the number of rows it changed."""
-        async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            changed = cursor.rowcount
-            await cursor.close()
-            return changed
+
+        def work(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(sql, params)
+            try:
+                return cursor.rowcount
+            finally:
+                cursor.close()
+
+        return await self._submit(work)
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        async with self._lock:
-            cursor = await self._conn.execute(sql, params)
-            row = await cursor.fetchone()
-            await cursor.close()
-            return row
+        def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            cursor = conn.execute(sql, params)
+            try:
+                row: sqlite3.Row | None = cursor.fetchone()
+                return row
+            finally:
+                cursor.close()
+
+        return await self._submit(work)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
-        async with self._lock:
-            rows = await self._conn.execute_fetchall(sql, params)
-            return list(rows)
+        def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            cursor = conn.execute(sql, params)
+            try:
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
+        return await self._submit(work)
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        async with self.transaction() as conn:
-            await conn.executemany(sql, rows)
+        materialised = list(rows)  # not a generator running on the database thread
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(sql, materialised).close()
+
+        await self.run_in_transaction(work)
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -144,7 +172,8 @@ class Database:
         """`BEGIN IMMEDIATE` ... `COMMIT` (or `ROLLBACK` on error), holding the lock throughout.
 
         IMMEDIATE takes the write lock at the start, so a read-check-write sequence inside
-        cannot race with another process writing the same file.
+        cannot race with another process writing the same file. Each statement inside is its
+        own hop to the database thread: prefer `run_in_transaction` on hot paths.
         """
         async with self._lock:
             await self._conn.execute("BEGIN IMMEDIATE")
@@ -159,9 +188,9 @@ class Database:
     async def run_in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run `work(connection)` on the database thread inside one IMMEDIATE transaction.
 
-        For hot multi-statement transactions (quota reservations): the whole read-check-write
-        is one hop to the database thread instead of one per statement. `work` must only use
-        the connection it is given and must not touch the event loop.
+        For hot multi-statement transactions: the whole read-check-write is one hop to the
+        database thread (shared with other queued operations) instead of one per statement.
+        `work` must only use the connection it is given and must not touch the event loop.
         """
 
         def run(conn: sqlite3.Connection) -> T:
@@ -174,9 +203,71 @@ class Database:
             conn.execute("COMMIT")
             return result
 
-        async with self._lock:
-            # aiosqlite's own way of running a callable on its thread with the raw connection.
-            result: T = await self._conn._execute(  # type: ignore[no-untyped-call]
-                lambda: run(self._conn._conn)
-            )
-            return result
+        return await self._submit(run)
+
+    # -- batching --------------------------------------------------------------------------------
+
+    async def _submit(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Queue `work` for the next batch and wait for its own result.
+
+        Every operation queued while a batch runs goes into the following batch, and a batch
+        is one hop to the database thread. So N concurrent callers cost about two hops instead
+        of N lock hand-overs, each of which waited for the busy event loop to come round.
+        An operation whose caller was cancelled before its batch started is skipped.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((work, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush(), name="database-batches")
+        return await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            async with self._lock:
+                batch = [(work, future) for work, future in self._pending if not future.done()]
+                self._pending = []
+                if not batch:
+                    continue
+                works = [work for work, _ in batch]
+                try:
+                    run = partial(_run_batch, self._conn._conn, works)
+                    outcomes: list[tuple[bool, Any]]
+                    outcomes = await self._conn._execute(run)  # type: ignore[no-untyped-call]
+                except asyncio.CancelledError:
+                    _fail_all(batch, DatabaseError("the database batch was cancelled"))
+                    raise
+                except Exception as exc:  # e.g. the connection is closed
+                    _fail_all(batch, exc)
+                    continue
+            self.batches += 1
+            self.batched_operations += len(batch)
+            for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+
+def _fail_all(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)
+
+
+def _run_batch(
+    conn: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+) -> list[tuple[bool, Any]]:
+    """On the database thread: run each operation on its own; one failure affects no other."""
+    outcomes: list[tuple[bool, Any]] = []
+    for work in works:
+        try:
+            outcomes.append((True, work(conn)))
+        except BaseException as exc:  # delivered to its caller; the batch goes on
+            outcomes.append((False, exc))
+        if conn.in_transaction:  # a bug left a transaction open: never leak it to the next one
+            conn.execute("ROLLBACK")
+            outcomes[-1] = (False, DatabaseError("operation left a transaction open"))
+    return outcomes

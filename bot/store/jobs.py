@@ -75,16 +75,25 @@ class JobStore:
         expected: JobState | Collection[JobState] | None = None,
         now: float,
         increment_polls: bool = False,
+        learn_seconds: float | None = None,
         **changes: Any,
     ) -> Job | None:
-        """Set `changes` without a state change (guarded by `expected` when given)."""
+        """Set `changes` without a state change (guarded by `expected` when given).
+
+        `learn_seconds`: also append this generation time to the history, in the same
+        transaction (only when the update applied)."""
         allowed: list[JobState] | None
         if expected is None:
             allowed = None
         else:
             allowed = [expected] if isinstance(expected, JobState) else list(expected)
         return await self._guarded_update(
-            job_id, allowed, now, changes, increment_polls=increment_polls
+            job_id,
+            allowed,
+            now,
+            changes,
+            increment_polls=increment_polls,
+            learn_seconds=learn_seconds,
         )
 
     async def merge_context(
@@ -108,6 +117,46 @@ class JobStore:
 
         row = await self._db.run_in_transaction(work)
         return None if row is None else job_from_row(row)
+
+    async def deliver(
+        self, job_id: str, context_updates: dict[str, Any], *, now: float
+    ) -> Job | None:
+        """Merge `context_updates` and move a completed job to delivered, in one transaction.
+
+        Returns the row afterwards (None when the job is missing); the caller checks its state:
+        a job that was not completed keeps its state (the context is merged all the same)."""
+
+        def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            row = conn.execute("SELECT state, context FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            if context_updates:
+                merged = {**json.loads(row[1] or "{}"), **context_updates}
+                conn.execute(
+                    "UPDATE jobs SET context = ?, updated_at = ? WHERE id = ?",
+                    (json.dumps(merged, sort_keys=True), now, job_id),
+                )
+            if row[0] == JobState.COMPLETED.value:
+                conn.execute(
+                    "UPDATE jobs SET state = ?, delivered_at = ?, updated_at = ? "
+                    "WHERE id = ? AND state = ?",
+                    (JobState.DELIVERED.value, now, now, job_id, JobState.COMPLETED.value),
+                )
+            result: sqlite3.Row | None = conn.execute(
+                "SELECT * FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            return result
+
+        row = await self._db.run_in_transaction(work)
+        return None if row is None else job_from_row(row)
+
+    async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
+        """Persist (job id, poll count, provider status) kept in memory, for submitted jobs."""
+        await self._db.executemany(
+            "UPDATE jobs SET poll_count = MAX(poll_count, ?), "
+            "provider_status = COALESCE(?, provider_status) WHERE id = ? AND state = ?",
+            [(count, status, job_id, JobState.SUBMITTED.value) for job_id, count, status in counts],
+        )
 
     async def unfinished(self, origins: Collection[str] | None = None) -> list[Job]:
         """Jobs that still need work or delivery, oldest first."""
@@ -144,19 +193,9 @@ class JobStore:
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
         """Append one duration and drop all but the newest `history_limit`."""
         limit = self._history_limit
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES (?, ?, ?)",
-                (job_id, seconds, now),
-            )
-            conn.execute(
-                "DELETE FROM generation_times WHERE id NOT IN "
-                "(SELECT id FROM generation_times ORDER BY id DESC LIMIT ?)",
-                (limit,),
-            )
-
-        await self._db.run_in_transaction(work)
+        await self._db.run_in_transaction(
+            lambda conn: _append_generation_time(conn, job_id, seconds, now, limit)
+        )
 
     async def generation_times(self) -> list[float]:
         """The kept durations, oldest first."""
@@ -173,6 +212,7 @@ class JobStore:
         changes: dict[str, Any],
         *,
         increment_polls: bool = False,
+        learn_seconds: float | None = None,
     ) -> Job | None:
         unknown = set(changes) - _WRITABLE - {"state"}
         if unknown:
@@ -189,9 +229,13 @@ class JobStore:
             sql += f" AND state IN ({', '.join('?' for _ in allowed)})"
             values.extend(state.value for state in allowed)
 
+        limit = self._history_limit
+
         def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
             if conn.execute(sql, values).rowcount != 1:
                 return None
+            if learn_seconds is not None:
+                _append_generation_time(conn, job_id, learn_seconds, now, limit)
             result: sqlite3.Row | None = conn.execute(
                 "SELECT * FROM jobs WHERE id = ?", (job_id,)
             ).fetchone()
@@ -199,6 +243,21 @@ class JobStore:
 
         row = await self._db.run_in_transaction(work)
         return None if row is None else job_from_row(row)
+
+
+def _append_generation_time(
+    conn: sqlite3.Connection, job_id: str, seconds: float, now: float, limit: int
+) -> None:
+    """Append one duration and drop all but the newest `limit` (inside a transaction)."""
+    conn.execute(
+        "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES (?, ?, ?)",
+        (job_id, seconds, now),
+    )
+    conn.execute(
+        "DELETE FROM generation_times WHERE id NOT IN "
+        "(SELECT id FROM generation_times ORDER BY id DESC LIMIT ?)",
+        (limit,),
+    )
 
 
 def _encode(name: str, value: Any) -> Any:
