@@ -2,9 +2,10 @@
 server's mod-log channel (`/quota modlog`). Never pings: the text is escaped and every message
 goes out with AllowedMentions.none(); people are shown as mentions, which render as names.
 
-Posting happens in background tasks, so a slow or failing Discord call never delays the
-reservation or moderator action that produced the event. A channel that is gone (deleted, or
-the bot lost access) turns the log off once, with one warning, rather than failing every event.
+Posting happens in a background task per server, in order, so a slow or failing Discord call
+never delays the reservation or moderator action that produced the event. A channel that is
+gone (deleted, or the bot lost access) turns the log off once, with one warning, rather than
+failing every event.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 TEXT_CHARS = 1800
 # Unknown Channel (deleted) and Missing Access (the bot can no longer see it).
 CHANNEL_GONE_CODES = frozenset({10003, 50001})
+MAX_QUEUED_PER_SERVER = 500
 _LINK = re.compile(r"https?://[^\s<>]{1,300}")
 ICONS = {
     "generation": "🎵",
@@ -58,9 +61,14 @@ def render(event: ModEvent) -> str:
 
 
 class ModLog(commands.Cog):
+    """One queue and at most one posting task per server, so each mod log reads in order and a
+    burst of events (Discord allows 5 messages per 5 s in a channel) waits its turn."""
+
     def __init__(self, bot: JamBot) -> None:
         self.bot = bot
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._queues: dict[int, deque[ModEvent]] = {}
+        self._workers: dict[int, asyncio.Task[None]] = {}
+        self._dropped: dict[int, int] = {}
         self._service: QuotaService | None = None
 
     async def cog_load(self) -> None:
@@ -72,18 +80,42 @@ class ModLog(commands.Cog):
     async def cog_unload(self) -> None:
         if self._service is not None:
             self._service.remove_event_listener(self.on_quota_event)
-        tasks = list(self._tasks)
-        for task in tasks:
+        workers = list(self._workers.values())
+        for task in workers:
             task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        if workers:
+            await asyncio.gather(*workers, return_exceptions=True)
 
     async def on_quota_event(self, event: ModEvent) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self.post(event), name=f"modlog-{event.guild_id}"
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        guild_id = event.guild_id
+        queue = self._queues.setdefault(guild_id, deque())
+        if len(queue) >= MAX_QUEUED_PER_SERVER:
+            queue.popleft()  # far behind: the oldest line goes, so memory stays bounded
+            self._dropped[guild_id] = self._dropped.get(guild_id, 0) + 1
+        queue.append(event)
+        worker = self._workers.get(guild_id)
+        if worker is None or worker.done():
+            self._workers[guild_id] = asyncio.get_running_loop().create_task(
+                self._drain(guild_id), name=f"modlog-{guild_id}"
+            )
+
+    async def _drain(self, guild_id: int) -> None:
+        queue = self._queues[guild_id]
+        try:
+            while queue:
+                await self.post(queue.popleft())
+        finally:
+            if not queue:
+                self._queues.pop(guild_id, None)
+            if self._workers.get(guild_id) is asyncio.current_task():
+                del self._workers[guild_id]
+            dropped = self._dropped.pop(guild_id, 0)
+            if dropped:
+                log.warning(
+                    "the mod log of server %s fell behind; %d older event(s) were not posted",
+                    guild_id,
+                    dropped,
+                )
 
     async def post(self, event: ModEvent) -> discord.Message | None:
         """Send one event to its server's mod log, if one is set; failures are only logged."""
@@ -133,8 +165,8 @@ class ModLog(commands.Cog):
 
     async def wait_idle(self) -> None:
         """Wait until every event received so far is posted (for tests and shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._workers:
+            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
 
 
 async def setup(bot: JamBot) -> None:
