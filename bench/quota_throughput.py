@@ -99,20 +99,16 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
 async def over_grants(db: Database, d: QuotaDefaults) -> int:
     """Count credit held beyond any limit, straight from the rows (not the counters)."""
     over = 0
-    rows = await db.fetchall(
-        "SELECT COUNT(*) FROM quota_reservations WHERE state != 'refunded' "
-        "AND used_extra = 0 GROUP BY guild_id, user_id"
-    )
-    over += sum(max(int(r[0]) - d.member_limit_per_window, 0) for r in rows)
-    rows = await db.fetchall(
-        "SELECT COUNT(*) FROM quota_reservations WHERE state != 'refunded' "
-        "GROUP BY guild_id, pool_period"
-    )
-    over += sum(max(int(r[0]) - d.guild_daily_pool, 0) for r in rows)
-    rows = await db.fetchall(
-        "SELECT COUNT(*) FROM quota_reservations WHERE state != 'refunded' GROUP BY bot_day"
-    )
-    over += sum(max(int(r[0]) - d.bot_daily_cap, 0) for r in rows)
+    limits = [
+        ("AND used_extra = 0 GROUP BY guild_id, user_id", d.member_limit_per_window),
+        ("GROUP BY guild_id, pool_period", d.guild_daily_pool),
+        ("GROUP BY bot_day", d.bot_daily_cap),
+    ]
+    for grouping, limit in limits:
+        rows = await db.fetchall(
+            f"SELECT COUNT(*) FROM quota_reservations WHERE state != 'refunded' {grouping}"  # noqa: S608
+        )
+        over += sum(max(int(r[0]) - limit, 0) for r in rows)
     # The counters must agree with the rows they summarise.
     mismatched = await db.fetchall(
         "SELECT c.scope_id FROM quota_counters c WHERE c.scope = 'guild' AND c.used != "
