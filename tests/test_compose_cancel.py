@@ -11,7 +11,9 @@ from tests.conftest import Harness
 async def test_queued_job_can_be_cancelled_by_its_requester_only(harness: Harness) -> None:
     harness.fake_api.generation_seconds = 3.0
     first = await harness.compose("the piece that is running", user=harness.bob)
-    await harness.status_of(first)
+    # Running (not merely acknowledged) before the second arrives, so the second is next in line.
+    running = await harness.latest_job_id()
+    await harness.wait_job_state(running, "submitting", "submitted", "completed")
     second = await harness.compose("the piece that waits")
     status = await harness.status_of(
         second, lambda m: any(c.startswith("jam:cancel:") for c in m.custom_ids())

@@ -646,6 +646,7 @@ class FakeDiscord:
         message.flags &= ~FakeMessage.LOADING
         message.edit_count += 1
         message.edited_at = time.time()
+        message.edit_times.append(time.monotonic())
         self.message_event("MESSAGE_UPDATE", message)
         self.changed(message)
 

@@ -231,6 +231,9 @@ class FakeMessage:
     created_at: float = field(default_factory=time.time)
     edited_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # every body that changed it
+    # time.monotonic() of every edit as the fake applied it: spacing checks that do not depend
+    # on when a test's own task happened to wake up
+    edit_times: list[float] = field(default_factory=list)
     notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
