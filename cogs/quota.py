@@ -157,7 +157,7 @@ class QuotaCog(commands.Cog):
             settings = await service.settings(requester.guild_id)
             if settings.paused:
                 lines.append("⏸️ Composing is paused in this server at the moment.")
-            if requester.user_id in await service.barred_members(requester.guild_id):
+            if await service.is_barred(requester.guild_id, requester.user_id):
                 lines.append("🚫 A moderator has paused your access to composing here.")
         await say(interaction, "\n".join(lines))
 

@@ -187,8 +187,11 @@ async def test_bar_and_unbar(harness: Harness) -> None:
     assert "already barred" in (await run(harness, "bar", {"member": harness.alice})).content
     refused = await compose_outcome(harness, "piano")
     assert "paused your access" in refused
+    assert "paused your access" in (await run(harness, "me", user=harness.alice)).content
+    assert "paused your access" not in (await run(harness, "me", user=harness.bob)).content
     assert await compose_outcome(harness, "piano", user=harness.bob) == "queued"
     assert "can compose again" in (await run(harness, "unbar", {"member": harness.alice})).content
+    assert "paused your access" not in (await run(harness, "me", user=harness.alice)).content
     assert await compose_outcome(harness, "piano") == "queued"
     await finish_all(harness)
 

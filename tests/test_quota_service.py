@@ -503,7 +503,9 @@ async def test_a_barred_member_is_refused_politely_until_unbarred(
     assert isinstance(refused, Refusal) and refused.limit == "barred"
     assert "moderator" in refused.message and refused.retry_at is None
     assert await quota.barred_members(GUILD) == [7]
+    assert await quota.is_barred(GUILD, 7) and not await quota.is_barred(GUILD, 8)
     assert await quota.set_barred(GUILD, 7, False, by=MOD)
+    assert not await quota.is_barred(GUILD, 7)
     assert isinstance(await quota.reserve(member(7), "a", "piano"), Grant)
 
 

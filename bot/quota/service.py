@@ -439,6 +439,10 @@ class QuotaService:
         row = await self.store.member_row(guild_id, user_id)
         return 0 if row is None else int(row["extra_credit"])
 
+    async def is_barred(self, guild_id: int, user_id: int) -> bool:
+        row = await self.store.member_row(guild_id, user_id)
+        return row is not None and bool(row["barred"])
+
     # -- the generation record -----------------------------------------------------------------
 
     async def note_generation(
