@@ -1,28 +1,37 @@
-"""Secrets are masked in every log line, including exception text."""
+"""Secrets are masked in every log line, including exception text and stack traces."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 
 from bot.logs import MASK, RedactingFilter
 
+SECRET = "super-secret-token"
 
-def test_secret_in_message_args_and_traceback_is_masked(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("test.redaction")
-    redactor = RedactingFilter(["super-secret-token"])
+
+@pytest.fixture
+def redacted(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """caplog, with the redacting filter on its handler for the length of the test."""
+    redactor = RedactingFilter([SECRET])
     caplog.handler.addFilter(redactor)
+    yield caplog
+    caplog.handler.removeFilter(redactor)
+
+
+def test_secret_in_message_args_and_traceback_is_masked(
+    redacted: pytest.LogCaptureFixture,
+) -> None:
+    logger = logging.getLogger("test.redaction")
+    logger.warning("calling with %s", f"Bearer {SECRET}")
     try:
-        logger.warning("calling with %s", "Bearer super-secret-token")
-        try:
-            raise RuntimeError("url had super-secret-token in it")
-        except RuntimeError:
-            logger.exception("request failed")
-    finally:
-        caplog.handler.removeFilter(redactor)
-    text = caplog.text
-    assert "super-secret-token" not in text
+        raise RuntimeError(f"url had {SECRET} in it")
+    except RuntimeError:
+        logger.exception("request failed")
+    text = redacted.text
+    assert SECRET not in text
     assert text.count(MASK) >= 2
     assert "calling with Bearer" in text
 
@@ -34,31 +43,20 @@ def test_short_or_empty_secrets_are_ignored() -> None:
     assert record.getMessage() == "ab and more"
 
 
-def test_a_malformed_log_call_neither_raises_nor_leaks(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("test.redaction.malformed")
-    redactor = RedactingFilter(["super-secret-token"])
-    caplog.handler.addFilter(redactor)
-    try:
-        logger.warning("two places %s %s but one value", "super-secret-token")
-    finally:
-        caplog.handler.removeFilter(redactor)
-    assert "super-secret-token" not in caplog.text
-    assert "two places" in caplog.text and MASK in caplog.text
+def test_a_malformed_log_call_neither_raises_nor_leaks(redacted: pytest.LogCaptureFixture) -> None:
+    logging.getLogger("test.redaction.malformed").warning("two %s %s but one value", SECRET)
+    assert SECRET not in redacted.text
+    assert "two" in redacted.text and MASK in redacted.text
 
 
-def test_stack_info_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+def test_stack_info_is_masked(redacted: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("test.redaction.stack")
-    redactor = RedactingFilter(["super-secret-token"])
-    caplog.handler.addFilter(redactor)
 
     def inner(token: str) -> None:
         logger.warning("where am I", stack_info=True)
 
-    try:
-        # A secret in the source line of a frame shows in stack_info: the line below has one.
-        inner("super-secret-token")
-    finally:
-        caplog.handler.removeFilter(redactor)
-    record = caplog.records[-1]
+    # stack_info shows each frame's source line, and the next line names the secret.
+    inner("super-secret-token")
+    record = redacted.records[-1]
     assert record.stack_info and "inner(" in record.stack_info
-    assert "super-secret-token" not in record.stack_info and MASK in record.stack_info
+    assert SECRET not in record.stack_info and MASK in record.stack_info
