@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.presentation.text import NO_PINGS, relative_time, safe_text
+from bot.quota.limits import duration_text, plural
 from bot.quota.models import QuotaInputError
 from bot.quota.service import QuotaService, Requester
 from bot.quota.timeutil import format_hhmm, parse_hhmm
@@ -51,16 +52,6 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
         role_ids=roles,
         is_moderator=is_moderator(interaction),
     )
-
-
-def plural(n: int, one: str, many: str | None = None) -> str:
-    return f"{n} {one if n == 1 else (many or one + 's')}"
-
-
-def minutes_text(seconds: int) -> str:
-    if seconds % 3600 == 0:
-        return plural(seconds // 3600, "hour")
-    return plural(seconds // 60, "minute")
 
 
 def fit(lines: list[str], limit: int = MESSAGE_CHARS) -> str:
@@ -181,7 +172,7 @@ class QuotaCog(commands.Cog):
                 f"{format_hhmm(settings.reset_minute)} UTC{mark('reset_minute')} "
                 f"({relative_time(usage.next_reset_at)})",
                 f"Each member: {plural(settings.member_limit, 'piece')} per "
-                f"{minutes_text(settings.window_seconds)}{mark('member_limit')}, "
+                f"{duration_text(settings.window_seconds)}{mark('member_limit')}, "
                 f"{settings.max_in_flight} at once{mark('max_in_flight')}",
             ]
             if settings.allowed_channel_ids:
@@ -271,7 +262,7 @@ class QuotaCog(commands.Cog):
             )
             return (
                 f"✅ Each member may now compose {plural(settings.member_limit, 'piece')} per "
-                f"{minutes_text(settings.window_seconds)}, {settings.max_in_flight} at once."
+                f"{duration_text(settings.window_seconds)}, {settings.max_in_flight} at once."
             )
 
         await self._moderate(interaction, act)

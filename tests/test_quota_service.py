@@ -685,3 +685,21 @@ async def test_the_job_listener_ends_in_flight_status_when_a_job_finishes(
     assert isinstance(await quota.reserve(member(7), "b", "piano"), Refusal)
     await QuotaJobListener(quota).on_finished(job)
     assert isinstance(await quota.reserve(member(7), "b", "piano"), Grant)
+
+
+async def test_refusal_texts_read_naturally_for_any_number(db: Database, clock: Clock) -> None:
+    from bot.quota.limits import duration_text
+
+    quota = service(db, clock, member_max_in_flight=2)
+    await quota.reserve(member(7), "a", "piano")
+    await quota.reserve(member(7), "b", "piano")
+    refused = await quota.reserve(member(7), "c", "piano")
+    assert isinstance(refused, Refusal)
+    assert "2 songs being composed" in refused.message and "one of them" in refused.message
+    assert [duration_text(s) for s in (3600, 7200, 5400, 60, 90)] == [
+        "1 hour",
+        "2 hours",
+        "90 minutes",
+        "1 minute",
+        "90 seconds",
+    ]

@@ -49,16 +49,18 @@ def window_retry_at(
     return counted_times[max(over, 0)] + window_seconds
 
 
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 piece', '3 pieces' (`many` defaults to `one` + 's')."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def _duration(seconds: int) -> str:
+def duration_text(seconds: int) -> str:
+    """A window length in the largest whole unit: '1 hour', '90 minutes', '45 seconds'."""
     if seconds % 3600 == 0:
-        return _plural(seconds // 3600, "hour", "hours")
+        return plural(seconds // 3600, "hour")
     if seconds % 60 == 0:
-        return _plural(seconds // 60, "minute", "minutes")
-    return _plural(seconds, "second", "seconds")
+        return plural(seconds // 60, "minute")
+    return plural(seconds, "second")
 
 
 def refuse_barred() -> Refusal:
@@ -105,11 +107,12 @@ def refuse_blocked_prompt() -> Refusal:
 
 
 def refuse_in_flight(max_in_flight: int) -> Refusal:
-    songs = _plural(max_in_flight, "song", "songs")
+    songs = plural(max_in_flight, "song")
+    which = "it" if max_in_flight == 1 else "one of them"
     return Refusal(
         "member_in_flight",
         f"You already have {songs} being composed, which is the most at once. Please wait for "
-        "it to finish, then try again.",
+        f"{which} to finish, then try again.",
         None,
     )
 
@@ -122,10 +125,10 @@ def refuse_window(per_window: int, window_seconds: int, retry_at: float | None) 
             "moderators if you think this is a mistake.",
             None,
         )
-    used = _plural(per_window, "generation", "generations")
+    used = plural(per_window, "generation", "generations")
     return Refusal(
         "member_window",
-        f"You've used your {used} for this {_duration(window_seconds)}. "
+        f"You've used your {used} for this {duration_text(window_seconds)}. "
         "You can compose again once a slot frees up.",
         retry_at,
     )
@@ -134,7 +137,7 @@ def refuse_window(per_window: int, window_seconds: int, retry_at: float | None) 
 def refuse_pool(pool: int, reset_minute: int, retry_at: float) -> Refusal:
     return Refusal(
         "guild_pool",
-        f"This server's shared pool of {_plural(pool, 'generation', 'generations')} for today "
+        f"This server's shared pool of {plural(pool, 'generation', 'generations')} for today "
         f"is used up. It refills at {format_hhmm(reset_minute)} UTC.",
         retry_at,
     )
