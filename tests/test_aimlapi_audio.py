@@ -82,6 +82,7 @@ def test_streamed_wav_with_unknown_data_size_uses_the_file_length(tmp_path: Path
         b"RIFF\x00\x00\x00\x00WAVEdata\x04\x00\x00\x00\x00\x00\x00\x00",  # data before fmt
         b"<html>not a wav</html>",
         wav_header(100, rate=0) + bytes(100),  # zero sample rate
+        b"RIFF\x00\x00\x00\x00WAVEfmt \xff\xff\xff\x7f" + bytes(2048),  # a 2 GiB fmt chunk
     ],
 )
 def test_malformed_wavs_have_no_duration(tmp_path: Path, data: bytes) -> None:

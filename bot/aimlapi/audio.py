@@ -16,6 +16,7 @@ WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_IEEE_FLOAT = 0x0003
 WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _MAX_CHUNKS = 64  # a WAV with more chunks than this before `data` is not one we made
+_MAX_FMT_BYTES = 1024  # a `fmt ` chunk is 16, 18 or 40 bytes
 
 
 def sniff_audio(head: bytes) -> str | None:
@@ -77,8 +78,8 @@ def wav_duration(path: Path) -> float | None:
                 return None
             chunk_id, size = header[:4], int.from_bytes(header[4:], "little")
             if chunk_id == b"fmt ":
-                if size < 16:
-                    return None
+                if not 16 <= size <= _MAX_FMT_BYTES:
+                    return None  # not a real format chunk; never read a huge one into memory
                 fmt = fh.read(size)
                 if len(fmt) < 16:
                     return None
