@@ -105,3 +105,25 @@ def test_flac_duration_comes_from_streaminfo(tmp_path: Path) -> None:
 def test_formats_without_a_stated_duration_and_missing_files(tmp_path: Path) -> None:
     assert read_duration(write(tmp_path, b"ID3\x04" + bytes(100), "a.mp3"), "audio/mpeg") is None
     assert read_duration(tmp_path / "missing.wav", "audio/wav") is None
+
+
+def test_a_huge_fmt_chunk_is_never_read_into_memory(tmp_path: Path) -> None:
+    reads: list[int] = []
+
+    class Recorder(type(Path())):  # type: ignore[misc]
+        def open(self, *args: object, **kwargs: object) -> object:
+            fh = super().open(*args, **kwargs)  # type: ignore[arg-type]
+            real_read = fh.read
+
+            def read(n: int = -1) -> bytes:
+                reads.append(n)
+                return real_read(n)
+
+            fh.read = read
+            return fh
+
+    pcm = struct.pack("<HHIIHH", 1, 1, 8000, 16000, 2, 16)
+    data = b"RIFF\x00\x00\x00\x00WAVEfmt \xff\xff\xff\x7f" + pcm + bytes(1 << 20)
+    path = write(tmp_path, data)
+    assert wav_duration(Recorder(path)) is None
+    assert max(reads) <= 1024
