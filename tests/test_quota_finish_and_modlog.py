@@ -175,3 +175,23 @@ async def test_a_block_list_change_during_a_policy_load_is_enforced_at_once(
     assert isinstance(await early, Grant)  # it checked the list as it was
     later = await quota.reserve(member(7), "b", "a nasty tune")
     assert isinstance(later, Refusal) and later.limit == "blocked_prompt"
+
+
+async def test_a_failed_background_refund_is_logged_not_lost(
+    db: Database, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    quota = service(db, clock)
+
+    async def broken_refund(job_id: str) -> None:
+        raise RuntimeError("the database went away")
+
+    quota.refund = broken_refund  # type: ignore[method-assign]
+    task = asyncio.create_task(quota.reserve(member(7, guild_id=None), "dm-1", "piano"))
+    await asyncio.sleep(0)  # it is now waiting for its transaction
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await quota.wait_idle()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "quota-refund-dm-1 failed" in errors[0].getMessage()
+    assert errors[0].exc_info is not None and "went away" in str(errors[0].exc_info[1])

@@ -121,3 +121,13 @@ def test_long_prompts_are_checked_quickly() -> None:
     start = time.perf_counter()
     assert policy.match(prompt) is None
     assert time.perf_counter() - start < 0.5
+
+
+def test_a_stored_regex_that_is_no_longer_allowed_is_skipped_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = PromptPolicy([BlockedTerm("regex", "(a+)+"), BlockedTerm("word", "nope")])
+    assert policy.match("aaaa") is None  # the dangerous pattern is not run
+    assert policy.match("nope nope") == BlockedTerm("word", "nope")  # the rest still works
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "(a+)+" in warnings[0].getMessage()

@@ -13,6 +13,7 @@ repetition such as "(a+)+" (catastrophic backtracking) is refused.
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bot.quota.models import BlockedTerm, QuotaInputError
+
+log = logging.getLogger(__name__)
 
 MAX_REGEX_LENGTH = 200
 MAX_WORD_LENGTH = 100
@@ -153,8 +156,9 @@ class PromptPolicy:
             else:
                 try:
                     self._regexes.append((term, validate_regex(term.pattern)))
-                except QuotaInputError:
-                    continue  # stored before a stricter check; ignoring beats crashing
+                except QuotaInputError as error:
+                    # Stored before a stricter check: skip it rather than crash, but say so.
+                    log.warning("ignoring block-list regex %r: %s", term.pattern, error)
 
     def __bool__(self) -> bool:
         return bool(self.terms)
