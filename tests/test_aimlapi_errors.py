@@ -10,6 +10,7 @@ from bot.aimlapi.errors import (
     ACCOUNT_PROBLEM_MESSAGE,
     AimlApiError,
     DownloadError,
+    user_message_for,
 )
 
 
@@ -49,3 +50,11 @@ def test_download_errors_are_transient_only_when_a_retry_may_help() -> None:
         if DownloadError("x", reason=reason).transient
     }
     assert transient == {"truncated", "http", "network"}
+
+
+def test_a_recorded_error_kind_maps_back_to_its_member_message() -> None:
+    for cls in error_classes():
+        assert user_message_for(cls.__name__) == cls.user_message
+    assert user_message_for("OutOfCredits") == ACCOUNT_PROBLEM_MESSAGE
+    assert user_message_for("Timeout") is None  # the engine's own kinds are not API errors
+    assert user_message_for(None) is None

@@ -23,6 +23,7 @@ from bot.aimlapi.errors import (
     ServiceUnavailable,
     Unauthorized,
     UpstreamTimeout,
+    user_message_for,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 
@@ -53,4 +54,5 @@ __all__ = [
     "Usage",
     "read_duration",
     "sniff_audio",
+    "user_message_for",
 ]

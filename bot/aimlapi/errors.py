@@ -148,3 +148,19 @@ class DownloadError(AimlApiError):
 # Class names of the failures that are the operator's to fix, as a job records them
 # (`Job.error_kind` is the exception's class name).
 ACCOUNT_PROBLEM_KINDS = frozenset({Unauthorized.__name__, OutOfCredits.__name__})
+
+
+def user_message_for(error_kind: str | None) -> str | None:
+    """The member-facing message of the error class a job recorded as `error_kind` (its class
+    name), or None for a kind that is not one of these errors."""
+    if not error_kind:
+        return None
+    found = _BY_NAME.get(error_kind)
+    return None if found is None else found.user_message
+
+
+def _subclasses(cls: type[AimlApiError]) -> list[type[AimlApiError]]:
+    return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
+
+
+_BY_NAME = {cls.__name__: cls for cls in _subclasses(AimlApiError)}
