@@ -107,3 +107,11 @@ def test_env_example_documents_exactly_the_settings_read() -> None:
     # And every documented default is itself a valid value.
     example = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^[A-Z]", line))
     load_settings(example, dotenv_path=EMPTY_DOTENV)
+
+
+def test_secrets_compare_by_value_and_never_show_it() -> None:
+    key = Secret("aiml-secret-value")
+    assert (
+        key == Secret("aiml-secret-value") and key != Secret("other") and key != "aiml-secret-value"
+    )
+    assert "aiml-secret-value" not in f"{key} {key!r} {[key]}"
