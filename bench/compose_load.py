@@ -102,6 +102,7 @@ async def child_main() -> None:
             "lag_p99_ms": percentile(lags, 99) * 1000,
             "lag_max_ms": max(lags, default=0.0) * 1000,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "cpu_seconds": time.process_time(),
             "deliveries": bot.delivery.deliveries,
             "status_edits": bot.delivery.status_edits,
             "db_operations": bot.db.batched_operations,
@@ -264,6 +265,8 @@ async def parent_main(args: argparse.Namespace) -> int:
                 "   target p99 <= 100 ms"
             )
             print(f"  peak RSS (bot)       {child_report['maxrss_mb']:.0f} MB   target <= 300 MB")
+            cpu = child_report["cpu_seconds"]
+            print(f"  CPU time (bot)       {cpu:.1f} s ({cpu / args.n * 1000:.1f} ms per job)")
             print(f"  status edits         {child_report['status_edits']}")
             operations, batches = child_report["db_operations"], child_report["db_batches"]
             print(

@@ -136,6 +136,7 @@ class JobEngine:
         self._download_attempts = max(1, download_attempts)
         self._rng = rng or random.Random()  # jitter only
         self._stop_grace = max(0.0, stop_grace)
+        self._audio_dir_ready = False
 
         self._listeners: list[JobListener] = []
         self._queue = FairQueue()
@@ -594,10 +595,12 @@ class JobEngine:
 
     async def _download(self, job: Job) -> None:
         assert job.audio_url is not None
-        await asyncio.to_thread(self._audio_dir.mkdir, parents=True, exist_ok=True)
         dest = self._audio_dir / f"{job.id}{_guess_extension(job.audio_url)}"
         failure: AimlApiError | None = None
         for attempt in range(1, self._download_attempts + 1):
+            if not self._audio_dir_ready:  # not one thread hop per job; again after a failure
+                await asyncio.to_thread(self._audio_dir.mkdir, parents=True, exist_ok=True)
+                self._audio_dir_ready = True
             try:
                 audio = await self._client.download(
                     job.audio_url, dest, max_bytes=self._max_audio_bytes
@@ -618,6 +621,7 @@ class JobEngine:
             else:
                 await self._complete_with_audio(job, audio)
                 return
+            self._audio_dir_ready = False  # in case the folder was removed meanwhile
             if attempt < self._download_attempts:
                 log.info("job %s: download failed (%s); retrying", job.id, failure)
                 await self._sleep(self._backoff(attempt, failure))

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Params = Sequence[Any] | dict[str, Any]
 
+# Operations per thread hop at most: their callers all resume in one event-loop pass, so an
+# unbounded batch would make that pass (and the loop's lag) long.
+MAX_BATCH = 32
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -54,8 +57,11 @@ def migration_scripts() -> list[tuple[int, str, str]]:
 class Database:
     """An open SQLite database. Create with `await Database.open(path)`."""
 
-    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+    def __init__(
+        self, connection: aiosqlite.Connection, path: Path, *, max_batch: int = MAX_BATCH
+    ) -> None:
         self._conn = connection
+        self._max_batch = max(1, max_batch)
         self._lock = asyncio.Lock()  # whoever holds it owns the connection
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -68,7 +74,7 @@ class Database:
         return f"Database({str(self.path)!r})"
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path | str, *, max_batch: int = MAX_BATCH) -> Database:
         """Open (creating folders and file as needed), set WAL mode and apply migrations."""
         db_path = Path(path)
         if str(db_path) != ":memory:":
@@ -79,7 +85,7 @@ class Database:
         except sqlite3.Error as exc:
             raise DatabaseError(f"cannot open database {db_path}: {exc}") from exc
         conn.row_factory = sqlite3.Row
-        database = cls(conn, db_path)
+        database = cls(conn, db_path, max_batch=max_batch)
         try:
             await conn.execute("PRAGMA journal_mode=WAL")
             await conn.execute("PRAGMA synchronous=NORMAL")
@@ -225,8 +231,9 @@ class Database:
     async def _flush(self) -> None:
         while self._pending:
             async with self._lock:
-                batch = [(work, future) for work, future in self._pending if not future.done()]
-                self._pending = []
+                taken = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                batch = [(work, future) for work, future in taken if not future.done()]
                 if not batch:
                     continue
                 works = [work for work, _ in batch]
