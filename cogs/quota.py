@@ -17,6 +17,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.presentation.text import NO_PINGS, relative_time, safe_text
+from bot.quota import limits
 from bot.quota.limits import duration_text, plural
 from bot.quota.models import QuotaInputError
 from bot.quota.service import QuotaService, Requester
@@ -31,6 +32,15 @@ NOT_A_MODERATOR = (
     "Sorry, only members with the **Manage Server** permission can change the quota settings. "
     "You can see your own allowance with `/quota me`."
 )
+# Option types: Discord enforces the same bounds as the quota service.
+PoolSize = app_commands.Range[int, 0, limits.MAX_POOL]
+PerWindow = app_commands.Range[int, 0, limits.MAX_PER_WINDOW]
+WindowMinutes = app_commands.Range[
+    int, limits.MIN_WINDOW_SECONDS // 60, limits.MAX_WINDOW_SECONDS // 60
+]
+InFlight = app_commands.Range[int, 1, limits.MAX_IN_FLIGHT]
+ExtraPieces = app_commands.Range[int, 1, limits.MAX_EXTRA_GRANT]
+
 NOT_READY = "The quota service is not running right now; please try again in a moment."
 TERM_CHARS = 120
 MESSAGE_CHARS = 1900
@@ -219,7 +229,7 @@ class QuotaCog(commands.Cog):
     async def pool(
         self,
         interaction: discord.Interaction[Any],
-        size: app_commands.Range[int, 0, 1_000_000] | None = None,
+        size: PoolSize | None = None,
         reset_time: app_commands.Range[str, 1, 5] | None = None,
     ) -> None:
         async def act(service: QuotaService, guild_id: int) -> str:
@@ -248,9 +258,9 @@ class QuotaCog(commands.Cog):
     async def member_limits(
         self,
         interaction: discord.Interaction[Any],
-        per_window: app_commands.Range[int, 0, 10_000] | None = None,
-        window_minutes: app_commands.Range[int, 1, 43_200] | None = None,
-        in_flight: app_commands.Range[int, 1, 100] | None = None,
+        per_window: PerWindow | None = None,
+        window_minutes: WindowMinutes | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         async def act(service: QuotaService, guild_id: int) -> str:
             settings = await service.set_member_limits(
@@ -279,8 +289,8 @@ class QuotaCog(commands.Cog):
         interaction: discord.Interaction[Any],
         role: discord.Role,
         action: Literal["limit", "exempt", "clear"],
-        per_window: app_commands.Range[int, 0, 10_000] | None = None,
-        in_flight: app_commands.Range[int, 1, 100] | None = None,
+        per_window: PerWindow | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         async def act(service: QuotaService, guild_id: int) -> str:
             by = interaction.user.id
@@ -319,7 +329,7 @@ class QuotaCog(commands.Cog):
         self,
         interaction: discord.Interaction[Any],
         member: discord.Member,
-        extra: app_commands.Range[int, 1, 1000],
+        extra: ExtraPieces,
     ) -> None:
         async def act(service: QuotaService, guild_id: int) -> str:
             balance = await service.grant_extra(guild_id, member.id, extra, by=interaction.user.id)

@@ -14,6 +14,15 @@ from dataclasses import dataclass
 from bot.quota.models import Refusal, RoleOverride
 from bot.quota.timeutil import format_hhmm
 
+# The bounds of what moderators may set. /quota declares its options with the same numbers, so
+# Discord refuses an out-of-range value before the bot sees it; the service checks again.
+MAX_POOL = 1_000_000
+MAX_PER_WINDOW = 10_000
+MAX_IN_FLIGHT = 100
+MIN_WINDOW_SECONDS = 60
+MAX_WINDOW_SECONDS = 30 * 86400
+MAX_EXTRA_GRANT = 1000
+
 
 @dataclass(frozen=True)
 class MemberLimits:

@@ -31,6 +31,14 @@ from typing import Any
 from bot.quota import limits
 from bot.quota.batching import TransactionBatcher
 from bot.quota.cache import LoadCache
+from bot.quota.limits import (
+    MAX_EXTRA_GRANT,
+    MAX_IN_FLIGHT,
+    MAX_PER_WINDOW,
+    MAX_POOL,
+    MAX_WINDOW_SECONDS,
+    MIN_WINDOW_SECONDS,
+)
 from bot.quota.models import (
     DM_GUILD_ID,
     BlockedTerm,
@@ -71,7 +79,6 @@ log = logging.getLogger(__name__)
 
 EventCallback = Callable[[ModEvent], Awaitable[None]]
 
-MAX_EXTRA_GRANT = 1000
 MAX_PROMPT_IN_LOG = 300
 
 
@@ -546,8 +553,8 @@ class QuotaService:
         values: dict[str, int | None] = {}
         parts = []
         if size is not None:
-            if not 0 <= size <= 1_000_000:
-                raise QuotaInputError("The pool size must be between 0 and 1,000,000.")
+            if not 0 <= size <= MAX_POOL:
+                raise QuotaInputError(f"The pool size must be between 0 and {MAX_POOL:,}.")
             values["daily_pool"] = size
             parts.append(f"daily pool to {size}")
         if reset_minute is not None:
@@ -575,7 +582,7 @@ class QuotaService:
             values["member_limit"] = _check_per_window(per_window)
             parts.append(f"{per_window} per window")
         if window_seconds is not None:
-            if not 60 <= window_seconds <= 30 * 86400:
+            if not MIN_WINDOW_SECONDS <= window_seconds <= MAX_WINDOW_SECONDS:
                 raise QuotaInputError("The window must be between 1 minute and 30 days.")
             values["window_seconds"] = window_seconds
             parts.append(f"a window of {window_seconds // 60} minutes")
@@ -772,14 +779,14 @@ class QuotaService:
 
 def _check_per_window(value: int) -> int:
     """The same bounds for a server's member limit and a role's (the /quota options agree)."""
-    if not 0 <= value <= 10_000:
-        raise QuotaInputError("The limit per window must be between 0 and 10,000.")
+    if not 0 <= value <= MAX_PER_WINDOW:
+        raise QuotaInputError(f"The limit per window must be between 0 and {MAX_PER_WINDOW:,}.")
     return value
 
 
 def _check_in_flight(value: int) -> int:
-    if not 1 <= value <= 100:
-        raise QuotaInputError("Songs at once must be between 1 and 100.")
+    if not 1 <= value <= MAX_IN_FLIGHT:
+        raise QuotaInputError(f"Songs at once must be between 1 and {MAX_IN_FLIGHT}.")
     return value
 
 
