@@ -247,6 +247,7 @@ class DiscordDelivery:
         """Edit the status message by token while it lives, else with the bot token."""
         if ctx.status_message_id is None or ctx.status_message_id in self._gone:
             return False
+        text = fit_message(text)
         self.status_edits += 1
         if ctx.handle.alive(margin=EXPIRY_MARGIN, now=self.clock()):
             try:
