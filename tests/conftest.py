@@ -7,8 +7,9 @@
 The bot logs in over loopback with discord.py's own HTTP and gateway clients, syncs its commands
 to the test server (DEV_GUILD_ID) and uses a fresh SQLite file. After every test the harness
 asserts that the fake Discord has no problems() (no request violating Discord's OpenAPI spec, no
-unknown route, no crash inside the fake, no interaction acknowledged late or never), and that
-the fake API saw no request violating the Lyria 2 schema.
+unknown route, no crash inside the fake, no interaction acknowledged late or never), that no
+bot message would notify anyone but the requester of a finished piece, and that the fake API saw
+no request violating the Lyria 2 schema.
 Tune a test with `@pytest.mark.harness(env={...}, discord={...}, api={...}, delivery={...})`.
 """
 

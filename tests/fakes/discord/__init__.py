@@ -16,7 +16,7 @@ Recorded for assertions: `requests`, `spec_errors` (client bodies vs the officia
 `unknown_routes`, `late_acks` and `overdue()` (the 3 s rule), `expired_token_calls` (401/50027),
 `upload_rejections` (413/40005), `permission_denials` (403/50013), `ratelimited_count` (429s),
 `commands` (synced, None = global), `messages`, `interactions`; every FakeMessage keeps
-`history`, `edit_count`, `allowed_mentions` and `pings()`.
+`history`, `edit_count`, `edit_times` (monotonic, as applied), `allowed_mentions` and `pings()`.
 Knobs: `ack_deadline`, `token_lifetime`, `rate_limits` ({"webhook": (5, 5.0), ...}, None turns
 a group off), `script_ratelimit(group)`, `heartbeat_interval`, `drop_connection()` (RESUME),
 `validate_responses` (checks the fake's own answers against the spec).
