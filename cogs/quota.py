@@ -16,11 +16,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord_compose import requester_of
 from bot.presentation.text import NO_PINGS, relative_time, safe_text
 from bot.quota import limits
 from bot.quota.limits import duration_text, plural
 from bot.quota.models import QuotaInputError
-from bot.quota.service import QuotaService, Requester
+from bot.quota.service import QuotaService
 from bot.quota.timeutil import format_hhmm, parse_hhmm
 
 if TYPE_CHECKING:
@@ -50,18 +51,6 @@ MORE = "…and more."
 def is_moderator(interaction: discord.Interaction[Any]) -> bool:
     permissions = interaction.permissions
     return permissions.manage_guild or permissions.administrator
-
-
-def requester_of(interaction: discord.Interaction[Any]) -> Requester:
-    user = interaction.user
-    roles = frozenset(r.id for r in user.roles) if isinstance(user, discord.Member) else frozenset()
-    return Requester(
-        user_id=user.id,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        role_ids=roles,
-        is_moderator=is_moderator(interaction),
-    )
 
 
 def fit(lines: list[str], limit: int = MESSAGE_CHARS) -> str:
