@@ -64,6 +64,13 @@ def bench_schedule(history: Any) -> PollSchedule:
     return PollSchedule.from_history([rng.uniform(GEN_MIN, GEN_MAX) for _ in range(200)])
 
 
+async def drain(stream: asyncio.StreamReader) -> bytes:
+    chunks: list[bytes] = []
+    while chunk := await stream.read(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def lag_probe(lags: list[float], interval: float = 0.02) -> None:
     """Record how late each `sleep(interval)` wakes up: the event loop's lag."""
     loop = asyncio.get_running_loop()
@@ -161,6 +168,11 @@ async def parent_main(args: argparse.Namespace) -> int:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        # Read the pipes all along: a bot that logs more than a pipe buffer (64 KiB) would
+        # otherwise block in write() with its event loop until this script read them at the end.
+        assert child.stdout is not None and child.stderr is not None
+        out_reader = asyncio.create_task(drain(child.stdout))
+        err_reader = asyncio.create_task(drain(child.stderr))
         try:
             await fake_discord.wait_ready(timeout=30)
             await fake_discord.notifier.wait_until(
@@ -200,12 +212,16 @@ async def parent_main(args: argparse.Namespace) -> int:
         finally:
             if child.returncode is None:
                 child.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(child.communicate(), 60)
+            await asyncio.wait_for(child.wait(), 60)
+            out, err = await out_reader, await err_reader
 
         report_line = next(
             (line for line in out.decode().splitlines() if line.startswith("REPORT ")), None
         )
         child_report = json.loads(report_line[7:]) if report_line else {}
+        if args.child_log:
+            await asyncio.to_thread(Path(args.child_log).write_bytes, err)
+        logged_errors = sum(1 for line in err.decode().splitlines() if " ERROR " in line)
         if not report_line:
             print(err.decode()[-3000:], file=sys.stderr)
 
@@ -283,6 +299,7 @@ async def parent_main(args: argparse.Namespace) -> int:
         print(f"  429s from Discord    {n429}   target 0")
         print(f"  late acks (>3 s)     {late}")
         print(f"  spec errors          {len(fake_discord.spec_errors)}")
+        print(f"  errors logged (bot)  {logged_errors}")
         print(f"  child exit code      {child.returncode}")
         missed = [
             name
@@ -317,6 +334,11 @@ def main() -> int:
         "then shows up as bot latency; the end-to-end tests already validate)",
     )
     parser.add_argument("--profile", default=None, help="write a cProfile of the bot here")
+    parser.add_argument(
+        "--child-log",
+        default=None,
+        help="write the bot's stderr here (with PYTHONASYNCIODEBUG=1: its slow callbacks)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

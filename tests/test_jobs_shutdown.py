@@ -132,3 +132,35 @@ def test_reprs_never_show_the_context() -> None:
     assert token not in repr(job) and token not in str(job)
     assert "calm piano" in repr(job)  # the rest of the repr is still useful
     assert token not in repr(JobRequest("calm piano", "42", context=context))
+
+
+async def test_a_tick_over_many_jobs_lets_the_event_loop_run(harness: Harness) -> None:
+    """Periodic progress for hundreds of jobs is spread over several loop passes."""
+    harness.client.submit_gate = asyncio.Event()
+    engine = await harness.started(max_concurrent=1)
+    for i in range(200):
+        await engine.enqueue(request(f"piece {i}", f"user{i}"))
+    passes = 0
+    seen_at_pass: list[int] = []
+
+    async def count_passes() -> None:
+        nonlocal passes
+        while True:
+            await asyncio.sleep(0)
+            passes += 1
+
+    original = harness.recorder.on_progress
+
+    async def recording(job: Job, progress: object) -> None:
+        seen_at_pass.append(passes)
+        await original(job, progress)  # type: ignore[arg-type]
+
+    harness.recorder.on_progress = recording  # type: ignore[method-assign]
+    counter = asyncio.create_task(count_passes())
+    try:
+        await engine.tick()
+    finally:
+        counter.cancel()
+    assert len(seen_at_pass) == 199  # every queued job (the first one is submitting)
+    assert seen_at_pass[-1] - seen_at_pass[0] >= 5  # not all in one pass
+    harness.client.submit_gate.set()

@@ -76,6 +76,8 @@ _PROVIDER_MESSAGE_LIMIT = 300
 MIN_HISTORY = 20
 # While generations run, the plan is rebuilt at least this often (running jobs inform it).
 REPLAN_SECONDS = 10.0
+# Periodic progress calls started per event-loop pass.
+TICK_CHUNK = 20
 
 
 class LyriaClientLike(Protocol):
@@ -818,8 +820,15 @@ class JobEngine:
             for job_id, job in list(self._jobs.items())
             if self._phases.get(job_id) in (Phase.QUEUED, Phase.GENERATING)
         ]
-        if ticking:
-            await asyncio.gather(*(self._emit_progress(job, phase) for job, phase in ticking))
+        # Started a few at a time with a loop pass in between: hundreds of listener calls
+        # started at once would all run in one pass and stall everything else (loop lag).
+        emitting: list[asyncio.Task[None]] = []
+        for index, (job, phase) in enumerate(ticking, start=1):
+            emitting.append(asyncio.create_task(self._emit_progress(job, phase)))
+            if index % TICK_CHUNK == 0:
+                await asyncio.sleep(0)
+        if emitting:
+            await asyncio.gather(*emitting)
 
 
 def _poll_changes(job: Job) -> dict[str, Any]:
