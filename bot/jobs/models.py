@@ -124,7 +124,7 @@ class Job:
     usage_headers: dict[str, str] = field(default_factory=dict)
     error_kind: str | None = None  # the exception class name, e.g. "GenerationFailed"
     error_message: str | None = None  # safe to show to the requester
-    poll_count: int = 0
+    poll_count: int = 0  # counted in memory, written with the next write (a crash loses a few)
     cancelled_by: str | None = None
 
 
