@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -177,14 +178,25 @@ class Harness:
         return engine
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+@contextlib.asynccontextmanager
+async def open_harness(
+    tmp_path: Path, *, stop_grace: float | None = None
+) -> AsyncIterator[Harness]:
+    """A harness on a fresh database; its engines are stopped (with `stop_grace`) at the end."""
     db = await Database.open(tmp_path / "jobs.sqlite3")
     h = Harness(db, tmp_path)
-    yield h
-    for engine in h.engines:
-        await engine.stop()
-    await db.close()
+    try:
+        yield h
+    finally:
+        for engine in h.engines:
+            await (engine.stop() if stop_grace is None else engine.stop(grace=stop_grace))
+        await db.close()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    async with open_harness(tmp_path) as h:
+        yield h
 
 
 def request(prompt: str = "calm piano", requester: str = "alice", **extra: Any) -> JobRequest:

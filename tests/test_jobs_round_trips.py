@@ -9,18 +9,13 @@ import pytest
 
 from bot.aimlapi.errors import GenerationFailed
 from bot.jobs.models import JobState
-from bot.store.database import Database
-from tests.test_jobs_engine import Harness, finished, request
+from tests.test_jobs_engine import Harness, finished, open_harness, request
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    db = await Database.open(tmp_path / "jobs.sqlite3")
-    h = Harness(db, tmp_path)
-    yield h
-    for engine in h.engines:
-        await engine.stop()
-    await db.close()
+    async with open_harness(tmp_path) as h:
+        yield h
 
 
 async def test_a_job_with_several_polls_costs_six_database_operations(harness: Harness) -> None:

@@ -11,18 +11,13 @@ import pytest
 
 from bot.aimlapi.models import PollResult
 from bot.jobs.models import Job, JobRequest, JobState
-from bot.store.database import Database
-from tests.test_jobs_engine import Harness, finished, request
+from tests.test_jobs_engine import Harness, finished, open_harness, request
 
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    db = await Database.open(tmp_path / "jobs.sqlite3")
-    h = Harness(db, tmp_path)
-    yield h
-    for engine in h.engines:
-        await engine.stop(grace=0)
-    await db.close()
+    async with open_harness(tmp_path, stop_grace=0) as h:
+        yield h
 
 
 async def test_stop_lets_a_submission_in_flight_store_its_generation_id(harness: Harness) -> None:
