@@ -105,15 +105,8 @@ class JobStore:
             row = conn.execute("SELECT context FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
-            merged = {**json.loads(row[0] or "{}"), **updates}
-            conn.execute(
-                "UPDATE jobs SET context = ?, updated_at = ? WHERE id = ?",
-                (json.dumps(merged, sort_keys=True), now, job_id),
-            )
-            result: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-            return result
+            _write_merged_context(conn, job_id, row[0], updates, now)
+            return _select_row(conn, job_id)
 
         row = await self._db.run_in_transaction(work)
         return None if row is None else job_from_row(row)
@@ -131,21 +124,14 @@ class JobStore:
             if row is None:
                 return None
             if context_updates:
-                merged = {**json.loads(row[1] or "{}"), **context_updates}
-                conn.execute(
-                    "UPDATE jobs SET context = ?, updated_at = ? WHERE id = ?",
-                    (json.dumps(merged, sort_keys=True), now, job_id),
-                )
+                _write_merged_context(conn, job_id, row[1], context_updates, now)
             if row[0] == JobState.COMPLETED.value:
                 conn.execute(
                     "UPDATE jobs SET state = ?, delivered_at = ?, updated_at = ? "
                     "WHERE id = ? AND state = ?",
                     (JobState.DELIVERED.value, now, now, job_id, JobState.COMPLETED.value),
                 )
-            result: sqlite3.Row | None = conn.execute(
-                "SELECT * FROM jobs WHERE id = ?", (job_id,)
-            ).fetchone()
-            return result
+            return _select_row(conn, job_id)
 
         row = await self._db.run_in_transaction(work)
         return None if row is None else job_from_row(row)
@@ -274,3 +260,19 @@ def job_from_row(row: sqlite3.Row) -> Job:
     for name in _JSON_COLUMNS:
         data[name] = json.loads(data[name] or "{}")
     return Job(**data)
+
+
+def _write_merged_context(
+    conn: sqlite3.Connection, job_id: str, stored: str | None, updates: dict[str, Any], now: float
+) -> None:
+    """Inside a transaction: write the stored JSON context with `updates` merged over it."""
+    merged = {**json.loads(stored or "{}"), **updates}
+    conn.execute(
+        "UPDATE jobs SET context = ?, updated_at = ? WHERE id = ?",
+        (json.dumps(merged, sort_keys=True), now, job_id),
+    )
+
+
+def _select_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row
