@@ -21,6 +21,8 @@ from dotenv import dotenv_values
 T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Names the settings file in the process environment (default: .env in the project folder).
+ENV_FILE_VARIABLE = "ENV_FILE"
 
 
 class ConfigError(Exception):
@@ -221,12 +223,15 @@ def load_settings(
     """Read settings from `environ` (default: the process environment) over `.env`.
 
     The process environment wins over `.env`, as a deployment's own variables should.
+    `ENV_FILE` in the environment names another settings file; set to nothing, no file is
+    read (a container or service manager that passes every variable itself).
     """
-    env_file = dotenv_path if dotenv_path is not None else PROJECT_ROOT / ".env"
+    environment = os.environ if environ is None else environ
+    env_file = dotenv_path if dotenv_path is not None else env_file_path(environment)
     merged: dict[str, str] = {}
-    if env_file.is_file():
+    if env_file is not None and env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ if environ is None else environ)
+    merged.update(environment)
 
     values: dict[str, Any] = {}
     for variable, spec in _SPECS.items():
@@ -242,6 +247,16 @@ def load_settings(
         values[field] = Secret(parsed) if spec.secret else parsed
     assert set(values) == {f.name for f in fields(Settings)}
     return Settings(**values)
+
+
+def env_file_path(environment: Mapping[str, str]) -> Path | None:
+    """The settings file: `ENV_FILE` (relative to the project folder), none when it is empty."""
+    named = environment.get(ENV_FILE_VARIABLE)
+    if named is None:
+        return PROJECT_ROOT / ".env"
+    if not named.strip():
+        return None
+    return _parse_path(named)
 
 
 def _empty_value(variable: str, spec: _Spec) -> Any:

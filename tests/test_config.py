@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import PROJECT_ROOT, ConfigError, Secret, load_settings, setting_names
+from bot.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Secret,
+    env_file_path,
+    load_settings,
+    setting_names,
+)
 
 EMPTY_DOTENV = Path("/nonexistent/.env")
 
@@ -115,3 +122,16 @@ def test_secrets_compare_by_value_and_never_show_it() -> None:
         key == Secret("aiml-secret-value") and key != Secret("other") and key != "aiml-secret-value"
     )
     assert "aiml-secret-value" not in f"{key} {key!r} {[key]}"
+
+
+def test_env_file_names_another_settings_file_and_empty_reads_none(tmp_path: Path) -> None:
+    other = tmp_path / "prod.env"
+    other.write_text("LOG_LEVEL=ERROR\nGUILD_DAILY_POOL=7\n", encoding="utf-8")
+    settings = load_settings({"ENV_FILE": str(other), "GUILD_DAILY_POOL": "9"})
+    assert settings.log_level == "ERROR"
+    assert settings.guild_daily_pool == 9  # the process environment still wins
+
+    assert env_file_path({"ENV_FILE": ""}) is None
+    assert env_file_path({"ENV_FILE": "  "}) is None
+    assert env_file_path({}) == PROJECT_ROOT / ".env"
+    assert env_file_path({"ENV_FILE": "conf/bot.env"}) == PROJECT_ROOT / "conf" / "bot.env"
