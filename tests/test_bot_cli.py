@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from pathlib import Path
 
 from tests.fakes.discord import FakeDiscord
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def bot_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG"))}
-    env.update({"DATABASE_PATH": str(tmp_path / "bot.sqlite3"), "AUDIO_DIR": str(tmp_path / "a")})
-    env.update(overrides)
-    return env
+from tests.process_support import bot_env, run_bot_command
 
 
-async def run_bot_command(env: dict[str, str], *args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    async with asyncio.timeout(30):
-        output, _ = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
+async def run_bot(env: dict[str, str], *args: str) -> tuple[int, str]:
+    code, stdout, stderr = await run_bot_command(env, *args)
+    return code, stdout + stderr
 
 
 async def test_sync_publishes_the_commands_to_one_server(tmp_path: Path) -> None:
@@ -45,7 +22,7 @@ async def test_sync_publishes_the_commands_to_one_server(tmp_path: Path) -> None
             DISCORD_API_BASE_URL=fake_discord.api_base_url,
             DISCORD_GATEWAY_URL=fake_discord.gateway_url,
         )
-        code, output = await run_bot_command(env, "sync", "--guild", str(guild.id))
+        code, output = await run_bot(env, "sync", "--guild", str(guild.id))
         assert code == 0, output
         assert f"to server {guild.id}" in output and "/compose" in output
         names = {c["name"] for c in fake_discord.guild_commands[guild.id]}
@@ -57,7 +34,7 @@ async def test_sync_publishes_the_commands_to_one_server(tmp_path: Path) -> None
 
 
 async def test_run_without_a_token_says_what_is_missing(tmp_path: Path) -> None:
-    code, output = await run_bot_command(bot_env(tmp_path, AIMLAPI_KEY="k"), "run")
+    code, output = await run_bot(bot_env(tmp_path, AIMLAPI_KEY="k"), "run")
     assert code == 2
     assert output.strip() == (
         "configuration error: DISCORD_TOKEN: expected the bot token from the Developer Portal"

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,21 +20,16 @@ from bot.jobs.models import Job, JobRequest, JobState, Phase, Progress
 from bot.store.database import Database
 from bot.store.jobs import JobStore
 from tests.fakes.aimlapi import FakeAimlApi
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.process_support import (
+    bot_env,
+    learn_generation_times,
+    run_bot_command,
+    start_bot_process,
+)
 
 
 def environment(tmp_path: Path, api: FakeAimlApi | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "DISCORD_"))}
-    env.update(
-        {
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "AUDIO_DIR": str(tmp_path / "audio"),
-            "LOG_LEVEL": "WARNING",
-            "DISCORD_TOKEN": "",
-            "AIMLAPI_KEY": "test-key",
-        }
-    )
+    env = bot_env(tmp_path, LOG_LEVEL="WARNING", DISCORD_TOKEN="", AIMLAPI_KEY="test-key")
     if api is not None:
         env["AIMLAPI_BASE_URL"] = api.base_url
     env.update(extra)
@@ -44,28 +37,13 @@ def environment(tmp_path: Path, api: FakeAimlApi | None, **extra: str) -> dict[s
 
 
 async def run_bot(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=REPO,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode is not None
-    return process.returncode, stdout.decode(), stderr.decode()
+    return await run_bot_command(env, *args)
 
 
 async def learn_fast_generations(tmp_path: Path, seconds: float = 0.3) -> None:
     """Past jobs took `seconds`, so the schedule polls on that scale instead of the prior's."""
-    db = await Database.open(tmp_path / "bot.sqlite3")
-    store = JobStore(db)
-    for i in range(25):
-        await store.record_generation_time(f"past{i}", seconds + (i % 5) / 50, now=float(i))
-    await db.close()
+    durations = [seconds + (i % 5) / 50 for i in range(25)]
+    await learn_generation_times(tmp_path / "bot.sqlite3", durations, now=0.0)
 
 
 async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path: Path) -> None:
@@ -253,16 +231,8 @@ async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
     tmp_path: Path,
 ) -> None:
     async with FakeAimlApi(generation_seconds=60) as api:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "compose",
-            "a very long drone",
-            cwd=REPO,
-            env=environment(tmp_path, api),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        process = await start_bot_process(
+            environment(tmp_path, api), "compose", "a very long drone"
         )
         assert process.stderr is not None
         line = b""

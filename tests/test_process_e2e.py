@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from bot.store.database import Database
-from bot.store.jobs import JobStore
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeDiscord
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.process_support import bot_env, learn_generation_times, start_bot_process
 
 
 @pytest.mark.slow
@@ -25,35 +20,22 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
         guild = fake_discord.add_guild("Process Test")
         channel = guild.add_text_channel("music")
         alice = guild.add_member("alice")
-        env = {
-            **{k: v for k, v in os.environ.items() if k.startswith(("PATH", "HOME", "LANG"))},
-            "DISCORD_TOKEN": fake_discord.bot_token,
-            "AIMLAPI_KEY": fake_api.api_key,
-            "AIMLAPI_BASE_URL": fake_api.base_url,
-            "DISCORD_API_BASE_URL": fake_discord.api_base_url,
-            "DISCORD_GATEWAY_URL": fake_discord.gateway_url,
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
-            "AUDIO_DIR": str(tmp_path / "audio"),
-            "DEV_GUILD_ID": str(guild.id),
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = bot_env(
+            tmp_path,
+            DISCORD_TOKEN=fake_discord.bot_token,
+            AIMLAPI_KEY=fake_api.api_key,
+            AIMLAPI_BASE_URL=fake_api.base_url,
+            DISCORD_API_BASE_URL=fake_discord.api_base_url,
+            DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+            DEV_GUILD_ID=str(guild.id),
+            LOG_LEVEL="INFO",
+        )
         # A bot that has learnt from past jobs (here: 0.3-1 s each) polls early; a fresh one
         # would wait for the vendor's ~30 s typical time before its first poll.
-        db = await Database.open(tmp_path / "bot.sqlite3")
-        store = JobStore(db)
-        for i in range(30):
-            await store.record_generation_time(f"past{i}", 0.3 + i / 40, now=time.time())
-        await db.close()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=REPO,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        await learn_generation_times(
+            tmp_path / "bot.sqlite3", [0.3 + i / 40 for i in range(30)], now=time.time()
         )
+        process = await start_bot_process(env, merge_stderr=True)
         try:
             await fake_discord.wait_ready(timeout=20)
             await fake_discord.notifier.wait_until(
