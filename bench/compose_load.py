@@ -296,6 +296,7 @@ async def parent_main(args: argparse.Namespace) -> int:
             "   (the measuring side; high values "
             "inflate overhead)"
         )
+        print(f"  HTTP connections     {len(fake_discord.http_peers)} opened to the fake Discord")
         print(f"  429s from Discord    {n429}   target 0")
         print(f"  late acks (>3 s)     {late}")
         print(f"  spec errors          {len(fake_discord.spec_errors)}")

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import discord
 from discord.ext import commands
+from discord.utils import MISSING
 
 from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 ORPHAN_AGE_SECONDS = 120.0
 # At shutdown, deliveries in flight get this long to finish (and be marked delivered).
 DELIVERY_GRACE_SECONDS = 5.0
+DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
 class ExtensionLoadError(RuntimeError):
@@ -80,6 +82,15 @@ class JamBot(commands.Bot):
         self._engine_options = engine_options or {}
         self._resources_open = False
         self._gc_frozen = False
+
+    async def login(self, token: str) -> None:
+        # discord.py's own pool has no limit, so a burst of interactions (hundreds of defers in
+        # the same moment) opens one TCP connection per request instead of reusing a few kept
+        # alive; a bounded pool queues them on connections already open (the gateway's
+        # websocket holds one of them).
+        if self.http.connector is MISSING or self.http.connector.closed:
+            self.http.connector = aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS)
+        await super().login(token)
 
     async def setup_hook(self) -> None:
         if not self.commands_only:

@@ -132,6 +132,9 @@ class FakeDiscord:
         self.expired_token_calls: list[str] = []
         self.upload_rejections: list[str] = []
         self.permission_denials: list[str] = []
+        # Client ends of the HTTP connections requests arrived on (host, port): how many
+        # connections the client opened, e.g. whether it reuses them (keep-alive).
+        self.http_peers: set[tuple[str, int]] = set()
 
         self.connections: list[GatewayConnection] = []
         self.gateway_sessions: dict[str, GatewaySession] = {}
@@ -653,6 +656,9 @@ class FakeDiscord:
     # ----------------------------------------------------------------- HTTP plumbing
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer is not None:
+            self.http_peers.add((peer[0], peer[1]))
         try:
             response = await handler(request)
         except ApiError as exc:
