@@ -58,11 +58,11 @@ class DeliveryEngine(Protocol):
 
 
 class QuotaHooks(Protocol):
-    """The two quota calls delivery makes (QuotaService satisfies it)."""
+    """The quota calls delivery makes (QuotaService satisfies it)."""
 
     async def finish(self, job_id: str) -> None: ...
 
-    async def note_generation(
+    async def finish_and_note(
         self,
         *,
         guild_id: int,
@@ -296,21 +296,25 @@ class DiscordDelivery:
     # -- delivery ------------------------------------------------------------------------------
 
     async def _finish(self, job: Job, ctx: DiscordContext) -> None:
+        noted = False
         try:
             slot = self._close_slot(job.id)
             if job.state is JobState.COMPLETED:
-                await self._deliver(job, ctx, slot)
+                noted = await self._deliver(job, ctx, slot)
             else:
-                await self._report_failure(job, ctx, slot)
+                noted = await self._report_failure(job, ctx, slot)
         finally:
             self._delivering.discard(job.id)
             # The generation has ended either way; after the result, so it does not delay it.
-            await self._quota_finish(job.id)
+            # A noted outcome already ended it in the same transaction.
+            if not noted:
+                await self._quota_finish(job.id)
 
     def _token_usable(self, ctx: DiscordContext) -> bool:
         return ctx.handle.alive(margin=self.upload_margin, now=self.clock())
 
-    async def _deliver(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
+    async def _deliver(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> bool:
+        """Post the result; True once the outcome is noted (and the quota finished)."""
         loop = asyncio.get_running_loop()
         allowed = slot.sent is None or loop.time() - slot.sent_at >= self.edit_interval
         big = (job.audio_size_bytes or 0) >= UPLOADING_NOTICE_BYTES
@@ -332,7 +336,7 @@ class DiscordDelivery:
             if not await self._final_edit(slot, ctx, text):
                 await self._post_notice(ctx, text)
             await self.engine.mark_delivered(job.id, delivered_via="none")
-            return
+            return False
         delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
         if delivered is None and attach:
             delivered = await self._post_result(
@@ -340,7 +344,7 @@ class DiscordDelivery:
             )
         if delivered is None:
             log.error("job %s: result not posted anywhere; the next start retries it", job.id)
-            return
+            return False
 
         where = "below" if delivered.via != "dm" else "in your direct messages"
         elapsed = (job.completed_at or self.clock()) - job.created_at
@@ -354,9 +358,10 @@ class DiscordDelivery:
         log.info("job %s delivered via %s", job.id, delivered.via)
         finished = finished_status_text(prompt=job.prompt, elapsed=elapsed, where=where)
         await self._final_edit(slot, ctx, finished)
-        await self._note(job, ctx, "delivered", self._jump_url(ctx, delivered))
+        noted = await self._finish_and_note(job, ctx, "delivered", self._jump_url(ctx, delivered))
         if job.audio_path:
             await asyncio.to_thread(Path(job.audio_path).unlink, missing_ok=True)
+        return noted
 
     @staticmethod
     def _jump_url(ctx: DiscordContext, delivered: Delivered) -> str:
@@ -466,14 +471,14 @@ class DiscordDelivery:
             log.warning("cannot post in %s: %s %s", ctx.channel_id, error.status, error.code)
             return None
 
-    async def _report_failure(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> None:
+    async def _report_failure(self, job: Job, ctx: DiscordContext, slot: _StatusSlot) -> bool:
         if is_account_problem(job.error_kind):
             await self._alert_owners(job)
         text = failure_text(job)
         if not await self._final_edit(slot, ctx, text):
             await self._post_notice(ctx, text)
         await self.engine.update_context(job.id, failure_reported=True)
-        await self._note(job, ctx, job.state.value, None)
+        return await self._finish_and_note(job, ctx, job.state.value, None)
 
     async def _alert_owners(self, job: Job) -> None:
         """Tell the owners (OWNER_IDS) by DM that the API account has a problem, hourly at most."""
@@ -503,11 +508,15 @@ class DiscordDelivery:
         except Exception:
             log.exception("job %s: could not end the quota reservation's in-flight status", job_id)
 
-    async def _note(self, job: Job, ctx: DiscordContext, outcome: str, link: str | None) -> None:
+    async def _finish_and_note(
+        self, job: Job, ctx: DiscordContext, outcome: str, link: str | None
+    ) -> bool:
+        """End the reservation's in-flight status and note the outcome for the mod log, in one
+        transaction; False when that failed (the caller then tries a plain finish)."""
         if self.quota is None:
-            return
+            return False
         try:
-            await self.quota.note_generation(
+            await self.quota.finish_and_note(
                 guild_id=ctx.guild_id or DM_GUILD_ID,
                 user_id=ctx.requester_id,
                 prompt=job.prompt,
@@ -517,3 +526,5 @@ class DiscordDelivery:
             )
         except Exception:
             log.exception("job %s: could not note the generation for the mod log", job.id)
+            return False
+        return True

@@ -188,7 +188,7 @@ class Harness:
                 await asyncio.sleep(0.05)
 
     def record_notes(self) -> NoteRecorder:
-        """From now on, record every `note_generation` the delivery makes (for the mod log)."""
+        """From now on, record every `finish_and_note` the delivery makes (for the mod log)."""
         recorder = NoteRecorder(self.bot.delivery.quota)
         self.bot.delivery.quota = recorder
         return recorder
@@ -227,13 +227,16 @@ class NoteRecorder:
     notes: list[dict[str, Any]] = field(default_factory=list)
     _noted: asyncio.Event = field(default_factory=asyncio.Event)
 
+    finishes: list[str] = field(default_factory=list)  # plain finish() calls (nothing noted)
+
     async def finish(self, job_id: str) -> None:
+        self.finishes.append(job_id)
         await self.inner.finish(job_id)
 
-    async def note_generation(self, **fields: Any) -> None:
+    async def finish_and_note(self, **fields: Any) -> None:
+        await self.inner.finish_and_note(**fields)
         self.notes.append(fields)
         self._noted.set()
-        await self.inner.note_generation(**fields)
 
     async def wait(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         """The notes so far, once there are at least `count`."""

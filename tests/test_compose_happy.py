@@ -77,6 +77,8 @@ async def test_mod_log_link_points_at_the_result_in_its_server(harness: Harness)
     # Sent through the interaction webhook, the message object knows no guild; the link must.
     expected = f"https://discord.com/channels/{harness.guild.id}/{harness.channel.id}/{result.id}"
     assert noted[0]["link"] == expected
+    # The note also ended the reservation's in-flight status: no separate finish call.
+    assert notes.finishes == []
 
 
 @pytest.mark.harness(env={"MAX_CONCURRENT_GENERATIONS": "1"})
