@@ -33,6 +33,7 @@ from bot.aimlapi import (
     Unauthorized,
     UpstreamTimeout,
 )
+from bot.aimlapi import client as client_module
 from tests.fakes.aimlapi import FakeAimlApi, ManualClock, make_wav
 
 KEY = "sk-secret-test-key-0123456789"
@@ -488,6 +489,31 @@ async def test_download_streams_verifies_and_reads_the_duration(
     assert api.cdn_requests[0].headers["User-Agent"] == USER_AGENT
 
 
+async def test_download_costs_few_worker_thread_hops(
+    api: FakeAimlApi, client: LyriaClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each hop is a wake-up of the event loop; a file within one write buffer needs exactly one
+    # (mkdir, open, write, close, duration, move), a bigger one one more per buffer.
+    hops: list[str] = []
+    real_to_thread = asyncio.to_thread
+
+    async def counting(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real_to_thread(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    api.audio = make_wav(2.0, rate=16000)  # 64 KB
+    url = await finished_url(api, client)
+    audio = await client.download(url, tmp_path / "new" / "one.wav", max_bytes=1024 * 1024)
+    assert hops == ["finish"] and audio.duration_seconds == pytest.approx(2.0)
+
+    hops.clear()
+    monkeypatch.setattr(client_module, "WRITE_BUFFER_BYTES", 16 * 1024)
+    audio = await client.download(url, tmp_path / "two.wav", max_bytes=1024 * 1024)
+    assert hops[-1] == "finish" and 2 <= len(hops) <= 1 + len(api.audio) // (16 * 1024)
+    assert (tmp_path / "two.wav").read_bytes() == api.audio
+
+
 async def test_download_follows_a_cdn_redirect_without_the_key(
     api: FakeAimlApi, client: LyriaClient, tmp_path: Path
 ) -> None:
@@ -560,8 +586,11 @@ async def test_download_network_failures(
 
 
 async def test_a_cancelled_download_leaves_no_partial_file(
-    api: FakeAimlApi, client: LyriaClient, tmp_path: Path
+    api: FakeAimlApi, client: LyriaClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Bytes go to disk in buffers (a small file only at the end); write every chunk at once so
+    # that the stalled download has a part file on disk when it is cancelled.
+    monkeypatch.setattr(client_module, "WRITE_BUFFER_BYTES", 1)
     url = await finished_url(api, client)
     api.cdn_mode = "stall"
     task = asyncio.create_task(client.download(url, tmp_path / "c.wav", max_bytes=1024 * 1024))

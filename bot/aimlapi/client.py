@@ -244,14 +244,12 @@ class LyriaClient:
         No Authorization header goes to the CDN. A partial file never remains on failure.
         """
         where = _safe_url(url)
-        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
+        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part"))
         timeout = aiohttp.ClientTimeout(
             total=self.download_timeout,
             sock_connect=self.request_timeout,
             sock_read=self.request_timeout,
         )
-        fh: BinaryIO | None = None
         done = False
         try:
             async with self._session.get(
@@ -275,16 +273,14 @@ class LyriaClient:
                         f"audio at {where} is {declared} bytes, over the {max_bytes} byte cap",
                         reason="too_large",
                     )
-                fh = await asyncio.to_thread(tmp.open, "wb")
-                size, content_type = await self._stream_to(resp, fh, max_bytes, where)
+                size, content_type, rest = await self._stream_to(resp, part, max_bytes, where)
                 if declared is not None and size < declared:
                     raise DownloadError(
                         f"audio at {where} ended after {size} of {declared} bytes",
                         reason="truncated",
                     )
-            await asyncio.to_thread(fh.close)
-            duration = await asyncio.to_thread(read_duration, tmp, content_type)
-            await asyncio.to_thread(os.replace, tmp, dest)
+            # A small file is written, closed, measured and moved in this one worker-thread hop.
+            duration = await asyncio.to_thread(part.finish, rest, content_type, dest)
             done = True
         except aiohttp.ClientPayloadError as exc:
             raise DownloadError(
@@ -296,13 +292,15 @@ class LyriaClient:
             ) from exc
         finally:
             if not done:
-                await asyncio.shield(asyncio.to_thread(_discard, fh, tmp))
+                await asyncio.shield(asyncio.to_thread(part.discard))
         log.info("Downloaded %d bytes of %s from %s", size, content_type, where)
         return DownloadedAudio(dest, size, duration, content_type, url)
 
     async def _stream_to(
-        self, resp: aiohttp.ClientResponse, fh: BinaryIO, max_bytes: int, where: str
-    ) -> tuple[int, str]:
+        self, resp: aiohttp.ClientResponse, part: _PartFile, max_bytes: int, where: str
+    ) -> tuple[int, str, bytes]:
+        """Stream the body into `part` in buffers of WRITE_BUFFER_BYTES; returns the size, the
+        sniffed content type and the last bytes, not yet written (for `part.finish`)."""
         size = 0
         content_type: str | None = None
         head = b""
@@ -321,13 +319,11 @@ class LyriaClient:
             pending.append(chunk)
             pending_bytes += len(chunk)
             if pending_bytes >= WRITE_BUFFER_BYTES:
-                await asyncio.to_thread(fh.write, b"".join(pending))
+                await asyncio.to_thread(part.write, b"".join(pending))
                 pending, pending_bytes = [], 0
         if content_type is None:
             content_type = _require_audio(head, where)
-        if pending:
-            await asyncio.to_thread(fh.write, b"".join(pending))
-        return size, content_type
+        return size, content_type, b"".join(pending)
 
     # -- transport -------------------------------------------------------------------------
 
@@ -382,11 +378,34 @@ def _definitely_refused(status: int) -> bool:
     return 400 <= status < 500 and status != 408
 
 
-def _discard(fh: BinaryIO | None, path: Path) -> None:
-    if fh is not None:
-        fh.close()
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+class _PartFile:
+    """A download's temporary file. Its methods block (call them in a worker thread); each does
+    all the file work of its step at once, so a download costs few thread hops."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: BinaryIO | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("wb")
+        self._fh.write(data)
+
+    def finish(self, data: bytes, content_type: str, dest: Path) -> float | None:
+        """Write the rest, close, read the duration and move the file to `dest`."""
+        self.write(data)
+        assert self._fh is not None
+        self._fh.close()
+        duration = read_duration(self.path, content_type)
+        os.replace(self.path, dest)
+        return duration
+
+    def discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 def _require_audio(head: bytes, where: str) -> str:
