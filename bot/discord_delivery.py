@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -329,7 +328,8 @@ class DiscordDelivery:
             except Exception as error:  # the announcement is optional; the result is not
                 log.warning("job %s: could not announce the upload: %r", job.id, error)
 
-        attach, reason = await self._attachment_decision(job, ctx)
+        prepared, reason = await self._attachment_decision(job, ctx)
+        attach = prepared is not None
         if not attach and not job.audio_url:
             # Completed without a file or a link: nothing to deliver, so say so and stop.
             text = "❌ The finished audio was lost before it could be delivered. Sorry!"
@@ -337,10 +337,14 @@ class DiscordDelivery:
                 await self._post_notice(ctx, text)
             await self.engine.mark_delivered(job.id, delivered_via="none")
             return False
-        delivered = await self._post_result(job, ctx, attach=attach, reason=reason)
+        try:
+            delivered = await self._post_result(job, ctx, prepared=prepared, reason=reason)
+        finally:
+            if prepared is not None:
+                prepared.close()  # when no attempt used it (a sent File is closed already)
         if delivered is None and attach:
             delivered = await self._post_result(
-                job, ctx, attach=False, reason="it is over this server's upload limit"
+                job, ctx, prepared=None, reason="it is over this server's upload limit"
             )
         if delivered is None:
             log.error("job %s: result not posted anywhere; the next start retries it", job.id)
@@ -371,26 +375,39 @@ class DiscordDelivery:
         guild_id = ctx.guild_id if delivered.via != "dm" else None
         return message_url(guild_id, delivered.message.channel.id, delivered.message.id)
 
-    async def _attachment_decision(self, job: Job, ctx: DiscordContext) -> tuple[bool, str | None]:
+    async def _attachment_decision(
+        self, job: Job, ctx: DiscordContext
+    ) -> tuple[discord.File | None, str | None]:
+        """The file to attach, opened (one thread hop: it also proves the file is still on
+        disk), or None and why it goes as a link."""
         size = job.audio_size_bytes
         if not job.audio_path or size is None:
-            return False, "the file was too large or could not be downloaded"
-        if not await asyncio.to_thread(os.path.isfile, job.audio_path):  # e.g. AUDIO_DIR cleared
-            return False, "the downloaded file is no longer on the bot's disk"
+            return None, "the file was too large or could not be downloaded"
         if not ctx.can_attach:
-            return False, "I am not allowed to attach files in this channel"
+            return None, "I am not allowed to attach files in this channel"
         if size > ctx.filesize_limit:
-            return False, (
+            return None, (
                 f"it is {format_bytes(size)}, over this server's "
                 f"{format_bytes(ctx.filesize_limit)} upload limit"
             )
-        return True, None
+        try:
+            return await self._open_file(job), None
+        except OSError:  # e.g. AUDIO_DIR cleared
+            return None, "the downloaded file is no longer on the bot's disk"
+
+    @staticmethod
+    async def _open_file(job: Job) -> discord.File:
+        """A fresh handle on the job's audio (a sent File is closed); opened off the loop."""
+        assert job.audio_path is not None
+        return await asyncio.to_thread(discord.File, job.audio_path, filename=audio_filename(job))
 
     async def _post_result(
-        self, job: Job, ctx: DiscordContext, *, attach: bool, reason: str | None
+        self, job: Job, ctx: DiscordContext, *, prepared: discord.File | None, reason: str | None
     ) -> Delivered | None:
-        """Post the result message; None when the file was refused as too large (retry as a
-        link) or there was nowhere left to post it."""
+        """Post the result message, attaching `prepared` (a link without it); None when the
+        file was refused as too large (retry as a link) or there was nowhere left to post it."""
+        attach = prepared is not None
+        unused = [prepared] if prepared is not None else []
         content = result_content(
             ctx.requester_id, link=None if attach else job.audio_url, reason=reason
         )
@@ -398,11 +415,8 @@ class DiscordDelivery:
         mentions = ping_only(ctx.requester_id)
 
         async def file() -> discord.File:
-            """A fresh handle per attempt (a sent File is closed); opened off the loop."""
-            assert job.audio_path is not None
-            return await asyncio.to_thread(
-                discord.File, job.audio_path, filename=audio_filename(job)
-            )
+            """The prepared file for the first attempt, a fresh handle for any later one."""
+            return unused.pop() if unused else await self._open_file(job)
 
         if self._token_usable(ctx):
             try:
