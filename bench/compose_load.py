@@ -50,6 +50,19 @@ from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
 GEN_MIN, GEN_MAX = 3.0, 9.0  # fake generation times (s): spread so completions interleave
 
 
+def edit_kinds(fake_discord: Any) -> str:
+    """How many status edits showed each kind of text (the first line's first words)."""
+    kinds: dict[str, int] = {}
+    for message in fake_discord.messages.values():
+        if message.attachments:
+            continue
+        for body in message.history:
+            first = (body.get("content") or "").split("\n", 1)[0]
+            kind = " ".join(first.replace("*", "").split()[:2])
+            kinds[kind] = kinds.get(kind, 0) + 1
+    return ", ".join(f"{kind}: {count}" for kind, count in sorted(kinds.items()))
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -283,7 +296,8 @@ async def parent_main(args: argparse.Namespace) -> int:
             print(f"  peak RSS (bot)       {child_report['maxrss_mb']:.0f} MB   target <= 300 MB")
             cpu = child_report["cpu_seconds"]
             print(f"  CPU time (bot)       {cpu:.1f} s ({cpu / args.n * 1000:.1f} ms per job)")
-            print(f"  status edits         {child_report['status_edits']}")
+            edits = child_report["status_edits"]
+            print(f"  status edits         {edits}  ({edit_kinds(fake_discord)})")
             operations, batches = child_report["db_operations"], child_report["db_batches"]
             print(
                 f"  database (bot)       {operations} operations ({operations / args.n:.1f} per "
