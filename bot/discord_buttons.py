@@ -7,7 +7,7 @@ job row holds everything else, so buttons keep working after a restart without s
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 import discord
 
@@ -34,18 +34,31 @@ async def _job_or_apologise(interaction: discord.Interaction[Any], job_id: str) 
     return job
 
 
-class RerollButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:reroll:{JOB_ID}"
-):
-    """Same prompt, a new random seed."""
+class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """A button about one job, custom_id `jam:<action>:<job id>`. Subclasses name the action
+    and the look in their class statement and implement `act`; errors get the tree's policy.
+
+    (The base's own template never matches: only the subclasses are registered.)
+    """
+
+    action: ClassVar[str]
+    label: ClassVar[str]
+    emoji: ClassVar[str]
+    style: ClassVar[discord.ButtonStyle]
+
+    def __init_subclass__(
+        cls, *, action: str, label: str, emoji: str, style: discord.ButtonStyle
+    ) -> None:
+        super().__init_subclass__(template=rf"jam:{action}:{JOB_ID}")
+        cls.action, cls.label, cls.emoji, cls.style = action, label, emoji, style
 
     def __init__(self, job_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Re-roll",
-                emoji="🎲",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"jam:reroll:{job_id}",
+                label=self.label,
+                emoji=self.emoji,
+                style=self.style,
+                custom_id=f"jam:{self.action}:{job_id}",
             )
         )
         self.job_id = job_id
@@ -57,22 +70,34 @@ class RerollButton(
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,
-    ) -> RerollButton:
+    ) -> Self:
         return cls(match["job_id"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             job = await _job_or_apologise(interaction, self.job_id)
             if job is not None:
-                await start_compose(
-                    _bot(interaction),
-                    interaction,
-                    prompt=job.prompt,
-                    negative_prompt=job.negative_prompt,
-                    seed=random_seed(),
-                )
+                await self.act(interaction, job)
         except Exception as error:
             await report_error(interaction, error)
+
+    async def act(self, interaction: discord.Interaction[Any], job: Job) -> None:
+        raise NotImplementedError
+
+
+class RerollButton(
+    JobButton, action="reroll", label="Re-roll", emoji="🎲", style=discord.ButtonStyle.secondary
+):
+    """Same prompt, a new random seed."""
+
+    async def act(self, interaction: discord.Interaction[Any], job: Job) -> None:
+        await start_compose(
+            _bot(interaction),
+            interaction,
+            prompt=job.prompt,
+            negative_prompt=job.negative_prompt,
+            seed=random_seed(),
+        )
 
 
 VARIATION_MODAL_PREFIX = "jam:variation:"
@@ -109,76 +134,20 @@ class VariationModal(discord.ui.Modal, title="Make a variation"):
 
 
 class VariationButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:vary:{JOB_ID}"
+    JobButton, action="vary", label="Variation", emoji="✏️", style=discord.ButtonStyle.secondary
 ):
     """Open a modal to edit the prompt, keeping the seed."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Variation",
-                emoji="✏️",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"jam:vary:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> VariationButton:
-        return cls(match["job_id"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            job = await _job_or_apologise(interaction, self.job_id)
-            if job is not None:
-                await interaction.response.send_modal(VariationModal(job))
-        except Exception as error:
-            await report_error(interaction, error)
+    async def act(self, interaction: discord.Interaction[Any], job: Job) -> None:
+        await interaction.response.send_modal(VariationModal(job))
 
 
 class CancelButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"jam:cancel:{JOB_ID}"
+    JobButton, action="cancel", label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger
 ):
     """Cancel a job still waiting in the queue: its requester, or a member with Manage Server."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Cancel",
-                emoji="✖️",
-                style=discord.ButtonStyle.danger,
-                custom_id=f"jam:cancel:{job_id}",
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> CancelButton:
-        return cls(match["job_id"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await self._cancel(interaction)
-        except Exception as error:
-            await report_error(interaction, error)
-
-    async def _cancel(self, interaction: discord.Interaction[Any]) -> None:
-        job = await _job_or_apologise(interaction, self.job_id)
-        if job is None:
-            return
+    async def act(self, interaction: discord.Interaction[Any], job: Job) -> None:
         is_requester = str(interaction.user.id) == job.requester_id
         if not is_requester and not interaction.permissions.manage_guild:
             await reply(
