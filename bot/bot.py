@@ -111,8 +111,7 @@ class JamBot(commands.Bot):
 
     async def _open_resources(self) -> None:
         settings = self.settings
-        settings.require("AIMLAPI_KEY")
-        assert settings.aimlapi_key is not None
+        settings.require("AIMLAPI_KEY")  # before anything is created on disk
         for folder in (settings.database_path.parent, settings.audio_dir):
             await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
         self.db = await Database.open(settings.database_path)
@@ -121,24 +120,14 @@ class JamBot(commands.Bot):
         # many generations run; the engine already bounds concurrency, so size the pool to it.
         connections = 2 * settings.max_concurrent_generations + 10
         self.http_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
-        client = LyriaClient(
-            self.http_session,
-            api_key=settings.aimlapi_key.reveal(),
-            base_url=settings.aimlapi_base_url,
-            model=settings.aimlapi_model,
-        )
         self.quota = QuotaService(self.db, QuotaDefaults.from_settings(settings))
         engine_options: dict[str, Any] = {"resume_origins": frozenset({"discord"})}
         engine_options.update(self._engine_options)
         self.job_store = JobStore(self.db)
-        self.engine = JobEngine(
+        self.engine = JobEngine.from_settings(
+            settings,
             store=self.job_store,
-            client=client,
-            audio_dir=settings.audio_dir,
-            model=settings.aimlapi_model,
-            max_concurrent=settings.max_concurrent_generations,
-            generation_timeout=settings.generation_timeout_seconds,
-            max_audio_bytes=settings.max_audio_bytes,
+            client=LyriaClient.from_settings(self.http_session, settings),
             ledger=self.quota,
             **engine_options,
         )

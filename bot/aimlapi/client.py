@@ -48,6 +48,7 @@ from bot.aimlapi.errors import (
     UpstreamTimeout,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
+from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,18 @@ class LyriaClient:
         self.max_retry_delay = max_retry_delay
         self.download_timeout = download_timeout
         self._jitter = jitter
+
+    @classmethod
+    def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> LyriaClient:
+        """The client a deployment's settings describe (AIMLAPI_KEY, _BASE_URL, _MODEL)."""
+        settings.require("AIMLAPI_KEY")
+        assert settings.aimlapi_key is not None
+        return cls(
+            session,
+            api_key=settings.aimlapi_key.reveal(),
+            base_url=settings.aimlapi_base_url,
+            model=settings.aimlapi_model,
+        )
 
     def __repr__(self) -> str:
         return f"LyriaClient(endpoint={str(self._endpoint)!r}, model={self.model!r})"

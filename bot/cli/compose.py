@@ -107,7 +107,6 @@ async def compose(
 ) -> int:
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    assert settings.aimlapi_key is not None
     try:
         db = await Database.open(settings.database_path)
     except DatabaseError as exc:
@@ -120,21 +119,12 @@ async def compose(
     display = TerminalProgress(stderr)
     try:
         async with aiohttp.ClientSession() as session:
-            client = LyriaClient(
-                session,
-                api_key=settings.aimlapi_key.reveal(),
-                base_url=settings.aimlapi_base_url,
-                model=settings.aimlapi_model,
-            )
-            engine = JobEngine(
+            engine = JobEngine.from_settings(
+                settings,
                 store=JobStore(db),
-                client=client,
-                audio_dir=settings.audio_dir,
-                model=settings.aimlapi_model,
-                max_concurrent=1,
-                generation_timeout=settings.generation_timeout_seconds,
-                max_audio_bytes=settings.max_audio_bytes,
+                client=LyriaClient.from_settings(session, settings),
                 ledger=NoCreditLedger(),
+                max_concurrent=1,
                 tick_interval=1.0,
                 resume_origins=frozenset(),  # a terminal run never picks up other jobs
             )

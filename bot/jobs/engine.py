@@ -43,6 +43,7 @@ from bot.aimlapi.errors import (
     RateLimited,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission
+from bot.config import Settings
 from bot.jobs.fair_queue import FairQueue
 from bot.jobs.models import (
     CreditLedger,
@@ -95,6 +96,28 @@ class JobError(Exception):
 
 
 class JobEngine:
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        store: JobStore,
+        client: LyriaClientLike,
+        ledger: CreditLedger | None,
+        **options: Any,
+    ) -> JobEngine:
+        """The engine a deployment's settings describe; `options` override or add to them
+        (e.g. the terminal's max_concurrent=1)."""
+        values: dict[str, Any] = {
+            "audio_dir": settings.audio_dir,
+            "model": settings.aimlapi_model,
+            "max_concurrent": settings.max_concurrent_generations,
+            "generation_timeout": settings.generation_timeout_seconds,
+            "max_audio_bytes": settings.max_audio_bytes,
+        }
+        values.update(options)
+        return cls(store=store, client=client, ledger=ledger, **values)
+
     def __init__(
         self,
         *,
