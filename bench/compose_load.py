@@ -98,14 +98,17 @@ async def lag_probe(lags: list[float], interval: float = 0.02) -> None:
 
 async def child_main() -> None:
     from bot.bot import JamBot
-    from bot.discord_endpoints import apply_discord_endpoints
+    from bot.endpoints import apply_discord_endpoints
+    from bot.jobs.engine import EngineTuning
     from bot.logs import setup_logging
+    from bot.store.sqlite import SqliteStore
+    from bot.tuning import Tuning
 
     settings = load_settings()
     assert settings.discord_token is not None and settings.aimlapi_key is not None
     setup_logging("WARNING", [settings.discord_token.reveal(), settings.aimlapi_key.reveal()])
     apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
-    bot = JamBot(settings, engine_options={"schedule_factory": bench_schedule})
+    bot = JamBot(settings, tuning=Tuning(engine=EngineTuning(schedule_factory=bench_schedule)))
 
     lags: list[float] = []
     stop = asyncio.Event()
@@ -117,16 +120,19 @@ async def child_main() -> None:
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         probe_task.cancel()
+        delivery = bot.get_cog("Compose").delivery  # type: ignore[union-attr]
+        store = bot.services.store
+        assert isinstance(store, SqliteStore)
         report = {
             "lag_p50_ms": percentile(lags, 50) * 1000,
             "lag_p99_ms": percentile(lags, 99) * 1000,
             "lag_max_ms": max(lags, default=0.0) * 1000,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "cpu_seconds": time.process_time(),
-            "deliveries": bot.delivery.deliveries,
-            "status_edits": bot.delivery.status_edits,
-            "db_operations": bot.db.batched_operations,
-            "db_batches": bot.db.batches,
+            "deliveries": delivery.deliveries,
+            "status_edits": delivery.status.edits,
+            "db_operations": store.database.batched_operations,
+            "db_batches": store.database.batches,
         }
         await bot.close()
         runner.cancel()

@@ -39,8 +39,7 @@ from bot.aimlapi.client import LyriaClient
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import JobRequest, JobState
 from bot.jobs.poll_schedule import PollSchedule
-from bot.store.database import Database
-from bot.store.jobs import JobStore
+from bot.store.sqlite import SqliteStore
 from tests.fakes.aimlapi import FakeAimlApi, make_wav
 
 LAG_TARGET = 1.5
@@ -113,8 +112,8 @@ async def run_group(
     cold: bool = False,
 ) -> Result:
     name = f"{distribution}-{schedule}"
-    db = await Database.open(folder / f"{name}.sqlite3")
-    store = JobStore(db)
+    db = await SqliteStore.open(folder / f"{name}.sqlite3")
+    store = db.jobs
     factory: Callable[[Sequence[float]], PollSchedule]
     if schedule == "adaptive":
         for i in range(0 if cold else 200):  # warm start: history from the same distribution

@@ -19,8 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.quota.service import Grant, QuotaDefaults, QuotaService, Requester
-from bot.store.database import Database
+from bot.quota.components import Quota
+from bot.quota.models import Grant, QuotaDefaults, Requester
+from bot.store.sqlite import SqliteStore
+from bot.store.sqlite.database import SqliteDatabase
+from bot.tasks import TaskTracker
 
 
 async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> int:
@@ -31,11 +34,12 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
         guild_daily_pool=1500,
         bot_daily_cap=12_000,
     )
-    db = await Database.open(path)
-    quota = QuotaService(db, defaults)
+    store = await SqliteStore.open(path)
+    db = store.database
+    quota = Quota.build(store.quota, defaults, tasks=TaskTracker())
     guild_ids = [1000 + g for g in range(guilds)]
     for guild_id in guild_ids[: guilds // 2]:
-        await quota.add_blocked_term(guild_id, "forbidden", by=1)
+        await quota.moderation.add_blocked_term(guild_id, "forbidden", by=1)
     rng = random.Random(1234)
     plan = [(rng.choice(guild_ids), rng.randrange(members), rng.random()) for _ in range(ops)]
     counts = {"granted": 0, "refused": 0, "refunded": 0, "calls": 0}
@@ -50,16 +54,16 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
             job_id = f"job-{index}"
             requester = Requester(user_id=user + 1, guild_id=guild_id, channel_id=guild_id + 1)
             started = time.perf_counter()
-            result = await quota.reserve(requester, job_id, f"lofi beat number {index}")
+            result = await quota.ledger.reserve(requester, job_id, f"lofi beat number {index}")
             counts["calls"] += 1
             if isinstance(result, Grant):
                 counts["granted"] += 1
                 if roll < 0.1:  # the provider refused: give the credit back
-                    await quota.refund(job_id)
+                    await quota.ledger.refund(job_id)
                     counts["refunded"] += 1
                 else:
-                    await quota.commit(job_id)
-                await quota.finish(job_id)
+                    await quota.ledger.commit(job_id)
+                await quota.ledger.finish(job_id)
                 counts["calls"] += 2
             else:
                 counts["refused"] += 1
@@ -96,7 +100,7 @@ async def run(ops: int, tasks: int, guilds: int, members: int, path: Path) -> in
     return over
 
 
-async def over_grants(db: Database, d: QuotaDefaults) -> int:
+async def over_grants(db: SqliteDatabase, d: QuotaDefaults) -> int:
     """Count credit held beyond any limit, straight from the rows (not the counters)."""
     over = 0
     limits = [

@@ -45,10 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_check(settings)
     if command == "sync":
-        from bot.cli.discord_commands import run_sync
+        from bot.cli.sync import run_sync
 
         return run_sync(settings, guild_id=args.guild)
-    from bot.cli.discord_commands import run_bot
+    from bot.cli.run import run_bot
 
     return run_bot(settings)
 

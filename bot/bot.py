@@ -1,43 +1,37 @@
-"""JamBot: the discord.py client that wires settings, database, engine, quota and cogs together.
+"""JamBot: the discord.py client. `setup_hook` is the one place the bot is put together.
 
-`setup_hook` (run once, after login and before the gateway connects) builds everything in
-order and resumes unfinished jobs; `close` stops it in reverse. Job rows survive `close`, so
+In order: open the services (database, HTTP, quota, engine — `bot.services`), load every
+extension in `bot.extensions` (each registers its own commands, components and listeners),
+sync to the development server if one is set, then resume unfinished jobs and release
+reservations orphaned by a crash. `close` stops it in reverse. Job rows survive `close`, so
 the next start picks up where this one stopped.
 """
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import aiohttp
 import discord
 from discord.ext import commands
 from discord.utils import MISSING
 
-from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
-from bot.discord_buttons import DYNAMIC_ITEMS, queued_view, result_view
-from bot.discord_delivery import DiscordDelivery
 from bot.extensions import EXTENSIONS
-from bot.jobs.engine import JobEngine
-from bot.presentation.text import NO_PINGS
-from bot.quota.service import QuotaDefaults, QuotaService
-from bot.store.database import Database
-from bot.store.jobs import JobStore
+from bot.interactions import NO_PINGS
+from bot.jobs.models import Origin
+from bot.services import Services
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
+from bot.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
 # Reservations this old without a job row are leftovers of a crash between reserve and enqueue.
 ORPHAN_AGE_SECONDS = 120.0
-# At shutdown, deliveries in flight get this long to finish (and be marked delivered).
-DELIVERY_GRACE_SECONDS = 5.0
 DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
@@ -45,26 +39,21 @@ class ExtensionLoadError(RuntimeError):
     """A listed extension failed to load; the bot does not start without it."""
 
 
-class JamBot(commands.Bot):
-    settings: Settings
-    db: Database
-    http_session: aiohttp.ClientSession
-    engine: JobEngine
-    quota: QuotaService
-    delivery: DiscordDelivery
-    job_store: JobStore
+class ServicesNotOpen(RuntimeError):
+    """The bot was built to publish commands only (`python -m bot sync`): no services."""
 
+
+class JamBot(commands.Bot):
     def __init__(
         self,
         settings: Settings,
         *,
         extensions: Sequence[str] = EXTENSIONS,
         commands_only: bool = False,
-        delivery_options: dict[str, Any] | None = None,
-        engine_options: dict[str, Any] | None = None,
+        tuning: Tuning | None = None,
     ) -> None:
         """`commands_only`: load the extensions but open no database and start no jobs
-        (for `python -m bot sync`). The option dicts let tests and the benchmark tune timing."""
+        (for `python -m bot sync`). `tuning` lets tests and the benchmark change timings."""
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -77,11 +66,20 @@ class JamBot(commands.Bot):
         self.settings = settings
         self.extension_names = tuple(extensions)
         self.commands_only = commands_only
+        self.tuning = tuning or Tuning()
         self.tasks = TaskTracker()
-        self._delivery_options = delivery_options or {}
-        self._engine_options = engine_options or {}
-        self._resources_open = False
+        self._services: Services | None = None
         self._gc_frozen = False
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise ServicesNotOpen("the bot's services are not open")
+        return self._services
+
+    @property
+    def has_services(self) -> bool:
+        return self._services is not None
 
     async def login(self, token: str) -> None:
         # discord.py's own pool has no limit, so a burst of interactions (hundreds of defers in
@@ -94,53 +92,24 @@ class JamBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         if not self.commands_only:
-            await self._open_resources()
-        self.add_dynamic_items(*DYNAMIC_ITEMS)
+            self._services = await Services.open(
+                self.settings,
+                tasks=self.tasks,
+                tuning=self.tuning.engine,
+                resume_origins=frozenset({Origin.DISCORD}),
+            )
         await self._load_extensions()
         if self.settings.dev_guild_id and not self.commands_only:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the dev server %s", len(synced), guild.id)
-        if not self.commands_only:
-            await self.engine.start()
-            released = await self.quota.release_orphans(
-                await self.job_store.all_ids(), older_than=ORPHAN_AGE_SECONDS
+        if self._services is not None:
+            await self._services.engine.start()
+            released = await self._services.quota.ledger.release_orphans(
+                older_than=ORPHAN_AGE_SECONDS
             )
             log.info("ready: %d orphaned reservation(s) released", released)
-
-    async def _open_resources(self) -> None:
-        settings = self.settings
-        settings.require("AIMLAPI_KEY")  # before anything is created on disk
-        for folder in (settings.database_path.parent, settings.audio_dir):
-            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
-        self.db = await Database.open(settings.database_path)
-        self._resources_open = True
-        # aiohttp's default pool (100 connections) would queue downloads behind polls when
-        # many generations run; the engine already bounds concurrency, so size the pool to it.
-        connections = 2 * settings.max_concurrent_generations + 10
-        self.http_session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
-        self.quota = QuotaService(self.db, QuotaDefaults.from_settings(settings))
-        engine_options: dict[str, Any] = {"resume_origins": frozenset({"discord"})}
-        engine_options.update(self._engine_options)
-        self.job_store = JobStore(self.db)
-        self.engine = JobEngine.from_settings(
-            settings,
-            store=self.job_store,
-            client=LyriaClient.from_settings(self.http_session, settings),
-            ledger=self.quota,
-            **engine_options,
-        )
-        self.delivery = DiscordDelivery(
-            self,
-            self.engine,
-            self.quota,
-            self.tasks,
-            queued_view=queued_view,
-            result_view=result_view,
-            **{"owner_ids": settings.owner_ids, **self._delivery_options},
-        )
-        self.engine.add_listener(self.delivery)
 
     async def on_ready(self) -> None:
         if not self._gc_frozen:
@@ -161,22 +130,14 @@ class JamBot(commands.Bot):
                 raise ExtensionLoadError(f"extension {name} failed to load: {cause}") from error
 
     async def close(self) -> None:
-        """Stop the engine (job rows stay for the next start), then the network and database."""
+        """Stop the engine (job rows stay for the next start), unload the extensions (they
+        finish what they were posting), then close the network and the database."""
         started = time.monotonic()
-        engine: JobEngine | None = getattr(self, "engine", None)
-        if engine is not None:
-            await engine.stop()
-        delivery: DiscordDelivery | None = getattr(self, "delivery", None)
-        if delivery is not None:
-            unfinished = await delivery.drain(DELIVERY_GRACE_SECONDS)
-            if unfinished:
-                log.warning("%d deliveries cut short; the next start redoes them", unfinished)
-        await self.tasks.close()
+        if self._services is not None:
+            await self._services.engine.stop()
         await super().close()
-        session: aiohttp.ClientSession | None = getattr(self, "http_session", None)
-        if session is not None and not session.closed:
-            await session.close()
-        if self._resources_open:
-            self._resources_open = False
-            await self.db.close()
+        await self.tasks.close()
+        if self._services is not None:
+            services, self._services = self._services, None
+            await services.close()
         log.info("closed in %.2f s", time.monotonic() - started)

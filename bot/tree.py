@@ -1,7 +1,8 @@
 """The command tree: one error policy for every slash command and component.
 
-Every error a member can meet becomes a polite ephemeral message, sent the right way whether
-the interaction was unanswered, deferred, answered or expired (see `bot.discord_reply`).
+Commands refuse by raising a `UserError` (or one of its kinds); the tree turns it — and every
+other error a member can meet — into a polite ephemeral message, sent the right way whether the
+interaction was unanswered, deferred, answered or expired (see `bot.interactions.reply`).
 Unexpected exceptions are logged with a short reference id the member can quote.
 """
 
@@ -14,18 +15,33 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.discord_reply import reply
-from bot.presentation.errors import cooldown_text, missing_permissions_text, unexpected_error_text
+from bot.interactions import reply
+from bot.quota.models import QuotaInputError
+from bot.text.failures import (
+    bot_missing_permissions_text,
+    cooldown_text,
+    missing_permissions_text,
+    unexpected_error_text,
+)
+from bot.text.quota import input_problem_text
 
 log = logging.getLogger(__name__)
 
 
-class UserError(Exception):
+class UserError(app_commands.AppCommandError):
     """An error whose message is meant for the member (polite, no internals)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class NotAllowed(UserError, app_commands.CheckFailure):
+    """The member may not use this here (a check failed); nothing was done."""
+
+
+class NotReady(UserError):
+    """The bot is starting or stopping; try again in a moment."""
 
 
 def error_text(error: BaseException) -> tuple[str, bool]:
@@ -34,13 +50,14 @@ def error_text(error: BaseException) -> tuple[str, bool]:
         error = error.original
     if isinstance(error, UserError):
         return error.message, True
+    if isinstance(error, QuotaInputError):
+        return input_problem_text(error), True
     if isinstance(error, app_commands.CommandOnCooldown):
         return cooldown_text(error.retry_after), True
     if isinstance(error, app_commands.MissingPermissions):
         return missing_permissions_text(error.missing_permissions), True
     if isinstance(error, app_commands.BotMissingPermissions):
-        names = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
-        return f"I need the {names} permission in this channel to do that.", True
+        return bot_missing_permissions_text(error.missing_permissions), True
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command only works in a server.", True
     if isinstance(error, app_commands.TransformerError):
@@ -61,8 +78,8 @@ async def report_error(interaction: discord.Interaction[Any], error: BaseExcepti
         log.exception("could not tell the member about an error in interaction %s", interaction.id)
 
 
-class JamTree(app_commands.CommandTree[Any]):
+class JamTree(app_commands.CommandTree[discord.Client]):
     async def on_error(
-        self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+        self, interaction: discord.Interaction[discord.Client], error: app_commands.AppCommandError
     ) -> None:
         await report_error(interaction, error)

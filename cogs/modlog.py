@@ -1,6 +1,6 @@
-"""Posts the quota's ModEvents (moderator actions, generations, blocked prompts) to each
-server's mod-log channel (`/quota modlog`). Never pings: the text is escaped and every message
-goes out with AllowedMentions.none(); people are shown as mentions, which render as names.
+"""Posts the quota's events (moderator actions, generations, blocked prompts) to each server's
+mod-log channel (`/quota modlog`). Never pings: every message goes out with no allowed
+mentions, and people are shown as mentions, which render as names (`bot.text.modlog`).
 
 Posting happens in a background task per server, in order, so a slow or failing Discord call
 never delays the reservation or moderator action that produced the event. A channel that is
@@ -12,52 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
-from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
 
-from bot.presentation.text import NO_PINGS, safe_text
-from bot.quota.models import ModEvent
-from bot.quota.service import QuotaService
-
-if TYPE_CHECKING:
-    from bot.bot import JamBot
+from bot.bot import JamBot
+from bot.interactions import NO_PINGS
+from bot.quota.components import Quota
+from bot.quota.events import ModEvent
+from bot.text.modlog import modlog_line
 
 log = logging.getLogger(__name__)
 
-TEXT_CHARS = 1800
 # Unknown Channel (deleted) and Missing Access (the bot can no longer see it).
 CHANNEL_GONE_CODES = frozenset({10003, 50001})
 MAX_QUEUED_PER_SERVER = 500
-_LINK = re.compile(r"https?://[^\s<>]{1,300}")
-ICONS = {
-    "generation": "🎵",
-    "blocked_prompt": "🛑",
-    "bar": "🚫",
-    "unbar": "✅",
-    "grant": "🎁",
-    "reset": "🔄",
-    "block_list": "📝",
-    "settings": "⚙️",
-}
-
-
-def render(event: ModEvent) -> str:
-    """The mod-log line for an event: escaped text, then who it concerns (no pings)."""
-    text = f"{ICONS.get(event.kind, 'ℹ️')} {safe_text(event.text, TEXT_CHARS)}"
-    people = []
-    if event.user_id is not None:
-        people.append(f"member <@{event.user_id}>")
-    if event.actor_id is not None:
-        people.append(f"by <@{event.actor_id}>")
-    if people:
-        text += "\n— " + ", ".join(people)
-    if event.link is not None and _LINK.fullmatch(event.link):
-        text += f"\n<{event.link}>"  # angle brackets: a plain link, no preview
-    return text
 
 
 class ModLog(commands.Cog):
@@ -69,17 +39,17 @@ class ModLog(commands.Cog):
         self._queues: dict[int, deque[ModEvent]] = {}
         self._workers: dict[int, asyncio.Task[None]] = {}
         self._dropped: dict[int, int] = {}
-        self._service: QuotaService | None = None
+        self._quota: Quota | None = None
 
     async def cog_load(self) -> None:
-        # No quota service when the bot only loads commands (`python -m bot sync`).
-        self._service = getattr(self.bot, "quota", None)
-        if self._service is not None:
-            self._service.add_event_listener(self.on_quota_event)
+        # No quota when the bot only publishes its commands (`python -m bot sync`).
+        if self.bot.has_services:
+            self._quota = self.bot.services.quota
+            self._quota.events.subscribe(self.on_quota_event)
 
     async def cog_unload(self) -> None:
-        if self._service is not None:
-            self._service.remove_event_listener(self.on_quota_event)
+        if self._quota is not None:
+            self._quota.events.unsubscribe(self.on_quota_event)
         workers = list(self._workers.values())
         for task in workers:
             task.cancel()
@@ -95,7 +65,7 @@ class ModLog(commands.Cog):
         queue.append(event)
         worker = self._workers.get(guild_id)
         if worker is None or worker.done():
-            self._workers[guild_id] = asyncio.get_running_loop().create_task(
+            self._workers[guild_id] = self.bot.tasks.spawn(
                 self._drain(guild_id), name=f"modlog-{guild_id}"
             )
 
@@ -119,19 +89,19 @@ class ModLog(commands.Cog):
 
     async def post(self, event: ModEvent) -> discord.Message | None:
         """Send one event to its server's mod log, if one is set; failures are only logged."""
-        service = self._service
-        if service is None:
+        quota = self._quota
+        if quota is None:
             return None
         channel_id: int | None = None
         try:
-            channel_id = await service.modlog_channel(event.guild_id)
+            channel_id = await quota.queries.modlog_channel(event.guild_id)
             if channel_id is None:
                 return None
             channel = self.bot.get_partial_messageable(channel_id, guild_id=event.guild_id)
-            return await channel.send(render(event), allowed_mentions=NO_PINGS)
+            return await channel.send(modlog_line(event), allowed_mentions=NO_PINGS)
         except discord.HTTPException as error:
             if error.code in CHANNEL_GONE_CODES and channel_id is not None:
-                await self._channel_gone(service, event.guild_id, channel_id, error)
+                await self._channel_gone(quota, event.guild_id, channel_id, error)
             else:
                 log.warning(
                     "cannot post to the mod log of server %s: %s %s",
@@ -144,14 +114,10 @@ class ModLog(commands.Cog):
         return None
 
     async def _channel_gone(
-        self,
-        service: QuotaService,
-        guild_id: int,
-        channel_id: int,
-        error: discord.HTTPException,
+        self, quota: Quota, guild_id: int, channel_id: int, error: discord.HTTPException
     ) -> None:
         """Turn the log off once, instead of failing (and warning) on every later event."""
-        if await service.forget_modlog_channel(guild_id, channel_id):
+        if await quota.moderation.forget_modlog_channel(guild_id, channel_id):
             log.warning(
                 "the mod-log channel %s of server %s is gone or out of reach (%s %s); "
                 "the mod log is off until a moderator sets it again with /quota modlog",

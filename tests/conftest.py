@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,13 @@ import pytest
 from bot.bot import JamBot
 from bot.config import Settings, load_settings
 from bot.extensions import EXTENSIONS
+from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.poll_schedule import PollSchedule
+from bot.quota.models import GenerationNote
+from bot.store.sqlite import SqliteStore
+from bot.store.sqlite.database import SqliteDatabase
+from bot.tuning import DeliveryTuning, Tuning
+from cogs.compose.delivery import ResultDelivery
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import (
     FakeChannel,
@@ -54,6 +60,11 @@ def fast_schedule(history: Any) -> PollSchedule:
 
 
 DEFAULT_ENGINE_OPTIONS: dict[str, Any] = {"schedule_factory": fast_schedule, "tick_interval": 0.5}
+
+
+def tuning(engine: Mapping[str, Any], delivery: Mapping[str, Any]) -> Tuning:
+    """The bot's tuning from a test's `engine={...}` and `delivery={...}` options."""
+    return Tuning(engine=EngineTuning(**engine), delivery=DeliveryTuning(**delivery))
 
 
 def harness_settings(
@@ -106,11 +117,29 @@ class Harness:
         bot = JamBot(
             self.settings,
             extensions=self.extensions,
-            delivery_options=self.delivery_options,
-            engine_options=self.engine_options,
+            tuning=tuning(self.engine_options, self.delivery_options),
         )
         self.bots.append(bot)
         return bot
+
+    @property
+    def engine(self) -> JobEngine:
+        return self.bot.services.engine
+
+    @property
+    def db(self) -> SqliteDatabase:
+        """The bot's SQLite database, for checks the product's API does not offer."""
+        store = self.bot.services.store
+        assert isinstance(store, SqliteStore)
+        return store.database
+
+    @property
+    def delivery(self) -> ResultDelivery:
+        # Not isinstance: unloading an extension drops its modules from sys.modules, so each
+        # bot of a test may load its own copy of the class.
+        delivery: ResultDelivery | None = getattr(self.bot.get_cog("Compose"), "delivery", None)
+        assert delivery is not None
+        return delivery
 
     async def start(self, bot: JamBot | None = None) -> JamBot:
         self.bot = bot or self.new_bot()
@@ -171,9 +200,7 @@ class Harness:
         """The id of the most recently created job (waiting for one to exist)."""
         async with asyncio.timeout(10):
             while True:
-                row = await self.bot.db.fetchone(
-                    "SELECT id FROM jobs ORDER BY created_at DESC LIMIT 1"
-                )
+                row = await self.db.fetchone("SELECT id FROM jobs ORDER BY created_at DESC LIMIT 1")
                 if row is not None:
                     return str(row[0])
                 await asyncio.sleep(0.05)
@@ -182,15 +209,16 @@ class Harness:
         """Poll the job row until it reaches one of `states`."""
         async with asyncio.timeout(timeout):
             while True:
-                job = await self.bot.engine.get(job_id)
+                job = await self.engine.get(job_id)
                 if job is not None and job.state.value in states:
                     return job
                 await asyncio.sleep(0.05)
 
     def record_notes(self) -> NoteRecorder:
-        """From now on, record every `finish_and_note` the delivery makes (for the mod log)."""
-        recorder = NoteRecorder(self.bot.delivery.quota)
-        self.bot.delivery.quota = recorder
+        """From now on, record every `finish` the delivery makes (with its note for the mod
+        log, when it has one)."""
+        recorder = NoteRecorder(self.delivery.ledger)
+        self.delivery.ledger = recorder  # type: ignore[assignment]
         return recorder
 
     def bot_messages(self, channel: FakeChannel | None = None) -> list[FakeMessage]:
@@ -221,21 +249,20 @@ class Harness:
 
 @dataclass
 class NoteRecorder:
-    """The delivery's quota hooks, passed through and recorded."""
+    """The delivery's quota ledger, passed through, its `finish` calls recorded."""
 
     inner: Any
     notes: list[dict[str, Any]] = field(default_factory=list)
     _noted: asyncio.Event = field(default_factory=asyncio.Event)
 
-    finishes: list[str] = field(default_factory=list)  # plain finish() calls (nothing noted)
+    finishes: list[str] = field(default_factory=list)  # finish() calls with nothing noted
 
-    async def finish(self, job_id: str) -> None:
-        self.finishes.append(job_id)
-        await self.inner.finish(job_id)
-
-    async def finish_and_note(self, **fields: Any) -> None:
-        await self.inner.finish_and_note(**fields)
-        self.notes.append(fields)
+    async def finish(self, job_id: str, note: GenerationNote | None = None) -> None:
+        await self.inner.finish(job_id, note)
+        if note is None:
+            self.finishes.append(job_id)
+            return
+        self.notes.append(asdict(note))
         self._noted.set()
 
     async def wait(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:  # noqa: ASYNC109

@@ -12,8 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from bot.store.database import Database
-from bot.store.jobs import JobStore
+from bot.store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[1]
 _PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "SYSTEMROOT")
@@ -62,8 +61,7 @@ async def run_bot_command(env: dict[str, str], *args: str) -> tuple[int, str, st
 async def learn_generation_times(database: Path, seconds: list[float], *, now: float) -> None:
     """Seed the schedule's history, so a fresh bot polls on the fake's time scale at once
     instead of the prior's (~30 s before its first poll)."""
-    db = await Database.open(database)
-    store = JobStore(db)
+    store = await SqliteStore.open(database)
     for i, duration in enumerate(seconds):
-        await store.record_generation_time(f"past{i}", duration, now=now)
-    await db.close()
+        await store.jobs.record_generation_time(f"past{i}", duration, now=now)
+    await store.close()

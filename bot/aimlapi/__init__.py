@@ -6,8 +6,6 @@ Public names are re-exported here; import from `bot.aimlapi`.
 from bot.aimlapi.audio import read_duration, sniff_audio
 from bot.aimlapi.client import USER_AGENT, LyriaClient
 from bot.aimlapi.errors import (
-    ACCOUNT_PROBLEM_KINDS,
-    ACCOUNT_PROBLEM_MESSAGE,
     AccountProblem,
     AimlApiError,
     AmbiguousSubmission,
@@ -23,13 +21,10 @@ from bot.aimlapi.errors import (
     ServiceUnavailable,
     Unauthorized,
     UpstreamTimeout,
-    user_message_for,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 
 __all__ = [
-    "ACCOUNT_PROBLEM_KINDS",
-    "ACCOUNT_PROBLEM_MESSAGE",
     "USER_AGENT",
     "AccountProblem",
     "AimlApiError",
@@ -54,5 +49,4 @@ __all__ = [
     "Usage",
     "read_duration",
     "sniff_audio",
-    "user_message_for",
 ]

@@ -1,7 +1,7 @@
-"""Typed failures of the AI/ML API, each with a message a user can act on.
+"""Typed failures of the AI/ML API: what went wrong, and whether trying again is safe.
 
-`user_message` is safe to show to a Discord member (it never contains secrets or request
-details); `str(error)` is for logs and operators. `transient` says whether trying the same
+Exceptions carry no member-facing prose (the job records a kind, `bot.text` has the words);
+`str(error)` is for logs and operators. `transient` says whether trying the same
 *poll* again later may succeed; whether a *submission* may be retried is `safe_to_resubmit`,
 which is true only when the provider certainly did not accept the job (never pay twice).
 `account_problem` marks failures the bot's operator must fix (bad key, no credits), which
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 
 class AimlApiError(Exception):
-    user_message = "The music service had a problem."
     transient = False
     safe_to_resubmit = False
     account_problem = False
@@ -36,16 +35,10 @@ class AimlApiError(Exception):
 class BadRequest(AimlApiError):
     """400: the provider rejected the prompt or parameters; `provider_message` says why."""
 
-    user_message = "The music service rejected the request."
-
-
-ACCOUNT_PROBLEM_MESSAGE = "The bot's API account has a problem. The bot's owner has been told."
-
 
 class AccountProblem(AimlApiError):
     """The operator must fix the account; members only see that there is a problem."""
 
-    user_message = ACCOUNT_PROBLEM_MESSAGE
     account_problem = True
 
 
@@ -60,13 +53,10 @@ class OutOfCredits(AccountProblem):
 class NotFound(AimlApiError):
     """404: unknown generation id or endpoint."""
 
-    user_message = "The music service no longer knows this job."
-
 
 class RateLimited(AimlApiError):
     """429: slow down; `retry_after` is the provider's hint in seconds, when it gave one."""
 
-    user_message = "The music service is busy. Please try again in a moment."
     transient = True
     safe_to_resubmit = True
 
@@ -78,7 +68,6 @@ class RateLimited(AimlApiError):
 class ServerError(AimlApiError):
     """5xx. A 503 on submission is the provider refusing the job, so it may be resubmitted."""
 
-    user_message = "The music service is having trouble. Please try again later."
     transient = True
 
 
@@ -91,21 +80,18 @@ class ServiceUnavailable(ServerError):
 class ConnectionFailed(ServerError):
     """The connection could not be opened, so nothing was sent; safe to try again."""
 
-    user_message = "The bot could not reach the music service. Please try again later."
     safe_to_resubmit = True
 
 
 class UpstreamTimeout(AimlApiError):
     """The request timed out or the connection broke after it was sent."""
 
-    user_message = "The music service did not answer in time."
     transient = True
 
 
 class MalformedResponse(AimlApiError):
     """The provider answered with something that is not the documented JSON."""
 
-    user_message = "The music service sent an answer the bot could not read."
     transient = True
 
 
@@ -115,16 +101,9 @@ class AmbiguousSubmission(AimlApiError):
     It is never retried automatically: a retry could pay twice.
     """
 
-    user_message = (
-        "The music service may or may not have accepted this job; the bot did not retry "
-        "so that it would not be charged twice."
-    )
-
 
 class GenerationFailed(AimlApiError):
     """The provider reported `status: "error"` for the job; `provider_message` is its reason."""
-
-    user_message = "The music service could not generate this piece."
 
     def __init__(self, message: str, *, name: str | None = None, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
@@ -137,30 +116,7 @@ class DownloadError(AimlApiError):
     `reason` is one of: "gone" (404/410), "too_large", "truncated", "not_audio", "http", "network".
     """
 
-    user_message = "The finished audio could not be downloaded."
-
     def __init__(self, message: str, *, reason: str, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.reason = reason
         self.transient = reason in {"network", "http", "truncated"}
-
-
-# Class names of the failures that are the operator's to fix, as a job records them
-# (`Job.error_kind` is the exception's class name).
-ACCOUNT_PROBLEM_KINDS = frozenset({Unauthorized.__name__, OutOfCredits.__name__})
-
-
-def user_message_for(error_kind: str | None) -> str | None:
-    """The member-facing message of the error class a job recorded as `error_kind` (its class
-    name), or None for a kind that is not one of these errors."""
-    if not error_kind:
-        return None
-    found = _BY_NAME.get(error_kind)
-    return None if found is None else found.user_message
-
-
-def _subclasses(cls: type[AimlApiError]) -> list[type[AimlApiError]]:
-    return [cls] + [sub for direct in cls.__subclasses__() for sub in _subclasses(direct)]
-
-
-_BY_NAME = {cls.__name__: cls for cls in _subclasses(AimlApiError)}

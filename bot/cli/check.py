@@ -12,9 +12,9 @@ import sys
 from typing import TextIO
 
 from bot.config import Settings
-from bot.jobs.models import JobState
-from bot.store.database import Database, DatabaseError, migration_scripts
-from bot.store.jobs import UNFINISHED_STATES, JobStore
+from bot.jobs.models import UNFINISHED_STATES, JobState
+from bot.store.connect import open_store
+from bot.store.errors import StoreError
 
 
 def run_check(settings: Settings) -> int:
@@ -46,19 +46,19 @@ async def check(settings: Settings, out: TextIO) -> int:
     report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
 
     try:
-        db = await Database.open(settings.database_path)
-    except DatabaseError as exc:
+        store = await open_store(settings)
+    except StoreError as exc:
         report(False, f"database: {exc}")
     else:
         try:
-            version = await db.schema_version()
-            expected = len(migration_scripts())
+            version = await store.schema_version()
+            expected = store.expected_schema_version()
             report(
                 version == expected,
-                f"database {settings.database_path} at schema version {version}"
+                f"database: {store.description}, schema version {version}"
                 + ("" if version == expected else f" (expected {expected})"),
             )
-            counts = await JobStore(db).count_by_state()
+            counts = await store.jobs.count_by_state()
             unfinished = {state: counts.get(state, 0) for state in UNFINISHED_STATES}
             total = sum(unfinished.values())
             detail = ", ".join(f"{n} {state.value}" for state, n in unfinished.items() if n)
@@ -71,7 +71,7 @@ async def check(settings: Settings, out: TextIO) -> int:
                     file=out,
                 )
         finally:
-            await db.close()
+            await store.close()
 
     audio_dir = settings.audio_dir
     try:

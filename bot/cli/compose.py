@@ -24,14 +24,25 @@ import aiohttp
 
 from bot.aimlapi.client import LyriaClient
 from bot.config import ConfigError, Settings
-from bot.jobs.engine import JobEngine
-from bot.jobs.models import Job, JobRequest, JobState, NoCreditLedger, Phase, Progress
+from bot.jobs.engine import EngineTuning, JobEngine
+from bot.jobs.models import (
+    Delivery,
+    DeliveryVia,
+    Job,
+    JobRequest,
+    JobState,
+    Origin,
+    Phase,
+    Progress,
+)
+from bot.jobs.ports import NoCreditLedger
+from bot.jobs.request import validate_request
 from bot.logs import setup_logging
-from bot.store.database import Database, DatabaseError
-from bot.store.jobs import JobStore
+from bot.store.connect import open_store
+from bot.store.errors import StoreError
+from bot.text.failures import download_note, failure_text
+from bot.text.requests import invalid_request_text
 
-MAX_PROMPT_CHARS = 600
-MAX_SEED = 2**32 - 1
 REQUESTER = "terminal"
 
 EXIT_OK = 0
@@ -49,29 +60,13 @@ _EXIT_FOR_STATE = {
 }
 
 
-def validate_request(prompt: str, negative_prompt: str | None, seed: int | None) -> str | None:
-    """What is wrong with the request, in one sentence; None when it may be sent."""
-    if not prompt.strip():
-        return "the prompt is empty; describe the music you want"
-    if len(prompt) > MAX_PROMPT_CHARS:
-        return f"the prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}"
-    if negative_prompt is not None and len(negative_prompt) > MAX_PROMPT_CHARS:
-        return (
-            f"the negative prompt is {len(negative_prompt)} characters long; "
-            f"the limit is {MAX_PROMPT_CHARS}"
-        )
-    if seed is not None and not 0 <= seed <= MAX_SEED:
-        return f"the seed must be a whole number from 0 to {MAX_SEED}"
-    return None
-
-
 def run_compose(settings: Settings, args: argparse.Namespace) -> int:
     prompt: str = args.prompt
     negative_prompt: str | None = args.negative_prompt or None
     seed: int | None = args.seed
-    problem = validate_request(prompt, negative_prompt, seed)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
+    invalid = validate_request(prompt, negative_prompt, seed)
+    if invalid is not None:
+        print(f"error: {invalid_request_text(invalid)}", file=sys.stderr)
         return EXIT_USAGE
     try:
         settings.require("AIMLAPI_KEY")
@@ -88,7 +83,7 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
         requester_id=REQUESTER,
         negative_prompt=negative_prompt,
         seed=seed,
-        origin="cli",
+        origin=Origin.TERMINAL,
     )
     try:
         return asyncio.run(compose(settings, request, out=out))
@@ -108,8 +103,8 @@ async def compose(
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     try:
-        db = await Database.open(settings.database_path)
-    except DatabaseError as exc:
+        store = await open_store(settings)
+    except StoreError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_FAILED
     interrupted = asyncio.Event()
@@ -121,11 +116,11 @@ async def compose(
         async with aiohttp.ClientSession() as session:
             engine = JobEngine.from_settings(
                 settings,
-                store=JobStore(db),
+                store=store.jobs,
                 client=LyriaClient.from_settings(session, settings),
                 ledger=NoCreditLedger(),
                 max_concurrent=1,
-                tick_interval=1.0,
+                tuning=EngineTuning(tick_interval=1.0),
                 resume_origins=frozenset(),  # a terminal run never picks up other jobs
             )
             engine.add_listener(display)
@@ -143,7 +138,7 @@ async def compose(
         display.end_line()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-        await db.close()
+        await store.close()
 
 
 async def _wait_or_interrupt(engine: JobEngine, job: Job, interrupted: asyncio.Event) -> Job | None:
@@ -186,8 +181,7 @@ async def _report(
     engine: JobEngine, job: Job, out: Path | None, stdout: TextIO, stderr: TextIO
 ) -> int:
     if job.state is not JobState.COMPLETED:
-        message = job.error_message or f"the job ended as {job.state.value}"
-        print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {message}", file=stderr)
+        print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {failure_text(job)}", file=stderr)
         if job.state is JobState.SUBMIT_UNKNOWN:
             print(
                 "Check your AI/ML API dashboard before trying again.",
@@ -195,9 +189,9 @@ async def _report(
             )
         return _EXIT_FOR_STATE.get(job.state, EXIT_FAILED)
     if job.audio_path is None:
-        print(f"Could not save the audio: {job.error_message}", file=stderr)
+        print(f"Could not save the audio: {download_note(job)}", file=stderr)
         print(f"Link: {job.audio_url}", file=stdout)
-        await engine.mark_delivered(job.id, delivered_as="link")
+        await engine.mark_delivered(job.id, Delivery(DeliveryVia.TERMINAL, saved_to=job.audio_url))
         return EXIT_FAILED
     path = Path(job.audio_path)
     if out is not None:
@@ -206,7 +200,7 @@ async def _report(
         except OSError as exc:
             print(f"Could not move the audio to {out}: {exc}; it is at {path}", file=stderr)
             return EXIT_FAILED
-    await engine.mark_delivered(job.id, saved_to=str(path))
+    await engine.mark_delivered(job.id, Delivery(DeliveryVia.TERMINAL, saved_to=str(path)))
     duration = job.audio_duration_seconds
     size = job.audio_size_bytes or 0
     print(f"Saved: {path}", file=stdout)

@@ -1,10 +1,11 @@
-"""The job engine: durable jobs, a fair queue, adaptive polling, resume after restart.
+"""The job engine: durable jobs, a fair queue, learnt polling, resume after a restart.
 
-- `models`: JobState, Job, JobRequest, Progress, the listener and ledger protocols (no I/O).
-- `engine`: JobEngine, which drives each job through the state machine (rows via
-  bot.store.jobs.JobStore, provider calls via any LyriaClient-like object).
-- `fair_queue`: who gets the next free slot (least recently served requester first).
-- `poll_schedule`: when to poll, learnt from past generation times.
+- `models`: JobState, Job, JobRequest, Progress, ErrorKind, Delivery (no I/O).
+- `engine`: JobEngine, the façade callers use (enqueue, cancel, mark_delivered, start, stop).
+- `runner`: one job's work (submit, poll, download); `failures`: how an error is recorded.
+- `events`: listeners and waiters (JobBoard); `learning`: generation times → poll schedule.
+- `poll_schedule`: when to poll (pure); `fair_queue`: who gets the next slot.
+- `ports`: the provider client and credit ledger the engine needs.
 
-Import from the submodules; this package imports nothing so `bot.store.jobs` can use `models`.
+Nothing here imports discord. Rows are written through `bot.store.base.JobRepository`.
 """

@@ -1,4 +1,4 @@
-"""Jobs, their states and the progress events the engine emits. No I/O here.
+"""Jobs, their states, how they ended and the progress events the engine emits. No I/O here.
 
 State machine (every transition is written to the database before it is acted on):
 
@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, TypedDict
 
 
 class JobState(enum.StrEnum):
@@ -54,6 +53,65 @@ _FINAL = frozenset(
     }
 )
 _CHARGED = frozenset({JobState.SUBMITTED, JobState.COMPLETED, JobState.DELIVERED})
+UNFINISHED_STATES: tuple[JobState, ...] = (
+    JobState.QUEUED,
+    JobState.SUBMITTING,
+    JobState.SUBMITTED,
+    JobState.COMPLETED,
+)
+
+
+class ErrorKind(enum.StrEnum):
+    """Why a job failed (or was delivered as a link only), as the job row records it.
+
+    The values are the names earlier versions stored (the failing exception's class name), so
+    old rows still read; anything else reads as OTHER.
+    """
+
+    PROVIDER_FAILED = "GenerationFailed"  # the provider reported status "error"
+    BAD_REQUEST = "BadRequest"  # 400: prompt or parameters refused
+    UNAUTHORIZED = "Unauthorized"  # 401: the API key
+    OUT_OF_CREDITS = "OutOfCredits"  # 403: the account
+    NOT_FOUND = "NotFound"  # the provider no longer knows the generation
+    RATE_LIMITED = "RateLimited"
+    SERVER_ERROR = "ServerError"
+    UNREACHABLE = "ConnectionFailed"
+    UPSTREAM_TIMEOUT = "UpstreamTimeout"
+    MALFORMED = "MalformedResponse"
+    AMBIGUOUS = "AmbiguousSubmission"  # may or may not have been accepted: never resubmitted
+    INTERRUPTED = "Interrupted"  # the process stopped mid-submission
+    TIMED_OUT = "Timeout"  # our own deadline passed
+    DOWNLOAD_FAILED = "DownloadError"  # completed, but only the link could be kept
+    OTHER = "Other"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ErrorKind:
+        return cls.OTHER
+
+    @property
+    def account_problem(self) -> bool:
+        """The bot's operator must fix it (key, credits); members only hear there is a problem."""
+        return self in (ErrorKind.UNAUTHORIZED, ErrorKind.OUT_OF_CREDITS)
+
+
+class DeliveryVia(enum.StrEnum):
+    """Where a finished job's result went."""
+
+    INTERACTION = "interaction"  # a followup through the interaction token
+    CHANNEL = "channel"  # a channel message with the bot token
+    DM = "dm"  # a direct message to the requester
+    TERMINAL = "terminal"  # saved by `python -m bot compose`
+    NOTHING = "none"  # there was nothing left to deliver (the member was told)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The delivery record of a job: the message that carries the result, or the saved file."""
+
+    via: DeliveryVia
+    message_id: int | None = None
+    channel_id: int | None = None
+    saved_to: str | None = None  # the terminal's file, or the link it printed
 
 
 class Phase(enum.StrEnum):
@@ -69,6 +127,11 @@ class Phase(enum.StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class Origin(enum.StrEnum):
+    TERMINAL = "cli"
+    DISCORD = "discord"
+
+
 def new_job_id() -> str:
     """A short, URL- and custom_id-safe job id (12 hex characters)."""
     return secrets.token_hex(6)
@@ -76,8 +139,8 @@ def new_job_id() -> str:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What the caller asks for. `context` is opaque to the engine (the Discord layer keeps the
-    interaction token, channel and status message there) and is stored with the job."""
+    """What the caller asks for. `context` belongs to the origin's adapter (the Discord layer
+    keeps its interaction there) and is stored with the job; the engine never reads it."""
 
     prompt: str
     requester_id: str
@@ -85,7 +148,7 @@ class JobRequest:
     seed: int | None = None
     guild_id: str | None = None
     channel_id: str | None = None
-    origin: str = "cli"  # "cli" or "discord"
+    origin: Origin = Origin.TERMINAL
     # Holds the Discord interaction token: never in a repr (logs, tracebacks).
     context: dict[str, Any] = field(default_factory=dict, repr=False)
     job_id: str | None = None  # set when credit was reserved under this id before enqueueing
@@ -104,8 +167,8 @@ class Job:
     requester_id: str
     guild_id: str | None
     channel_id: str | None
-    origin: str
-    context: dict[str, Any] = field(repr=False)  # may hold the interaction token: not in reprs
+    origin: Origin
+    context: dict[str, Any] = field(repr=False)  # the origin adapter's; may hold a token
     created_at: float  # unix seconds
     updated_at: float
     deadline_at: float
@@ -122,10 +185,40 @@ class Job:
     audio_content_type: str | None = None
     credits_used: float | None = None
     usage_headers: dict[str, str] = field(default_factory=dict)
-    error_kind: str | None = None  # the exception class name, e.g. "GenerationFailed"
-    error_message: str | None = None  # safe to show to the requester
+    error_kind: ErrorKind | None = None
+    # The provider's own words (or a download failure's reason code); never our own prose.
+    error_detail: str | None = None
     poll_count: int = 0  # counted in memory, written with the next write (a crash loses a few)
     cancelled_by: str | None = None
+    delivery: Delivery | None = None
+    failure_reported_at: float | None = None  # when the requester was told of a failure
+
+
+class JobChanges(TypedDict, total=False):
+    """The columns a transition or update may set (`id`, `state`, `created_at` apart)."""
+
+    prompt: str
+    negative_prompt: str | None
+    seed: int | None
+    context: dict[str, Any]
+    deadline_at: float
+    generation_id: str | None
+    provider_status: str | None
+    submitted_at: float | None
+    provider_completed_at: float | None
+    completed_at: float | None
+    audio_path: str | None
+    audio_url: str | None
+    audio_size_bytes: int | None
+    audio_duration_seconds: float | None
+    audio_content_type: str | None
+    credits_used: float | None
+    usage_headers: dict[str, str]
+    error_kind: ErrorKind | None
+    error_detail: str | None
+    poll_count: int
+    cancelled_by: str | None
+    failure_reported_at: float | None
 
 
 @dataclass(frozen=True)
@@ -138,38 +231,3 @@ class Progress:
     provider_status: str | None = None
     queue_position: int | None = None  # 1 = next to be submitted
     estimate_remaining: float | None = None
-    message: str | None = None  # a human-readable reason for failed/timed-out/cancelled
-
-
-ProgressCallback = Callable[[Job, Progress], Awaitable[None]]
-
-
-class JobListener(Protocol):
-    """What the Discord layer (or the terminal) registers with the engine."""
-
-    async def on_progress(self, job: Job, progress: Progress) -> None:
-        """Called on every phase change and periodically while a job waits or runs."""
-
-    async def on_finished(self, job: Job) -> None:
-        """Called once the job reaches completed/failed/cancelled/timed_out/submit_unknown,
-        and again after a restart for jobs that were completed but not yet delivered."""
-
-
-class CreditLedger(Protocol):
-    """Credit reserved under the job id before enqueueing. Both calls are idempotent."""
-
-    async def commit(self, job_id: str) -> None:
-        """The provider accepted the job: the reserved credit is spent."""
-
-    async def refund(self, job_id: str) -> None:
-        """The job ended before the provider charged: give the credit back."""
-
-
-class NoCreditLedger:
-    """For the terminal: nothing is reserved, so nothing is committed or refunded."""
-
-    async def commit(self, job_id: str) -> None:
-        return None
-
-    async def refund(self, job_id: str) -> None:
-        return None

@@ -1,7 +1,12 @@
-"""The quota's public values: who asks, what they get, and the defaults from the settings."""
+"""The quota's values: who asks, what they get, what is stored, and the defaults.
+
+Nothing here does I/O or knows Discord; refusals carry numbers, not sentences (the words live in
+`bot.text`).
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import time
 from typing import TYPE_CHECKING
@@ -23,6 +28,11 @@ class Requester:
     role_ids: frozenset[int] = frozenset()
     is_moderator: bool = False
 
+    @property
+    def scope_id(self) -> int:
+        """The guild id the quota is kept under (DM_GUILD_ID in direct messages)."""
+        return DM_GUILD_ID if self.guild_id is None else self.guild_id
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -33,43 +43,48 @@ class Grant:
     pool_remaining: int | None
 
 
+class Limit(enum.StrEnum):
+    """Which rule refused a reservation, in the order they are checked."""
+
+    BARRED = "barred"
+    PAUSED = "paused"
+    CHANNEL = "channel"
+    DM_OFF = "dm_off"
+    BLOCKED_PROMPT = "blocked_prompt"
+    MEMBER_IN_FLIGHT = "member_in_flight"
+    MEMBER_WINDOW = "member_window"
+    GUILD_POOL = "guild_pool"
+    BOT_CAP = "bot_cap"
+    DUPLICATE_JOB = "duplicate_job"
+
+
 @dataclass(frozen=True)
 class Refusal:
-    """Nothing was reserved. `message` is polite plain text; `retry_at` is unix seconds."""
+    """Nothing was reserved. `retry_at` (unix seconds) is when trying again can work; the other
+    numbers are the limit that was hit, for the message (`bot.text.refusals`)."""
 
-    limit: str
-    message: str
-    retry_at: float | None
+    limit: Limit
+    retry_at: float | None = None
+    allowance: int | None = None  # pieces per window / in flight / pool size
+    window_seconds: int | None = None
+    reset_minute: int | None = None
 
 
 @dataclass(frozen=True)
 class Remaining:
     """`next_reset_at`: the server pool's next refill (in DMs: when a window slot frees).
     `member_slot_at`: when the member's next window slot frees, if their allowance is used up.
-    `in_flight`: pieces of theirs still being composed."""
+    `in_flight`: pieces of theirs still being composed; `extra_credit`: granted by moderators
+    (already counted in `member_remaining`)."""
 
     member_remaining: int | None
     pool_remaining: int | None
     next_reset_at: float | None
     member_slot_at: float | None = None
     in_flight: int = 0
-
-
-@dataclass(frozen=True)
-class ModEvent:
-    """One line for a server's mod log. `text` is plain; the Discord layer escapes it.
-
-    `kind` names the event ("generation", "blocked_prompt", "settings", ...); `user_id` is the
-    member the event is about and `actor_id` the moderator who acted, when there is one;
-    `link` points at the result (shown as a link, not escaped as text).
-    """
-
-    guild_id: int
-    text: str
-    kind: str = "info"
-    user_id: int | None = None
-    actor_id: int | None = None
-    link: str | None = None
+    extra_credit: int = 0
+    paused: bool = False
+    barred: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,130 @@ class QuotaDefaults:
         )
 
 
+# -- what the store keeps ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GuildQuotaRecord:
+    """A server's stored settings; None means "the bot's default" (see `limits.resolve`)."""
+
+    guild_id: int
+    daily_pool: int | None = None
+    reset_minute: int | None = None
+    member_limit: int | None = None
+    window_seconds: int | None = None
+    max_in_flight: int | None = None
+    paused: bool = False
+    channels_restricted: bool = False
+    modlog_channel_id: int | None = None
+
+
+# The limit settings a moderator can set per server (and put back to the default).
+LIMIT_SETTINGS = ("daily_pool", "reset_minute", "member_limit", "window_seconds", "max_in_flight")
+
+
+@dataclass(frozen=True)
+class MemberQuotaRecord:
+    """What is stored about one member in one server. `window_reset_at`: usage before this
+    moment no longer counts; `extra_credit`: pieces a moderator granted beyond the window."""
+
+    extra_credit: int = 0
+    window_reset_at: float = 0.0
+    barred: bool = False
+
+
+@dataclass(frozen=True)
+class RoleOverride:
+    role_id: int
+    member_limit: int | None
+    max_in_flight: int | None
+    exempt: bool
+
+
+class TermKind(enum.StrEnum):
+    WORD = "word"
+    REGEX = "regex"
+
+
+@dataclass(frozen=True)
+class BlockedTerm:
+    kind: TermKind
+    pattern: str
+
+
+class ReservationState(enum.StrEnum):
+    RESERVED = "reserved"
+    COMMITTED = "committed"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One job's credit: reserve → committed (spent) or refunded; in flight until finished."""
+
+    job_id: str
+    guild_id: int
+    user_id: int
+    channel_id: int | None
+    state: ReservationState
+    in_flight: bool
+    counts_member: bool  # False when an exempt role waived member limits
+    used_extra: bool  # paid from moderator-granted extra credit
+    pool_period: int | None  # start (unix s) of the pool period; None in DMs
+    bot_day: int  # UTC day number for the bot-wide cap
+    member_remaining: int | None  # as granted, so a retry returns the same Grant
+    pool_remaining: int | None
+    created_at: float
+    updated_at: float
+
+
+# -- one reservation, as the store and the rules exchange it ------------------------------------
+
+
+@dataclass(frozen=True)
+class ReserveContext:
+    """What a reservation is decided on, read inside its transaction (first step)."""
+
+    requester: Requester
+    job_id: str
+    now: float
+    existing: Reservation | None
+    guild: GuildQuotaRecord | None  # None: no settings stored (or a DM)
+    member: MemberQuotaRecord
+    channel_allowed: bool
+    overrides: tuple[RoleOverride, ...]
+    blocked_term: BlockedTerm | None  # the block-list entry the prompt hits, if any
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """What the rules need counted once the settings are known (second step)."""
+
+    in_flight_since: float | None  # None: member limits waived (exempt)
+    window_since: float | None
+    pool_period: int | None  # None: no server pool (DMs)
+    bot_day: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    in_flight: int
+    window_times: tuple[float, ...]  # ascending creation times counting against the window
+    pool_used: int
+    bot_used: int
+
+
+@dataclass(frozen=True)
+class ReserveDecision:
+    """The outcome; when granted, `reservation` is the row to insert (with its counters)."""
+
+    outcome: Grant | Refusal
+    reservation: Reservation | None = None
+
+
+# -- reads for moderators ----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class GuildQuotaSettings:
     """A server's effective settings (its overrides over the defaults) for /quota show."""
@@ -119,29 +258,6 @@ class GuildQuotaSettings:
 
 
 @dataclass(frozen=True)
-class RoleOverride:
-    role_id: int
-    member_limit: int | None
-    max_in_flight: int | None
-    exempt: bool
-
-    def limits_text(self) -> str:
-        """The role's own limits, e.g. "3 per window, 2 at once" (empty when exempt)."""
-        bits = []
-        if self.member_limit is not None:
-            bits.append(f"{self.member_limit} per window")
-        if self.max_in_flight is not None:
-            bits.append(f"{self.max_in_flight} at once")
-        return ", ".join(bits)
-
-
-@dataclass(frozen=True)
-class BlockedTerm:
-    kind: str  # "word" or "regex"
-    pattern: str
-
-
-@dataclass(frozen=True)
 class PoolUsage:
     used: int
     size: int
@@ -149,5 +265,52 @@ class PoolUsage:
     next_reset_at: float
 
 
+@dataclass(frozen=True)
+class GenerationNote:
+    """A finished generation, for the server's records and the mod log."""
+
+    job_id: str
+    guild_id: int
+    user_id: int
+    prompt: str
+    outcome: str  # the job's final state, e.g. "delivered", "failed"
+    link: str | None = None  # the result message
+
+
+class InputProblem(enum.StrEnum):
+    """Why a moderator's input cannot be used (the words are in `bot.text.quota`)."""
+
+    POOL_SIZE = "pool_size"
+    RESET_TIME = "reset_time"
+    NO_POOL_CHANGE = "no_pool_change"
+    PER_WINDOW = "per_window"
+    WINDOW_LENGTH = "window_length"
+    IN_FLIGHT = "in_flight"
+    NO_LIMIT_CHANGE = "no_limit_change"
+    NO_ROLE_LIMIT = "no_role_limit"
+    EXTRA_CREDIT = "extra_credit"
+    TOO_MANY_CHANNELS = "too_many_channels"
+    NO_CHANNEL = "no_channel"
+    BLOCK_LIST_FULL = "block_list_full"
+    WORD_EMPTY = "word_empty"
+    WORD_TOO_LONG = "word_too_long"
+    WORD_NO_LETTERS = "word_no_letters"
+    REGEX_EMPTY = "regex_empty"
+    REGEX_TOO_LONG = "regex_too_long"
+    REGEX_INVALID = "regex_invalid"
+    REGEX_UNSUPPORTED = "regex_unsupported"
+    REGEX_TOO_SLOW = "regex_too_slow"
+    REGEX_MATCHES_ALL = "regex_matches_all"
+
+
 class QuotaInputError(ValueError):
-    """A moderator's input cannot be used; `str(error)` is a polite message saying why."""
+    """A moderator's input cannot be used: `problem` says why, `limit` is the bound that was
+    crossed and `detail` the parser's own words (for an invalid regular expression)."""
+
+    def __init__(
+        self, problem: InputProblem, *, limit: int | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(problem.value)
+        self.problem = problem
+        self.limit = limit
+        self.detail = detail

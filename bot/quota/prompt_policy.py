@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.quota.models import BlockedTerm, QuotaInputError
+from bot.quota.models import BlockedTerm, InputProblem, QuotaInputError, TermKind
 
 log = logging.getLogger(__name__)
 
@@ -59,35 +59,28 @@ def validate_word(word: str) -> str:
     """The folded, squashed form a word is stored and matched as; QuotaInputError if unusable."""
     cleaned = " ".join(word.split())
     if not cleaned:
-        raise QuotaInputError("Please give a word or phrase to block.")
+        raise QuotaInputError(InputProblem.WORD_EMPTY)
     if len(cleaned) > MAX_WORD_LENGTH:
-        raise QuotaInputError(
-            f"That is too long to block; keep it under {MAX_WORD_LENGTH} characters."
-        )
+        raise QuotaInputError(InputProblem.WORD_TOO_LONG, limit=MAX_WORD_LENGTH)
     if not squash(fold(cleaned)):
-        raise QuotaInputError("Please include at least one letter or digit in the blocked word.")
+        raise QuotaInputError(InputProblem.WORD_NO_LETTERS)
     return cleaned
 
 
 def validate_regex(pattern: str) -> re.Pattern[str]:
     """Compile a moderator's pattern, refusing ones that are too long, broken or catastrophic."""
     if not pattern.strip():
-        raise QuotaInputError("Please give a regular expression to block.")
+        raise QuotaInputError(InputProblem.REGEX_EMPTY)
     if len(pattern) > MAX_REGEX_LENGTH:
-        raise QuotaInputError(
-            f"That regular expression is too long; keep it under {MAX_REGEX_LENGTH} characters."
-        )
+        raise QuotaInputError(InputProblem.REGEX_TOO_LONG, limit=MAX_REGEX_LENGTH)
     try:
         compiled = _compile(pattern)
     except re.error as exc:
-        raise QuotaInputError(f"That regular expression is not valid: {exc.msg}.") from None
+        raise QuotaInputError(InputProblem.REGEX_INVALID, detail=exc.msg) from None
     if _has_nested_repeat(pattern):
-        raise QuotaInputError(
-            "That regular expression repeats a repetition (like (a+)+), which can make checks "
-            "extremely slow. Please simplify it."
-        )
+        raise QuotaInputError(InputProblem.REGEX_TOO_SLOW)
     if compiled.search(""):
-        raise QuotaInputError("That regular expression matches every prompt; please narrow it.")
+        raise QuotaInputError(InputProblem.REGEX_MATCHES_ALL)
     return compiled
 
 
@@ -149,7 +142,7 @@ class PromptPolicy:
         self._regexes: list[tuple[BlockedTerm, re.Pattern[str]]] = []
         self._longest = 0
         for term in self.terms:
-            if term.kind == "word":
+            if term.kind == TermKind.WORD:
                 folded = fold(term.pattern)
                 self._words.append(_Word(term, squash(folded), squash(leet(folded))))
                 self._longest = max(self._longest, len(self._words[-1].plain))
@@ -158,7 +151,7 @@ class PromptPolicy:
                     self._regexes.append((term, validate_regex(term.pattern)))
                 except QuotaInputError as error:
                     # Stored before a stricter check: skip it rather than crash, but say so.
-                    log.warning("ignoring block-list regex %r: %s", term.pattern, error)
+                    log.warning("ignoring block-list regex %r: %s", term.pattern, error.problem)
 
     def __bool__(self) -> bool:
         return bool(self.terms)

@@ -1,1 +1,4 @@
-"""Persistence: one SQLite database, numbered migrations, one module per aggregate."""
+"""Persistence: the interface in `base`, one backend per database (`sqlite`: the default).
+
+`bot.store.connect.open_store(settings)` opens the configured database and migrates it.
+"""

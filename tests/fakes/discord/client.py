@@ -7,7 +7,7 @@ import contextlib
 
 import discord
 
-from bot.discord_endpoints import apply_discord_endpoints
+from bot.endpoints import apply_discord_endpoints
 from tests.fakes.discord.server import FakeDiscord
 
 

@@ -1,0 +1,26 @@
+"""What every Discord-facing command does first: check the settings, set up logging (secrets
+masked) and point discord.py at the configured endpoints."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.config import ConfigError, Settings
+from bot.endpoints import apply_discord_endpoints
+from bot.logs import setup_logging
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    return [s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s is not None]
+
+
+def prepare(settings: Settings, *required: str) -> int | None:
+    """None when ready; else the exit code, after one line naming what is missing."""
+    try:
+        settings.require(*required)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, secrets_of(settings))
+    apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    return None

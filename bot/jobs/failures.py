@@ -1,0 +1,54 @@
+"""How a provider failure is recorded on a job: its kind and the provider's own words."""
+
+from __future__ import annotations
+
+from bot.aimlapi.errors import (
+    AimlApiError,
+    AmbiguousSubmission,
+    BadRequest,
+    ConnectionFailed,
+    DownloadError,
+    GenerationFailed,
+    MalformedResponse,
+    NotFound,
+    OutOfCredits,
+    RateLimited,
+    ServerError,
+    Unauthorized,
+    UpstreamTimeout,
+)
+from bot.jobs.models import ErrorKind
+
+DETAIL_CHARS = 300
+
+# Most specific first: ConnectionFailed is a ServerError.
+_KINDS: tuple[tuple[type[AimlApiError], ErrorKind], ...] = (
+    (GenerationFailed, ErrorKind.PROVIDER_FAILED),
+    (BadRequest, ErrorKind.BAD_REQUEST),
+    (Unauthorized, ErrorKind.UNAUTHORIZED),
+    (OutOfCredits, ErrorKind.OUT_OF_CREDITS),
+    (NotFound, ErrorKind.NOT_FOUND),
+    (RateLimited, ErrorKind.RATE_LIMITED),
+    (ConnectionFailed, ErrorKind.UNREACHABLE),
+    (ServerError, ErrorKind.SERVER_ERROR),
+    (UpstreamTimeout, ErrorKind.UPSTREAM_TIMEOUT),
+    (MalformedResponse, ErrorKind.MALFORMED),
+    (AmbiguousSubmission, ErrorKind.AMBIGUOUS),
+    (DownloadError, ErrorKind.DOWNLOAD_FAILED),
+)
+
+
+def error_kind(exc: AimlApiError) -> ErrorKind:
+    for cls, kind in _KINDS:
+        if isinstance(exc, cls):
+            return kind
+    return ErrorKind.OTHER
+
+
+def error_detail(exc: AimlApiError) -> str | None:
+    """What the provider said (one line, bounded), or a download failure's reason code."""
+    if isinstance(exc, DownloadError):
+        return exc.reason
+    if isinstance(exc, BadRequest | GenerationFailed) and exc.provider_message:
+        return " ".join(exc.provider_message.split())[:DETAIL_CHARS]
+    return None

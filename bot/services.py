@@ -1,0 +1,68 @@
+"""Everything the bot runs on besides Discord, built from the settings in one place.
+
+`Services.open` creates the folders, opens (and migrates) the database, the shared HTTP session,
+the Lyria client, the quota and the job engine; `close` undoes it in reverse. The Discord layer
+reaches them through `JamBot.services`; nothing here imports discord.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import aiohttp
+
+from bot.aimlapi.client import LyriaClient
+from bot.config import Settings
+from bot.jobs.engine import EngineTuning, JobEngine
+from bot.jobs.models import Origin
+from bot.quota.components import Quota
+from bot.quota.models import QuotaDefaults
+from bot.store.base import Store
+from bot.store.connect import open_store
+from bot.tasks import TaskTracker
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    http: aiohttp.ClientSession
+    quota: Quota
+    engine: JobEngine
+    tasks: TaskTracker
+
+    @classmethod
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        tasks: TaskTracker,
+        tuning: EngineTuning,
+        resume_origins: Collection[Origin],
+    ) -> Services:
+        settings.require("AIMLAPI_KEY")  # before anything is created on disk
+        await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
+        store = await open_store(settings)
+        # aiohttp's default pool (100 connections) would queue downloads behind polls when
+        # many generations run; the engine already bounds concurrency, so size the pool to it.
+        connections = 2 * settings.max_concurrent_generations + 10
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+        quota = Quota.build(store.quota, QuotaDefaults.from_settings(settings), tasks=tasks)
+        engine = JobEngine.from_settings(
+            settings,
+            store=store.jobs,
+            client=LyriaClient.from_settings(http, settings),
+            ledger=quota.ledger,
+            resume_origins=resume_origins,
+            tuning=tuning,
+            tasks=tasks,
+        )
+        return cls(settings, store, http, quota, engine, tasks)
+
+    async def close(self) -> None:
+        """Close the network and the database (stop the engine first)."""
+        if not self.http.closed:
+            await self.http.close()
+        await self.store.close()

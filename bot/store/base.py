@@ -1,0 +1,196 @@
+"""The store's interface: one repository per aggregate, one backend per database.
+
+The domain (`bot.jobs`, `bot.quota`) talks to these protocols only; `bot.store.sqlite` is the
+embedded default. Every method takes and returns the domain's dataclasses: no driver type
+(rows, connections, cursors) leaves a backend. Rules stay in the domain: a reservation is
+decided by the `ReserveRules` the caller passes in, inside the backend's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Protocol, TypedDict, Unpack
+
+from bot.jobs.models import Delivery, Job, JobChanges, JobState, Origin
+from bot.quota.models import (
+    BlockedTerm,
+    GenerationNote,
+    GuildQuotaRecord,
+    MemberQuotaRecord,
+    Requester,
+    Reservation,
+    ReserveContext,
+    ReserveDecision,
+    RoleOverride,
+    Usage,
+    UsageQuery,
+)
+
+
+class JobRepository(Protocol):
+    async def insert(self, job: Job) -> None: ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def transition(
+        self,
+        job_id: str,
+        expected: JobState | Collection[JobState],
+        new_state: JobState,
+        *,
+        now: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        """Move the job to `new_state` only if it is in `expected`; None when it was not."""
+        ...
+
+    async def update(
+        self,
+        job_id: str,
+        *,
+        expected: JobState | Collection[JobState] | None = None,
+        now: float,
+        learn_seconds: float | None = None,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        """Set `changes` (guarded by `expected`); `learn_seconds` joins the history with it."""
+        ...
+
+    async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
+        """completed → delivered with its delivery record; the row afterwards."""
+        ...
+
+    async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None: ...
+
+    async def unfinished(self, origins: Collection[Origin] | None = None) -> list[Job]: ...
+
+    async def count_by_state(self) -> dict[JobState, int]: ...
+
+    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None: ...
+
+    async def generation_times(self) -> list[float]: ...
+
+
+class ReserveRules(Protocol):
+    """The reservation rule (`bot.quota.rules.ReservationRules`), called inside the store's
+    transaction: first with what is stored, then with the counts it asked for."""
+
+    def plan(self, ctx: ReserveContext) -> ReserveDecision | UsageQuery: ...
+
+    def decide(self, ctx: ReserveContext, query: UsageQuery, usage: Usage) -> ReserveDecision: ...
+
+
+class GuildChanges(TypedDict, total=False):
+    """Server settings a moderator changes; None puts a limit back to the default."""
+
+    daily_pool: int | None
+    reset_minute: int | None
+    member_limit: int | None
+    window_seconds: int | None
+    max_in_flight: int | None
+    paused: bool
+    modlog_channel_id: int | None
+
+
+class QuotaRepository(Protocol):
+    # -- the ledger: each call one transaction ----------------------------------------------------
+
+    async def reserve(
+        self,
+        requester: Requester,
+        job_id: str,
+        *,
+        now: float,
+        blocked_term: BlockedTerm | None,
+        rules: ReserveRules,
+    ) -> ReserveDecision:
+        """Decide with `rules` and, when granted, insert the reservation and take its counts."""
+        ...
+
+    async def commit(self, job_id: str, *, now: float) -> bool: ...
+
+    async def refund(self, job_id: str, *, now: float) -> bool:
+        """reserved → refunded, giving back every count it took; False when nothing to do."""
+        ...
+
+    async def finish(self, job_id: str, *, now: float, note: GenerationNote | None = None) -> None:
+        """No longer in flight (and, with `note`, the outcome recorded) in one transaction."""
+        ...
+
+    async def release_orphans(self, *, created_before: float, now: float) -> int:
+        """Refund reservations older than `created_before` that have no job row; returns how
+        many (a crash between reserve and enqueue must not keep the credit)."""
+        ...
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def guild(self, guild_id: int) -> GuildQuotaRecord | None: ...
+
+    async def member(self, guild_id: int, user_id: int) -> MemberQuotaRecord: ...
+
+    async def role_overrides(self, guild_id: int) -> list[RoleOverride]: ...
+
+    async def allowed_channels(self, guild_id: int) -> frozenset[int]: ...
+
+    async def usage(self, guild_id: int, user_id: int, query: UsageQuery) -> Usage: ...
+
+    async def pool_used(self, guild_id: int, period: int) -> int: ...
+
+    async def leaderboard(
+        self, guild_id: int, since: float, limit: int
+    ) -> list[tuple[int, int]]: ...
+
+    async def barred_members(self, guild_id: int) -> list[int]: ...
+
+    async def blocked_terms(self, guild_id: int) -> list[BlockedTerm]: ...
+
+    async def reservation(self, job_id: str) -> Reservation | None: ...
+
+    # -- moderator writes ----------------------------------------------------------------------
+
+    async def set_guild(self, guild_id: int, changes: GuildChanges, *, now: float) -> None: ...
+
+    async def set_allowed_channels(
+        self, guild_id: int, channel_ids: Collection[int], *, now: float
+    ) -> None: ...
+
+    async def set_role_override(self, guild_id: int, override: RoleOverride) -> None: ...
+
+    async def clear_role_override(self, guild_id: int, role_id: int) -> bool: ...
+
+    async def add_extra_credit(self, guild_id: int, user_id: int, amount: int) -> int: ...
+
+    async def reset_member_window(self, guild_id: int, user_id: int, *, now: float) -> None: ...
+
+    async def set_barred(self, guild_id: int, user_id: int, barred: bool) -> bool: ...
+
+    async def add_blocked_term(
+        self, guild_id: int, term: BlockedTerm, *, added_by: int | None, now: float
+    ) -> bool: ...
+
+    async def remove_blocked_term(self, guild_id: int, term: BlockedTerm) -> bool: ...
+
+    async def forget_modlog_channel(
+        self, guild_id: int, channel_id: int, *, now: float
+    ) -> bool: ...
+
+
+class Store(Protocol):
+    """An open database: its repositories, its schema version, and how to close it."""
+
+    @property
+    def jobs(self) -> JobRepository: ...
+
+    @property
+    def quota(self) -> QuotaRepository: ...
+
+    @property
+    def description(self) -> str:
+        """Which database, for people: "SQLite at data/bot.sqlite3" (never a password)."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    def expected_schema_version(self) -> int: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,276 @@
+"""SQLite: the `jobs` rows and the generation-time history, as `Job` values.
+
+Every state change is a guarded UPDATE (`... WHERE id = ? AND state IN (expected)`), so an actor
+holding a stale view of a job cannot clobber a newer state: the update simply changes nothing
+and the caller is told (None).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection
+from typing import Any, Unpack
+
+from bot.jobs.models import (
+    UNFINISHED_STATES,
+    Delivery,
+    DeliveryVia,
+    ErrorKind,
+    Job,
+    JobChanges,
+    JobState,
+    Origin,
+)
+from bot.store.sqlite.database import SqliteDatabase
+
+# Columns that map one-to-one onto a Job field of the same name.
+_PLAIN_COLUMNS: tuple[str, ...] = (
+    "id",
+    "state",
+    "prompt",
+    "negative_prompt",
+    "seed",
+    "model",
+    "requester_id",
+    "guild_id",
+    "channel_id",
+    "origin",
+    "context",
+    "created_at",
+    "updated_at",
+    "deadline_at",
+    "generation_id",
+    "provider_status",
+    "submitted_at",
+    "provider_completed_at",
+    "completed_at",
+    "delivered_at",
+    "audio_path",
+    "audio_url",
+    "audio_size_bytes",
+    "audio_duration_seconds",
+    "audio_content_type",
+    "credits_used",
+    "usage_headers",
+    "error_kind",
+    "error_detail",
+    "poll_count",
+    "cancelled_by",
+    "failure_reported_at",
+)
+_DELIVERY_COLUMNS = ("delivered_via", "result_message_id", "result_channel_id", "saved_to")
+_JSON_COLUMNS = frozenset({"context", "usage_headers"})
+_WRITABLE = frozenset(JobChanges.__annotations__)
+DEFAULT_HISTORY_LIMIT = 200
+
+
+class SqliteJobRepository:
+    """Reads and writes `jobs` rows as `Job` values."""
+
+    def __init__(self, db: SqliteDatabase, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
+        self._db = db
+        self._history_limit = history_limit
+
+    async def insert(self, job: Job) -> None:
+        values = [_encode(name, getattr(job, name)) for name in _PLAIN_COLUMNS]
+        placeholders = ", ".join("?" for _ in _PLAIN_COLUMNS)
+        await self._db.execute(
+            f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+            values,
+        )
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return None if row is None else _job(row)
+
+    async def transition(
+        self,
+        job_id: str,
+        expected: JobState | Collection[JobState],
+        new_state: JobState,
+        *,
+        now: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        """Move the job to `new_state` (setting `changes`) only if it is in `expected`.
+
+        Returns the updated job, or None when the job is missing or in another state.
+        """
+        allowed = [expected] if isinstance(expected, JobState) else list(expected)
+        return await self._guarded_update(job_id, allowed, now, dict(changes), new_state)
+
+    async def update(
+        self,
+        job_id: str,
+        *,
+        expected: JobState | Collection[JobState] | None = None,
+        now: float,
+        learn_seconds: float | None = None,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        """Set `changes` without a state change (guarded by `expected` when given).
+
+        `learn_seconds`: also append this generation time to the history, in the same
+        transaction (only when the update applied)."""
+        allowed: list[JobState] | None
+        if expected is None:
+            allowed = None
+        else:
+            allowed = [expected] if isinstance(expected, JobState) else list(expected)
+        return await self._guarded_update(
+            job_id, allowed, now, dict(changes), None, learn_seconds=learn_seconds
+        )
+
+    async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
+        """Record the delivery and move a completed job to delivered, in one statement.
+
+        Returns the row afterwards (None when the job is missing); the caller checks its state:
+        a job that was not completed keeps its state and its delivery record."""
+
+        def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            conn.execute(
+                "UPDATE jobs SET state = ?, delivered_at = ?, updated_at = ?, delivered_via = ?, "
+                "result_message_id = ?, result_channel_id = ?, saved_to = ? "
+                "WHERE id = ? AND state = ?",
+                (
+                    JobState.DELIVERED.value,
+                    now,
+                    now,
+                    delivery.via.value,
+                    delivery.message_id,
+                    delivery.channel_id,
+                    delivery.saved_to,
+                    job_id,
+                    JobState.COMPLETED.value,
+                ),
+            ).close()
+            return _select_row(conn, job_id)
+
+        row = await self._db.run_in_transaction(work)
+        return None if row is None else _job(row)
+
+    async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
+        """Persist (job id, poll count, provider status) kept in memory, for submitted jobs."""
+        await self._db.executemany(
+            "UPDATE jobs SET poll_count = MAX(poll_count, ?), "
+            "provider_status = COALESCE(?, provider_status) WHERE id = ? AND state = ?",
+            [(count, status, job_id, JobState.SUBMITTED.value) for job_id, count, status in counts],
+        )
+
+    async def unfinished(self, origins: Collection[Origin] | None = None) -> list[Job]:
+        """Jobs that still need work or delivery, oldest first."""
+        states = [state.value for state in UNFINISHED_STATES]
+        sql = f"SELECT * FROM jobs WHERE state IN ({', '.join('?' for _ in states)})"  # noqa: S608
+        params: list[Any] = list(states)
+        if origins is not None:
+            if not origins:
+                return []
+            sql += f" AND origin IN ({', '.join('?' for _ in origins)})"
+            params.extend(str(origin) for origin in origins)
+        rows = await self._db.fetchall(sql + " ORDER BY created_at, rowid", params)
+        return [_job(row) for row in rows]
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        rows = await self._db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        return {JobState(row[0]): int(row[1]) for row in rows}
+
+    # -- generation-time history ----------------------------------------------------------------
+
+    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
+        """Append one duration and drop all but the newest `history_limit`."""
+        limit = self._history_limit
+        await self._db.run_in_transaction(
+            lambda conn: _append_generation_time(conn, job_id, seconds, now, limit)
+        )
+
+    async def generation_times(self) -> list[float]:
+        """The kept durations, oldest first."""
+        rows = await self._db.fetchall("SELECT seconds FROM generation_times ORDER BY id")
+        return [float(row[0]) for row in rows]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    async def _guarded_update(
+        self,
+        job_id: str,
+        allowed: list[JobState] | None,
+        now: float,
+        changes: dict[str, Any],
+        new_state: JobState | None,
+        *,
+        learn_seconds: float | None = None,
+    ) -> Job | None:
+        unknown = set(changes) - _WRITABLE
+        if unknown:
+            raise ValueError(f"not job columns: {sorted(unknown)}")
+        if new_state is not None:
+            changes = {"state": new_state, **changes}
+        assignments = [f"{name} = ?" for name in changes]
+        values: list[Any] = [_encode(name, value) for name, value in changes.items()]
+        assignments.append("updated_at = ?")
+        values.append(now)
+        sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE id = ?"  # noqa: S608
+        values.append(job_id)
+        if allowed is not None:
+            sql += f" AND state IN ({', '.join('?' for _ in allowed)})"
+            values.extend(state.value for state in allowed)
+
+        limit = self._history_limit
+
+        def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            if conn.execute(sql, values).rowcount != 1:
+                return None
+            if learn_seconds is not None:
+                _append_generation_time(conn, job_id, learn_seconds, now, limit)
+            return _select_row(conn, job_id)
+
+        row = await self._db.run_in_transaction(work)
+        return None if row is None else _job(row)
+
+
+def _append_generation_time(
+    conn: sqlite3.Connection, job_id: str, seconds: float, now: float, limit: int
+) -> None:
+    """Append one duration and drop all but the newest `limit` (inside a transaction)."""
+    conn.execute(
+        "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES (?, ?, ?)",
+        (job_id, seconds, now),
+    )
+    conn.execute(
+        "DELETE FROM generation_times WHERE id NOT IN "
+        "(SELECT id FROM generation_times ORDER BY id DESC LIMIT ?)",
+        (limit,),
+    )
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in _JSON_COLUMNS:
+        return json.dumps(value or {}, sort_keys=True)
+    if isinstance(value, JobState | ErrorKind | Origin):
+        return value.value
+    return value
+
+
+def _job(row: sqlite3.Row) -> Job:
+    data: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS}
+    data["state"] = JobState(data["state"])
+    data["origin"] = Origin(data["origin"])
+    if data["error_kind"] is not None:
+        data["error_kind"] = ErrorKind(data["error_kind"])
+    for name in _JSON_COLUMNS:
+        data[name] = json.loads(data[name] or "{}")
+    via = row["delivered_via"]
+    if via is not None:
+        data["delivery"] = Delivery(
+            via=DeliveryVia(via),
+            message_id=row["result_message_id"],
+            channel_id=row["result_channel_id"],
+            saved_to=row["saved_to"],
+        )
+    return Job(**data)
+
+
+def _select_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return row

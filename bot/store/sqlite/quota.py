@@ -1,0 +1,533 @@
+"""SQLite: the quota tables (migration 0002) as the domain's records.
+
+The ledger's calls (reserve, commit, refund, finish) are small transactions on the hot path:
+they go through a `TransactionBatcher`, so a burst of them shares one hop to the database
+thread and one COMMIT. Moderator settings are rare and single-statement.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection
+from typing import Any
+
+from bot.quota.models import (
+    BlockedTerm,
+    GenerationNote,
+    GuildQuotaRecord,
+    MemberQuotaRecord,
+    Requester,
+    Reservation,
+    ReservationState,
+    ReserveContext,
+    ReserveDecision,
+    RoleOverride,
+    TermKind,
+    Usage,
+    UsageQuery,
+)
+from bot.store.base import GuildChanges, ReserveRules
+from bot.store.sqlite.batching import TransactionBatcher
+from bot.store.sqlite.database import SqliteDatabase
+
+GUILD_SCOPE = "guild"
+BOT_SCOPE = "bot"
+_GUILD_COLUMNS = frozenset(GuildChanges.__annotations__)
+
+
+class SqliteQuotaRepository:
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
+        self._batcher = TransactionBatcher(db)
+
+    # -- the ledger ------------------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        requester: Requester,
+        job_id: str,
+        *,
+        now: float,
+        blocked_term: BlockedTerm | None,
+        rules: ReserveRules,
+    ) -> ReserveDecision:
+        def work(conn: sqlite3.Connection) -> ReserveDecision:
+            ctx = _reserve_context(conn, requester, job_id, now, blocked_term)
+            planned = rules.plan(ctx)
+            if isinstance(planned, ReserveDecision):
+                return planned
+            usage = _usage(conn, requester.scope_id, requester.user_id, planned)
+            decision = rules.decide(ctx, planned, usage)
+            if decision.reservation is not None:
+                _take(conn, decision.reservation)
+            return decision
+
+        return await self._batcher.run(work)
+
+    async def commit(self, job_id: str, *, now: float) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE quota_reservations SET state = 'committed', updated_at = ? "
+                "WHERE job_id = ? AND state = 'reserved'",
+                (now, job_id),
+            )
+            return cursor.rowcount > 0
+
+        return await self._batcher.run(work)
+
+    async def refund(self, job_id: str, *, now: float) -> bool:
+        return await self._batcher.run(lambda conn: _refund(conn, job_id, now))
+
+    async def finish(self, job_id: str, *, now: float, note: GenerationNote | None = None) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            _finish(conn, job_id, now)
+            if note is not None:
+                conn.execute(
+                    "INSERT INTO quota_generation_log (job_id, guild_id, user_id, prompt, "
+                    "outcome, link, noted_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (job_id) DO UPDATE SET outcome = excluded.outcome, "
+                    "link = excluded.link, noted_at = excluded.noted_at",
+                    (
+                        note.job_id,
+                        note.guild_id,
+                        note.user_id,
+                        note.prompt,
+                        note.outcome,
+                        note.link,
+                        now,
+                    ),
+                )
+
+        await self._batcher.run(work)
+
+    async def release_orphans(self, *, created_before: float, now: float) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            orphan = "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = quota_reservations.job_id)"
+            refunded = 0
+            for (job_id,) in conn.execute(
+                f"SELECT job_id FROM quota_reservations WHERE state = 'reserved' "  # noqa: S608
+                f"AND created_at < ? AND {orphan}",
+                (created_before,),
+            ).fetchall():
+                refunded += _refund(conn, str(job_id), now)
+            conn.execute(
+                f"UPDATE quota_reservations SET in_flight = 0, updated_at = ? "  # noqa: S608
+                f"WHERE in_flight = 1 AND created_at < ? AND {orphan}",
+                (now, created_before),
+            )
+            return refunded
+
+        return await self._db.run_in_transaction(work)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def guild(self, guild_id: int) -> GuildQuotaRecord | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        return None if row is None else _guild_record(row)
+
+    async def member(self, guild_id: int, user_id: int) -> MemberQuotaRecord:
+        row = await self._db.fetchone(_MEMBER_SQL, (guild_id, user_id))
+        return _member_record(row)
+
+    async def role_overrides(self, guild_id: int) -> list[RoleOverride]:
+        return _overrides(await self._db.fetchall(_OVERRIDES_SQL, (guild_id,)))
+
+    async def allowed_channels(self, guild_id: int) -> frozenset[int]:
+        rows = await self._db.fetchall(
+            "SELECT channel_id FROM quota_allowed_channels WHERE guild_id = ?", (guild_id,)
+        )
+        return frozenset(int(r[0]) for r in rows)
+
+    async def usage(self, guild_id: int, user_id: int, query: UsageQuery) -> Usage:
+        def work(conn: sqlite3.Connection) -> Usage:
+            return _usage(conn, guild_id, user_id, query)
+
+        return await self._db.run_in_transaction(work)
+
+    async def pool_used(self, guild_id: int, period: int) -> int:
+        row = await self._db.fetchone(_COUNTER_SQL, (GUILD_SCOPE, guild_id, period))
+        return 0 if row is None else int(row[0])
+
+    async def leaderboard(self, guild_id: int, since: float, limit: int) -> list[tuple[int, int]]:
+        """(user id, pieces) for charged or still reserved credit since `since`."""
+        rows = await self._db.fetchall(
+            "SELECT user_id, COUNT(*) AS n FROM quota_reservations "
+            "WHERE guild_id = ? AND created_at >= ? AND state != 'refunded' "
+            "GROUP BY user_id ORDER BY n DESC, user_id LIMIT ?",
+            (guild_id, since, limit),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    async def barred_members(self, guild_id: int) -> list[int]:
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM quota_members WHERE guild_id = ? AND barred = 1 ORDER BY user_id",
+            (guild_id,),
+        )
+        return [int(r[0]) for r in rows]
+
+    async def blocked_terms(self, guild_id: int) -> list[BlockedTerm]:
+        rows = await self._db.fetchall(
+            "SELECT kind, pattern FROM quota_blocked_terms WHERE guild_id = ? "
+            "ORDER BY kind, pattern",
+            (guild_id,),
+        )
+        return [BlockedTerm(TermKind(r[0]), str(r[1])) for r in rows]
+
+    async def reservation(self, job_id: str) -> Reservation | None:
+        row = await self._db.fetchone(_RESERVATION_SQL, (job_id,))
+        return None if row is None else _reservation(row)
+
+    # -- moderator writes ----------------------------------------------------------------------
+
+    async def set_guild(self, guild_id: int, changes: GuildChanges, *, now: float) -> None:
+        """Set settings columns (None = back to the default) for a server."""
+        values: dict[str, Any] = dict(changes)
+        unknown = set(values) - _GUILD_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown settings columns {sorted(unknown)}")
+        if not values:
+            return
+        names = sorted(values)
+        columns = ", ".join(names)
+        marks = ", ".join("?" for _ in names)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in names)
+        await self._db.execute(
+            f"INSERT INTO quota_guild_settings (guild_id, {columns}, updated_at) "  # noqa: S608
+            f"VALUES (?, {marks}, ?) ON CONFLICT (guild_id) DO UPDATE SET {updates}, "
+            "updated_at = excluded.updated_at",
+            (guild_id, *(_bit(values[name]) for name in names), now),
+        )
+
+    async def set_allowed_channels(
+        self, guild_id: int, channel_ids: Collection[int], *, now: float
+    ) -> None:
+        chosen = sorted(set(channel_ids))
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM quota_allowed_channels WHERE guild_id = ?", (guild_id,))
+            conn.executemany(
+                "INSERT INTO quota_allowed_channels (guild_id, channel_id) VALUES (?, ?)",
+                [(guild_id, c) for c in chosen],
+            )
+            conn.execute(
+                "INSERT INTO quota_guild_settings (guild_id, channels_restricted, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "channels_restricted = excluded.channels_restricted, "
+                "updated_at = excluded.updated_at",
+                (guild_id, int(bool(chosen)), now),
+            )
+
+        await self._db.run_in_transaction(work)
+
+    async def set_role_override(self, guild_id: int, override: RoleOverride) -> None:
+        await self._db.execute(
+            "INSERT INTO quota_role_overrides (guild_id, role_id, member_limit, max_in_flight, "
+            "exempt) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, role_id) DO UPDATE SET "
+            "member_limit = excluded.member_limit, max_in_flight = excluded.max_in_flight, "
+            "exempt = excluded.exempt",
+            (
+                guild_id,
+                override.role_id,
+                override.member_limit,
+                override.max_in_flight,
+                int(override.exempt),
+            ),
+        )
+
+    async def clear_role_override(self, guild_id: int, role_id: int) -> bool:
+        changed = await self._db.execute(
+            "DELETE FROM quota_role_overrides WHERE guild_id = ? AND role_id = ?",
+            (guild_id, role_id),
+        )
+        return changed > 0
+
+    async def add_extra_credit(self, guild_id: int, user_id: int, amount: int) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            _add_extra_credit(conn, guild_id, user_id, amount)
+            return _member_record(
+                conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
+            ).extra_credit
+
+        return await self._db.run_in_transaction(work)
+
+    async def reset_member_window(self, guild_id: int, user_id: int, *, now: float) -> None:
+        await self._db.execute(
+            "INSERT INTO quota_members (guild_id, user_id, window_reset_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            "window_reset_at = excluded.window_reset_at",
+            (guild_id, user_id, now),
+        )
+
+    async def set_barred(self, guild_id: int, user_id: int, barred: bool) -> bool:
+        """Returns whether anything changed."""
+
+        def work(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
+            if _member_record(row).barred == barred:
+                return False
+            conn.execute(
+                "INSERT INTO quota_members (guild_id, user_id, barred) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET barred = excluded.barred",
+                (guild_id, user_id, int(barred)),
+            )
+            return True
+
+        return await self._db.run_in_transaction(work)
+
+    async def add_blocked_term(
+        self, guild_id: int, term: BlockedTerm, *, added_by: int | None, now: float
+    ) -> bool:
+        changed = await self._db.execute(
+            "INSERT OR IGNORE INTO quota_blocked_terms (guild_id, kind, pattern, added_by, "
+            "added_at) VALUES (?, ?, ?, ?, ?)",
+            (guild_id, term.kind.value, term.pattern, added_by, now),
+        )
+        return changed > 0
+
+    async def remove_blocked_term(self, guild_id: int, term: BlockedTerm) -> bool:
+        changed = await self._db.execute(
+            "DELETE FROM quota_blocked_terms WHERE guild_id = ? AND kind = ? AND pattern = ?",
+            (guild_id, term.kind.value, term.pattern),
+        )
+        return changed > 0
+
+    async def forget_modlog_channel(self, guild_id: int, channel_id: int, *, now: float) -> bool:
+        """Turn the mod log off if it still points at `channel_id`; returns whether it did."""
+        changed = await self._db.execute(
+            "UPDATE quota_guild_settings SET modlog_channel_id = NULL, updated_at = ? "
+            "WHERE guild_id = ? AND modlog_channel_id = ?",
+            (now, guild_id, channel_id),
+        )
+        return changed > 0
+
+
+# -- inside a transaction, on the database thread ------------------------------------------------
+
+_MEMBER_SQL = (
+    "SELECT extra_credit, window_reset_at, barred FROM quota_members "
+    "WHERE guild_id = ? AND user_id = ?"
+)
+_OVERRIDES_SQL = (
+    "SELECT role_id, member_limit, max_in_flight, exempt FROM quota_role_overrides "
+    "WHERE guild_id = ? ORDER BY role_id"
+)
+_COUNTER_SQL = "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ? AND period = ?"
+_RESERVATION_SQL = "SELECT * FROM quota_reservations WHERE job_id = ?"
+
+
+def _reserve_context(
+    conn: sqlite3.Connection,
+    requester: Requester,
+    job_id: str,
+    now: float,
+    blocked_term: BlockedTerm | None,
+) -> ReserveContext:
+    gid, uid = requester.scope_id, requester.user_id
+    existing = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
+    guild = None
+    channel_allowed = False
+    overrides: list[RoleOverride] = []
+    if requester.guild_id is not None:
+        row = conn.execute("SELECT * FROM quota_guild_settings WHERE guild_id = ?", (gid,))
+        found = row.fetchone()
+        guild = None if found is None else _guild_record(found)
+        if guild is not None and guild.channels_restricted and requester.channel_id is not None:
+            channel_allowed = (
+                conn.execute(
+                    "SELECT 1 FROM quota_allowed_channels WHERE guild_id = ? AND channel_id = ?",
+                    (gid, requester.channel_id),
+                ).fetchone()
+                is not None
+            )
+        if requester.role_ids:
+            overrides = _overrides(conn.execute(_OVERRIDES_SQL, (gid,)).fetchall())
+    return ReserveContext(
+        requester=requester,
+        job_id=job_id,
+        now=now,
+        existing=None if existing is None else _reservation(existing),
+        guild=guild,
+        member=_member_record(conn.execute(_MEMBER_SQL, (gid, uid)).fetchone()),
+        channel_allowed=channel_allowed,
+        overrides=tuple(overrides),
+        blocked_term=blocked_term,
+    )
+
+
+def _usage(conn: sqlite3.Connection, guild_id: int, user_id: int, query: UsageQuery) -> Usage:
+    in_flight = 0
+    if query.in_flight_since is not None:
+        in_flight = int(
+            conn.execute(
+                "SELECT COUNT(*) FROM quota_reservations "
+                "WHERE guild_id = ? AND user_id = ? AND in_flight = 1 AND created_at > ?",
+                (guild_id, user_id, query.in_flight_since),
+            ).fetchone()[0]
+        )
+    times: tuple[float, ...] = ()
+    if query.window_since is not None:
+        times = tuple(
+            float(r[0])
+            for r in conn.execute(
+                "SELECT created_at FROM quota_reservations "
+                "WHERE guild_id = ? AND user_id = ? AND created_at > ? "
+                "AND counts_member = 1 AND used_extra = 0 AND state != 'refunded' "
+                "ORDER BY created_at",
+                (guild_id, user_id, query.window_since),
+            ).fetchall()
+        )
+    pool_used = 0
+    if query.pool_period is not None:
+        pool_used = _counter(conn, GUILD_SCOPE, guild_id, query.pool_period)
+    return Usage(
+        in_flight=in_flight,
+        window_times=times,
+        pool_used=pool_used,
+        bot_used=_counter(conn, BOT_SCOPE, 0, query.bot_day),
+    )
+
+
+def _counter(conn: sqlite3.Connection, scope: str, scope_id: int, period: int) -> int:
+    row = conn.execute(_COUNTER_SQL, (scope, scope_id, period)).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _bump_counter(
+    conn: sqlite3.Connection, scope: str, scope_id: int, period: int, delta: int
+) -> None:
+    conn.execute(
+        "INSERT INTO quota_counters (scope, scope_id, period, used) VALUES (?, ?, ?, max(?, 0)) "
+        "ON CONFLICT (scope, scope_id, period) DO UPDATE SET used = max(used + ?, 0)",
+        (scope, scope_id, period, delta, delta),
+    )
+
+
+def _add_extra_credit(conn: sqlite3.Connection, guild_id: int, user_id: int, delta: int) -> None:
+    conn.execute(
+        "INSERT INTO quota_members (guild_id, user_id, extra_credit) VALUES (?, ?, max(?, 0)) "
+        "ON CONFLICT (guild_id, user_id) DO UPDATE SET extra_credit = max(extra_credit + ?, 0)",
+        (guild_id, user_id, delta, delta),
+    )
+
+
+def _take(conn: sqlite3.Connection, r: Reservation) -> None:
+    """Insert a granted reservation and take what it counts: pool, bot cap, extra credit."""
+    conn.execute(
+        "INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state, in_flight, "
+        "counts_member, used_extra, pool_period, bot_day, member_remaining, pool_remaining, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            r.job_id,
+            r.guild_id,
+            r.user_id,
+            r.channel_id,
+            r.state.value,
+            int(r.in_flight),
+            int(r.counts_member),
+            int(r.used_extra),
+            r.pool_period,
+            r.bot_day,
+            r.member_remaining,
+            r.pool_remaining,
+            r.created_at,
+            r.updated_at,
+        ),
+    )
+    if r.pool_period is not None:
+        _bump_counter(conn, GUILD_SCOPE, r.guild_id, r.pool_period, 1)
+    _bump_counter(conn, BOT_SCOPE, 0, r.bot_day, 1)
+    if r.used_extra:
+        _add_extra_credit(conn, r.guild_id, r.user_id, -1)
+
+
+def _refund(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
+    """reserved -> refunded, giving back everything `_take` took; False when nothing to do."""
+    row = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
+    if row is None:
+        return False
+    r = _reservation(row)
+    if r.state is not ReservationState.RESERVED:
+        return False
+    conn.execute(
+        "UPDATE quota_reservations SET state = 'refunded', in_flight = 0, updated_at = ? "
+        "WHERE job_id = ?",
+        (now, job_id),
+    )
+    if r.pool_period is not None:
+        _bump_counter(conn, GUILD_SCOPE, r.guild_id, r.pool_period, -1)
+    _bump_counter(conn, BOT_SCOPE, 0, r.bot_day, -1)
+    if r.used_extra:
+        _add_extra_credit(conn, r.guild_id, r.user_id, 1)
+    return True
+
+
+def _finish(conn: sqlite3.Connection, job_id: str, now: float) -> None:
+    conn.execute(
+        "UPDATE quota_reservations SET in_flight = 0, updated_at = ? "
+        "WHERE job_id = ? AND in_flight = 1",
+        (now, job_id),
+    )
+
+
+# -- rows to records ------------------------------------------------------------------------------
+
+
+def _bit(value: Any) -> Any:
+    return int(value) if isinstance(value, bool) else value
+
+
+def _guild_record(row: sqlite3.Row) -> GuildQuotaRecord:
+    return GuildQuotaRecord(
+        guild_id=int(row["guild_id"]),
+        daily_pool=row["daily_pool"],
+        reset_minute=row["reset_minute"],
+        member_limit=row["member_limit"],
+        window_seconds=row["window_seconds"],
+        max_in_flight=row["max_in_flight"],
+        paused=bool(row["paused"]),
+        channels_restricted=bool(row["channels_restricted"]),
+        modlog_channel_id=row["modlog_channel_id"],
+    )
+
+
+def _member_record(row: sqlite3.Row | None) -> MemberQuotaRecord:
+    if row is None:
+        return MemberQuotaRecord()
+    return MemberQuotaRecord(
+        extra_credit=int(row["extra_credit"]),
+        window_reset_at=float(row["window_reset_at"]),
+        barred=bool(row["barred"]),
+    )
+
+
+def _overrides(rows: list[sqlite3.Row]) -> list[RoleOverride]:
+    return [
+        RoleOverride(
+            role_id=int(r["role_id"]),
+            member_limit=r["member_limit"],
+            max_in_flight=r["max_in_flight"],
+            exempt=bool(r["exempt"]),
+        )
+        for r in rows
+    ]
+
+
+def _reservation(row: sqlite3.Row) -> Reservation:
+    return Reservation(
+        job_id=row["job_id"],
+        guild_id=int(row["guild_id"]),
+        user_id=int(row["user_id"]),
+        channel_id=row["channel_id"],
+        state=ReservationState(row["state"]),
+        in_flight=bool(row["in_flight"]),
+        counts_member=bool(row["counts_member"]),
+        used_extra=bool(row["used_extra"]),
+        pool_period=row["pool_period"],
+        bot_day=int(row["bot_day"]),
+        member_remaining=row["member_remaining"],
+        pool_remaining=row["pool_remaining"],
+        created_at=float(row["created_at"]),
+        updated_at=float(row["updated_at"]),
+    )

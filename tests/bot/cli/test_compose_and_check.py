@@ -1,0 +1,266 @@
+"""`python -m bot compose` and `python -m bot check`, end to end against the fake AI/ML API.
+
+The commands run as real subprocesses (settings from the environment) while the fake serves
+the API and the CDN on loopback from this test's event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import io
+import signal
+from pathlib import Path
+
+import pytest
+
+from bot.cli.compose import TerminalProgress, compose, describe
+from bot.config import load_settings
+from bot.jobs.models import Job, JobRequest, JobState, Origin, Phase, Progress
+from bot.jobs.request import NEGATIVE_PROMPT_MAX_CHARS, validate_request
+from bot.store.sqlite import SqliteStore
+from tests.fakes.aimlapi import FakeAimlApi
+from tests.process_support import (
+    bot_env,
+    learn_generation_times,
+    run_bot_command,
+    start_bot_process,
+)
+
+
+def environment(tmp_path: Path, api: FakeAimlApi | None, **extra: str) -> dict[str, str]:
+    env = bot_env(tmp_path, LOG_LEVEL="WARNING", DISCORD_TOKEN="", AIMLAPI_KEY="test-key")
+    if api is not None:
+        env["AIMLAPI_BASE_URL"] = api.base_url
+    env.update(extra)
+    return env
+
+
+async def run_bot(env: dict[str, str], *args: str) -> tuple[int, str, str]:
+    return await run_bot_command(env, *args)
+
+
+async def learn_fast_generations(tmp_path: Path, seconds: float = 0.3) -> None:
+    """Past jobs took `seconds`, so the schedule polls on that scale instead of the prior's."""
+    durations = [seconds + (i % 5) / 50 for i in range(25)]
+    await learn_generation_times(tmp_path / "bot.sqlite3", durations, now=0.0)
+
+
+async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=0.3) as api:
+        await learn_fast_generations(tmp_path)
+        out = tmp_path / "songs" / "rain.wav"
+        code, stdout, stderr = await run_bot(
+            environment(tmp_path, api),
+            "compose",
+            "lofi rain on a tin roof",
+            "--negative-prompt",
+            "vocals",
+            "--seed",
+            "42",
+            "--out",
+            str(out),
+        )
+        assert code == 0, stderr
+        assert await asyncio.to_thread(out.read_bytes) == api.audio
+        assert f"Saved: {out.resolve()}" in stdout
+        assert "Duration: 1.0 s" in stdout
+        assert f"({len(api.audio):,} bytes)" in stdout
+        assert "generating" in stderr  # plain progress lines when stderr is not a terminal
+        assert api.submissions == [
+            {
+                "model": "google/lyria2",
+                "prompt": "lofi rain on a tin roof",
+                "negative_prompt": "vocals",
+                "seed": 42,
+            }
+        ]
+        assert api.schema_errors == []
+        assert "test-key" not in stdout + stderr
+
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        counts = await db.jobs.count_by_state()
+    finally:
+        await db.close()
+    assert counts == {JobState.DELIVERED: 1}
+
+
+async def test_compose_without_out_keeps_the_file_in_the_audio_dir(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=0.2) as api:
+        await learn_fast_generations(tmp_path, 0.2)
+        code, stdout, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
+    assert code == 0, stderr
+    saved = Path(stdout.split("Saved: ", 1)[1].splitlines()[0])
+    assert saved.parent == tmp_path / "audio" and saved.suffix == ".wav"
+    assert await asyncio.to_thread(saved.read_bytes) == api.audio
+
+
+async def test_compose_needs_an_api_key(tmp_path: Path) -> None:
+    async with FakeAimlApi() as api:
+        code, _, stderr = await run_bot(
+            environment(tmp_path, api, AIMLAPI_KEY=""), "compose", "jazz"
+        )
+        assert code == 2
+        assert stderr.strip().count("\n") == 0 and "AIMLAPI_KEY" in stderr
+        assert api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["   "], "empty"),
+        (["x" * 601], "601 characters"),
+        (["jazz", "--seed", "-1"], "seed"),
+        (["jazz", "--seed", str(2**32)], "seed"),
+    ],
+)
+async def test_compose_refuses_bad_input_before_any_network(
+    tmp_path: Path, args: list[str], complaint: str
+) -> None:
+    async with FakeAimlApi() as api:
+        code, _, stderr = await run_bot(environment(tmp_path, api), "compose", *args)
+        assert code == 2
+        assert complaint in stderr
+        assert api.requests == []
+
+
+async def test_a_failed_generation_exits_1_with_the_reason(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=0.2) as api:
+        await learn_fast_generations(tmp_path, 0.2)
+        api.fail_generation(shape="detail", message="prompt rejected by the safety filter")
+        code, stdout, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
+    assert code == 1
+    assert "Failed:" in stderr and "safety filter" in stderr
+    assert stdout == ""
+
+
+async def test_an_ambiguous_submission_exits_4_and_is_not_retried(tmp_path: Path) -> None:
+    async with FakeAimlApi() as api:
+        api.script_submit(0, accept=True)  # the job is created, then the connection drops
+        code, _, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
+        assert code == 4
+        assert "did not retry" in stderr
+        assert len([r for r in api.requests if r.method == "POST"]) == 1
+
+
+async def test_a_refused_submission_exits_1(tmp_path: Path) -> None:
+    async with FakeAimlApi() as api:
+        code, _, stderr = await run_bot(
+            environment(tmp_path, api, AIMLAPI_KEY="wrong-key"), "compose", "jazz"
+        )
+    assert code == 1
+    assert "API account has a problem" in stderr
+    assert "wrong-key" not in stderr
+
+
+async def test_a_generation_that_outlives_the_timeout_exits_3(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=30) as api:
+        await learn_fast_generations(tmp_path, 0.2)
+        settings = dataclasses.replace(
+            load_settings(environment(tmp_path, api), dotenv_path=tmp_path / "none.env"),
+            generation_timeout_seconds=1.0,
+        )
+        err = io.StringIO()
+        code = await compose(
+            settings,
+            JobRequest(prompt="endless drone", requester_id="terminal"),
+            out=None,
+            stdout=io.StringIO(),
+            stderr=err,
+        )
+    assert code == 3
+    assert "Timed out" in err.getvalue()
+
+
+async def test_check_reports_what_is_missing(tmp_path: Path) -> None:
+    code, stdout, _ = await run_bot(environment(tmp_path, None, AIMLAPI_KEY=""), "check")
+    assert code == 1
+    assert "problem: DISCORD_TOKEN is not set" in stdout
+    assert "problem: AIMLAPI_KEY is not set" in stdout
+    assert "schema version" in stdout and "0 unfinished job(s)" in stdout
+
+
+async def test_check_passes_with_everything_in_place(tmp_path: Path) -> None:
+    code, stdout, _ = await run_bot(
+        environment(tmp_path, None, DISCORD_TOKEN="token-value", AIMLAPI_KEY="key-value"), "check"
+    )
+    assert code == 0, stdout
+    assert "token-value" not in stdout and "key-value" not in stdout
+    assert "problem" not in stdout
+
+
+def test_the_terminal_takes_what_discord_takes() -> None:
+    assert validate_request("ok", None, 0) is None
+    assert validate_request("ok", None, 2**32 - 1) is None
+    assert validate_request("ok", "n" * NEGATIVE_PROMPT_MAX_CHARS, None) is None
+    assert validate_request("ok", "n" * (NEGATIVE_PROMPT_MAX_CHARS + 1), None) is not None
+
+
+async def test_progress_is_rewritten_in_place_on_a_terminal() -> None:
+    stream = io.StringIO()
+    display = TerminalProgress(stream, tty=True)
+    job = Job(
+        id="j",
+        state=JobState.SUBMITTED,
+        prompt="p",
+        negative_prompt=None,
+        seed=None,
+        model="m",
+        requester_id="r",
+        guild_id=None,
+        channel_id=None,
+        origin=Origin.TERMINAL,
+        context={},
+        created_at=0,
+        updated_at=0,
+        deadline_at=0,
+    )
+    await display.on_progress(job, Progress("j", Phase.QUEUED, 1.0, queue_position=2))
+    await display.on_progress(
+        job, Progress("j", Phase.GENERATING, 12.4, provider_status="waiting", estimate_remaining=9)
+    )
+    await display.on_finished(job)
+    text = stream.getvalue()
+    assert text.startswith("\rqueued (position 2) · 1 s elapsed")
+    assert "\rgenerating (provider: waiting) · 12 s elapsed · about 9 s left" in text
+    assert text.endswith("\n") and text.count("\n") == 1
+    assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "downloading · 3 s elapsed"
+
+
+async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
+    tmp_path: Path,
+) -> None:
+    async with FakeAimlApi(generation_seconds=60) as api:
+        process = await start_bot_process(
+            environment(tmp_path, api), "compose", "a very long drone"
+        )
+        assert process.stderr is not None
+        line = b""
+        async with asyncio.timeout(15):
+            # "generating" is shown once the generation id is stored.
+            while b"generating" not in line:
+                line = await process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 130
+    generation_id = next(iter(api.jobs))
+    assert "Stopped waiting" in stderr.decode() and generation_id in stderr.decode()
+    assert stdout == b""
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        counts = await db.jobs.count_by_state()
+    finally:
+        await db.close()
+    assert counts == {JobState.SUBMITTED: 1}  # the row tells the truth: the provider has it
+
+
+async def test_check_reports_an_unusable_database(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    code, stdout, _ = await run_bot(
+        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        "check",
+    )
+    assert code == 1
+    assert "problem: database:" in stdout and str(folder) in stdout

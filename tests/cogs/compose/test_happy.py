@@ -1,0 +1,149 @@
+"""/compose end to end: the real JamBot between a fake Discord and a fake AI/ML API."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import discord
+import pytest
+
+from tests.conftest import Harness, job_id_of
+from tests.fakes.discord import FakeMessage
+
+
+async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: Harness) -> None:
+    started = time.time()
+    interaction = await harness.compose("calm lo-fi piano", negative_prompt="drums", seed=7)
+
+    ack = await interaction.wait_for_ack()
+    assert ack["type"] == 5  # deferred at once
+    assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 3.0
+
+    result = await harness.result_of(interaction)
+    assert len(result.attachments) == 1
+    attachment = result.attachments[0]
+    assert attachment.data == harness.fake_api.audio
+    assert attachment.filename.endswith(".wav")
+
+    embed = result.embeds[0]
+    fields = {item["name"]: item["value"] for item in embed["fields"]}
+    assert embed["description"] == "calm lo-fi piano"
+    assert fields["Leaving out"] == "drums"
+    assert fields["Seed"] == "7"
+    assert fields["Model"] == "google/lyria2"
+    assert fields["Requested by"] == f"<@{harness.alice.id}>"
+    assert fields["Duration"] == "1 s"
+    job_id = job_id_of(result)
+
+    # Exactly one ping, for the requester only, on the result message.
+    assert result.content.startswith(f"<@{harness.alice.id}>")
+    assert result.allowed_mentions is not None
+    assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
+    assert result.allowed_mentions.get("parse") == []
+    assert not result.allowed_mentions.get("roles")
+
+    # The provider got what was asked for, once.
+    assert len(harness.fake_api.submissions) == 1
+    body = harness.fake_api.submissions[0]
+    assert body["prompt"] == "calm lo-fi piano"
+    assert body["negative_prompt"] == "drums"
+    assert body["seed"] == 7
+
+    # The status message: edited, ends as "done", never pings, Re-roll/Variation on the result.
+    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+    assert status.id != result.id
+    assert all((body.get("allowed_mentions") or {}).get("parse") == [] for body in status.history)
+    first_status = status.history[0]["content"]
+    assert "Waiting in the queue" in first_status or "Submitted" in first_status
+    assert "You have 19 generations left" in first_status  # the harness allows 20
+    assert "server pool: 49 left today" in first_status
+    assert f"jam:reroll:{job_id}" in result.custom_ids()
+    assert f"jam:vary:{job_id}" in result.custom_ids()
+    assert not any(cid.startswith("jam:cancel:") for cid in status.custom_ids())
+
+    job = await harness.engine.get(job_id)
+    assert job is not None and job.state.value == "delivered"
+    assert job.delivery is not None and job.delivery.via.value == "interaction"
+    assert job.delivery.message_id == result.id
+    assert time.time() - started < 15
+
+
+async def test_mod_log_link_points_at_the_result_in_its_server(harness: Harness) -> None:
+    notes = harness.record_notes()
+    interaction = await harness.compose("calm piano")
+    result = await harness.result_of(interaction)
+    noted = await notes.wait()
+    assert noted[0]["outcome"] == "delivered" and noted[0]["guild_id"] == harness.guild.id
+    # Sent through the interaction webhook, the message object knows no guild; the link must.
+    expected = f"https://discord.com/channels/{harness.guild.id}/{harness.channel.id}/{result.id}"
+    assert noted[0]["link"] == expected
+    # The note also ended the reservation's in-flight status: no separate finish call.
+    assert notes.finishes == []
+
+
+@pytest.mark.harness(env={"MAX_CONCURRENT_GENERATIONS": "1"})
+async def test_status_edits_are_throttled_to_one_per_three_seconds(harness: Harness) -> None:
+    # Three pieces ahead in a one-at-a-time queue: the last one's position changes about
+    # every second (3, 2, 1, submitted, ...), faster than the bot may edit its message.
+    harness.fake_api.generation_seconds = 1.0
+    for member in (harness.alice, harness.bob, harness.moderator):
+        await harness.compose(f"piece for {member.user.username}", user=member)
+    last = await harness.compose("the last piece in the queue", user=harness.alice)
+    await harness.result_of(last, timeout=30)
+    status = await harness.status_of(last, lambda m: "Done" in m.content)
+
+    # When the fake applied each edit (not when this test noticed it): the bot starts the next
+    # progress edit 3 s after the previous one was answered, so these are >= 3 s apart.
+    edit_times = status.edit_times
+    assert len(edit_times) >= 3, edit_times  # it did report the queue moving
+    gaps = [b - a for a, b in itertools.pairwise(edit_times)]
+    # Only the final "done" edit follows the delivery sooner.
+    assert all(gap >= 2.99 for gap in gaps[:-1]), gaps
+    contents = [body.get("content") or "" for body in status.history]
+    assert any("position 3" in text for text in contents[:1])
+    assert harness.fake_discord.ratelimited_count == 0
+
+
+async def test_prompt_with_mentions_and_markdown_neither_pings_nor_breaks_layout(
+    harness: Harness,
+) -> None:
+    prompt = "@everyone **LOUD** <@&123456789012345678> # heading\n> quote `code` @here"
+    interaction = await harness.compose(prompt)
+    result = await harness.result_of(interaction)
+    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+
+    def visible(message: FakeMessage) -> str:
+        parts = [message.content]
+        for embed in message.embeds:
+            parts.append(embed.get("description") or "")
+            parts.extend(str(f["value"]) for f in embed.get("fields", []))
+        return "\n".join(parts)
+
+    for message in (result, status):
+        text = visible(message)
+        assert "@everyone" not in text and "@here" not in text
+        assert "<@&123456789012345678>" not in text
+        assert "\\*\\*LOUD\\*\\*" in text
+    assert "\n> quote" not in status.content and "\n# heading" not in status.content
+    assert result.allowed_mentions is not None
+    assert result.allowed_mentions.get("parse") == []
+    assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
+    # The provider still got the prompt as typed.
+    assert harness.fake_api.submissions[0]["prompt"] == prompt.strip()
+
+
+async def test_the_harness_flags_any_ping_but_the_results(harness: Harness) -> None:
+    """assert_clean checks every message of every test; make sure that check can fail."""
+    result = await harness.result_of(await harness.compose("calm piano"))
+    assert result.pings().users == {harness.alice.id}
+    assert harness.unexpected_pings() == []
+    channel = harness.bot.get_partial_messageable(harness.channel.id)
+    pinging = await channel.send(
+        f"<@{harness.bob.id}> hello", allowed_mentions=discord.AllowedMentions(users=True)
+    )
+    try:
+        flagged = harness.unexpected_pings()
+        assert len(flagged) == 1 and str(pinging.id) in flagged[0]
+    finally:
+        del harness.fake_discord.messages[pinging.id]  # keep the teardown check meaningful
