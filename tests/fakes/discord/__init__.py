@@ -17,6 +17,10 @@ Recorded for assertions: `requests`, `spec_errors` (client bodies vs the officia
 `upload_rejections` (413/40005), `permission_denials` (403/50013), `ratelimited_count` (429s),
 `commands` (synced, None = global), `messages`, `interactions`; every FakeMessage keeps
 `history`, `edit_count`, `edit_times` (monotonic, as applied), `allowed_mentions` and `pings()`.
+Shards: `add_guild(name, shard=(shard_id, shard_count))` mints an id on that shard; every
+gateway session gets only its shard's guilds and events (DMs: shard 0); `recommended_shards`
+(GET /gateway/bot), `live_sessions`, `session_of_shard(i)`, `session.events("READY")`,
+`drop_connection(4000, shard_id=1)`; `start_client` runs `AutoShardedClient`s too.
 Knobs: `ack_deadline`, `token_lifetime`, `rate_limits` ({"webhook": (5, 5.0), ...}, None turns
 a group off), `script_ratelimit(group)`, `heartbeat_interval`, `drop_connection()` (RESUME),
 `validate_responses` (checks the fake's own answers against the spec).

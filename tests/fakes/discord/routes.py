@@ -96,14 +96,15 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
     async def get_gateway_bot(
         request: web.Request, body: Any, files: list[UploadedFile]
     ) -> web.Response:
+        total = 1000
         return json_response(
             {
                 "url": fake.gateway_url,
-                "shards": 1,
+                "shards": fake.recommended_shards,
                 "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 0,
+                    "total": total,
+                    "remaining": max(0, total - fake.identify_count),
+                    "reset_after": 86_400_000 if fake.identify_count else 0,
                     "max_concurrency": 1,
                 },
             }
