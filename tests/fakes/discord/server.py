@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.discord import routes
+from tests.fakes.discord import routes, thread_routes
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
 from tests.fakes.discord.interactions import (
     build_command_data,
@@ -43,6 +43,7 @@ from tests.fakes.discord.state import (
     Notifier,
     Perm,
 )
+from tests.fakes.discord.threads import FakeThread
 from tests.fakes.discord.wire import (
     RECORD,
     ApiError,
@@ -62,6 +63,10 @@ EVENT_INTENTS = {
     "GUILD_ROLE_CREATE": GUILDS,
     "GUILD_MEMBER_ADD": GUILD_MEMBERS,
     "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
+    "CHANNEL_DELETE": GUILDS,
+    "THREAD_CREATE": GUILDS,
+    "THREAD_UPDATE": GUILDS,
+    "THREAD_DELETE": GUILDS,
 }
 MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"})
 # Close codes after which a session cannot be resumed.
@@ -166,6 +171,7 @@ class FakeDiscord:
         app.router.add_get("/gateway/", partial(gateway_handler, self))
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
         routes.register(self, app)
+        thread_routes.register(self, app)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -416,6 +422,9 @@ class FakeDiscord:
     def message_event(self, event: str, message: FakeMessage) -> None:
         if not self.dispatch_message_events or message.ephemeral:
             return
+        channel = self.channels.get(message.channel_id)
+        if channel is not None and not channel.bot_permission_bits() & Perm.VIEW_CHANNEL:
+            return  # Discord sends nothing from channels (or private threads) the bot can't see
         if event == "MESSAGE_DELETE":
             data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
             if message.guild_id:
@@ -550,6 +559,8 @@ class FakeDiscord:
         locale: str = "en-US",
         trigger: FakeInteraction | None = None,
     ) -> FakeInteraction:
+        if isinstance(channel, FakeThread) and (channel.archived or channel.deleted):
+            raise ValueError(f"no interaction can come from the archived thread {channel.name!r}")
         interaction_id = self.snowflakes.next(snowflake_time)
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
         member: FakeMember | None = None
@@ -611,6 +622,9 @@ class FakeDiscord:
     def message_payload(self, message: FakeMessage) -> dict[str, Any]:
         author = self.users.get(message.author_id, self.bot_user)
         payload = message.to_payload(author, self.application_id)
+        thread = self.channels.get(message.thread_id or 0)
+        if thread is not None:
+            payload["thread"] = thread.to_payload()
         pings = message.pings()
         if pings:
             payload["mentions"] = [
@@ -664,6 +678,7 @@ class FakeDiscord:
     ) -> FakeMessage:
         """A message written by a (fake) human, dispatched as MESSAGE_CREATE."""
         user = author.user if isinstance(author, FakeMember) else author
+        channel.before_write("post", user.id)
         message = FakeMessage(
             id=self.snowflakes.next(),
             channel_id=channel.id,
