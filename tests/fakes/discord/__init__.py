@@ -17,6 +17,16 @@ Recorded for assertions: `requests`, `spec_errors` (client bodies vs the officia
 `upload_rejections` (413/40005), `permission_denials` (403/50013), `ratelimited_count` (429s),
 `commands` (synced, None = global), `messages`, `interactions`; every FakeMessage keeps
 `history`, `edit_count`, `edit_times` (monotonic, as applied), `allowed_mentions` and `pings()`.
+Threads: `channel.start_thread(name, by=member, message=None, private=False)` (a member starts
+one; THREAD_CREATE), `thread.archive(by=None, lock=False)`, `thread.edit(by=None, **changes)`,
+`thread.delete(by=None)` (THREAD_UPDATE / THREAD_DELETE; `by` defaults to the guild owner),
+`guild.threads`, `guild.get_thread(id)`, `await guild.wait_for_thread(predicate)`,
+`guild.add_forum_channel(name, media=False)`; `invoke(..., channel=thread)` runs a command
+inside a thread; the bot's REST calls follow Discord's thread rules (see threads.py).
+Shards: `add_guild(name, shard=(shard_id, shard_count))` mints an id on that shard; every
+gateway session gets only its shard's guilds and events (DMs: shard 0); `recommended_shards`
+(GET /gateway/bot), `live_sessions`, `session_of_shard(i)`, `session.events("READY")`,
+`drop_connection(4000, shard_id=1)`; `start_client` runs `AutoShardedClient`s too.
 Knobs: `ack_deadline`, `token_lifetime`, `rate_limits` ({"webhook": (5, 5.0), ...}, None turns
 a group off), `script_ratelimit(group)`, `heartbeat_interval`, `drop_connection()` (RESUME),
 `validate_responses` (checks the fake's own answers against the spec).
@@ -39,6 +49,7 @@ from tests.fakes.discord.state import (
     Pings,
     upload_limit_for_tier,
 )
+from tests.fakes.discord.threads import FakeThread
 
 __all__ = [
     "ApiError",
@@ -50,6 +61,7 @@ __all__ = [
     "FakeMember",
     "FakeMessage",
     "FakeRole",
+    "FakeThread",
     "FakeUser",
     "MiB",
     "Perm",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import secrets
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+
+from tests.fakes.discord.snowflakes import shard_of
 
 if TYPE_CHECKING:
     from tests.fakes.discord.server import FakeDiscord
@@ -42,14 +45,47 @@ class Op:
 
 @dataclass
 class GatewaySession:
-    """What survives a dropped connection so the client can RESUME."""
+    """One identified session: its shard, its event sequence and what survives a dropped
+    connection so the client can RESUME.
+
+    Events are numbered and kept here whether or not a connection is attached; an attached
+    connection also gets them at once, a detached one finds them on RESUME (or, while the
+    connection is still identifying, right after its GUILD_CREATEs).
+    """
 
     session_id: str
     intents: int
+    shard: tuple[int, int] = (0, 1)  # (shard_id, shard_count) as sent in IDENTIFY
     seq: int = 0
     sent: collections.deque[dict[str, Any]] = field(
         default_factory=lambda: collections.deque(maxlen=5000)
     )
+    connection: GatewayConnection | None = None  # attached and live
+    dropped: bool = False  # the fake dropped its connection: it may RESUME
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether this session receives the events of a guild (None: DMs, shard 0's)."""
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(guild_id, shard_count) == shard_id
+
+    def record(self, event: str, data: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        payload = {"op": Op.DISPATCH, "t": event, "s": self.seq, "d": data}
+        self.sent.append(payload)
+        return payload
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        payload = self.record(event, data)
+        connection = self.connection
+        if connection is not None:
+            with contextlib.suppress(ConnectionResetError):  # kept in `sent` for a RESUME
+                await connection.send(payload)
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        """The `d` of every event sent to this session (of one name, if given)."""
+        return [p["d"] for p in self.sent if name is None or p["t"] == name]
 
 
 class GatewayConnection:
@@ -77,11 +113,28 @@ class GatewayConnection:
             self.frames_sent += 1
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send an event on this connection, numbered in its session (also before attaching)."""
         assert self.session is not None
-        self.session.seq += 1
-        payload = {"op": Op.DISPATCH, "t": event, "s": self.session.seq, "d": data}
-        self.session.sent.append(payload)
-        await self.send(payload)
+        await self.send(self.session.record(event, data))
+
+    async def _catch_up_and_attach(self, after: int) -> bool:
+        """Send what the session recorded after `after`, then attach; False if part of it
+        fell out of the buffer (the client must identify again)."""
+        session = self.session
+        assert session is not None
+        while True:
+            missed = [p for p in session.sent if p["s"] > after]
+            if not missed:
+                break
+            if missed[0]["s"] != after + 1:
+                return False
+            for payload in missed:
+                await self.send(payload)
+                after = payload["s"]
+        # No await between the last check and attaching: nothing recorded meanwhile is lost.
+        self.fake.attach_connection(self)
+        self.identified.set()
+        return True
 
     async def serve(self) -> None:
         interval_ms = int(self.fake.heartbeat_interval * 1000)
@@ -126,13 +179,18 @@ class GatewayConnection:
         if intents & PRIVILEGED_INTENTS & ~self.fake.allowed_privileged_intents:
             await self.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
-        self.session = GatewaySession(secrets.token_hex(16), intents)
+        shard = data.get("shard", [0, 1])
+        if not _valid_shard(shard):
+            await self.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        self.session = GatewaySession(secrets.token_hex(16), intents, (shard[0], shard[1]))
         self.fake.gateway_sessions[self.session.session_id] = self.session
         self.fake.identify_count += 1
+        guilds = [g for g in self.fake.guilds if self.session.owns(g.id)]
         ready: dict[str, Any] = {
             "v": 10,
             "user": self.fake.bot_user_payload(),
-            "guilds": [{"id": str(g.id), "unavailable": True} for g in self.fake.guilds],
+            "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
             "session_id": self.session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.fake.gateway_url,
@@ -146,12 +204,11 @@ class GatewayConnection:
             "_trace": ["fake-discord"],
         }
         if "shard" in data:
-            ready["shard"] = data["shard"]
+            ready["shard"] = [shard[0], shard[1]]
         await self.dispatch("READY", ready)
-        for guild in self.fake.guilds:
+        for guild in guilds:
             await self.dispatch("GUILD_CREATE", guild.gateway_payload())
-        self.fake.attach_connection(self)
-        self.identified.set()
+        await self._catch_up_and_attach(self.session.seq)
 
     async def _resume(self, data: dict[str, Any]) -> None:
         session = self.fake.gateway_sessions.get(str(data.get("session_id")))
@@ -159,19 +216,13 @@ class GatewayConnection:
             await self.send({"op": Op.INVALID_SESSION, "d": False, "s": None})
             return
         self.session = session
-        after = int(data.get("seq") or 0)
-        missed = [p for p in session.sent if p["s"] > after]
-        if missed and missed[0]["s"] != after + 1:
+        if not await self._catch_up_and_attach(int(data.get("seq") or 0)):
             # Part of what the client missed fell out of the buffer: it must identify again.
             self.session = None
             await self.send({"op": Op.INVALID_SESSION, "d": False, "s": None})
             return
-        for payload in missed:
-            await self.send(payload)
         self.fake.resume_count += 1
         await self.dispatch("RESUMED", {"_trace": ["fake-discord"]})
-        self.fake.attach_connection(self)
-        self.identified.set()
 
     async def _member_chunk(self, data: dict[str, Any]) -> None:
         guild = self.fake.get_guild(int(data["guild_id"]))
@@ -187,6 +238,15 @@ class GatewayConnection:
         if data.get("nonce"):
             chunk["nonce"] = data["nonce"]
         await self.dispatch("GUILD_MEMBERS_CHUNK", chunk)
+
+
+def _valid_shard(shard: Any) -> bool:
+    """`[shard_id, shard_count]` with 0 <= shard_id < shard_count."""
+    if not isinstance(shard, list) or len(shard) != 2:
+        return False
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in shard):
+        return False
+    return 0 <= shard[0] < shard[1]
 
 
 async def gateway_handler(fake: FakeDiscord, request: web.Request) -> web.WebSocketResponse:

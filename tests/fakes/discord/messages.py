@@ -34,8 +34,8 @@ def apply_body(
             else:
                 setattr(message, key, value or [])
     if body.get("flags") is not None:
-        keep = message.flags & (FakeMessage.EPHEMERAL | FakeMessage.LOADING)
-        message.flags = keep | (int(body["flags"]) & ~(FakeMessage.EPHEMERAL | FakeMessage.LOADING))
+        fixed = FakeMessage.EPHEMERAL | FakeMessage.LOADING | FakeMessage.HAS_THREAD  # Discord's
+        message.flags = (message.flags & fixed) | (int(body["flags"]) & ~fixed)
     by_index = {f.index: f for f in files}
     new: list[FakeAttachment] = []
     if "attachments" in body and body["attachments"] is not None:

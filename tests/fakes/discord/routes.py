@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -38,6 +39,31 @@ def command_problems(command: Any, where: str = "") -> list[str]:
     for option in command.get("options") or []:
         problems.extend(command_problems(option, label))
     return problems
+
+
+QUERY_IDS = ("before", "after", "around")
+
+
+def page_of_messages(messages: list[FakeMessage], query: Mapping[str, str]) -> list[FakeMessage]:
+    """GET /channels/{id}/messages: newest first, `limit` (1-100, default 50) of the live
+    messages `before` or `after` an id, or `around` one (half older, the rest from it on)."""
+    try:
+        limit = int(query.get("limit", "50"))
+        before, after, around = (int(query[k]) if k in query else None for k in QUERY_IDS)
+    except ValueError as exc:
+        raise ApiError(400, 50035, "Invalid Form Body") from exc
+    if not 1 <= limit <= 100:
+        raise ApiError(400, 50035, "Invalid Form Body: limit must be 1-100")
+    live = sorted((m for m in messages if not m.deleted), key=lambda m: m.id)
+    if around is not None:
+        older = [m for m in live if m.id < around][-(limit // 2) :] if limit // 2 else []
+        page = older + [m for m in live if m.id >= around][: limit - len(older)]
+    else:
+        live = [m for m in live if (before is None or m.id < before)]
+        live = [m for m in live if (after is None or m.id > after)]
+        # `after` alone pages forwards (the oldest after it), otherwise backwards.
+        page = live[:limit] if after is not None and before is None else live[-limit:]
+    return list(reversed(page))
 
 
 def register(fake: FakeDiscord, app: web.Application) -> None:
@@ -96,14 +122,15 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
     async def get_gateway_bot(
         request: web.Request, body: Any, files: list[UploadedFile]
     ) -> web.Response:
+        total = 1000
         return json_response(
             {
                 "url": fake.gateway_url,
-                "shards": 1,
+                "shards": fake.recommended_shards,
                 "session_start_limit": {
-                    "total": 1000,
-                    "remaining": 999,
-                    "reset_after": 0,
+                    "total": total,
+                    "remaining": max(0, total - fake.identify_count),
+                    "reset_after": 86_400_000 if fake.identify_count else 0,
                     "max_concurrency": 1,
                 },
             }
@@ -382,7 +409,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         request: web.Request, body: Any, files: list[UploadedFile]
     ) -> web.Response:
         channel = channel_of(request)
-        require(channel, Perm.SEND_MESSAGES, "send")
+        require(channel, channel.send_permission, "send")
         if files:
             require(channel, Perm.ATTACH_FILES, "attach")
         if channel.recipient is not None and not channel.recipient.accepts_dms:
@@ -390,6 +417,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
         body = body or {}
         require_content(body, files)
+        channel.before_write("post", fake.bot_user.id)
         message = fake.new_bot_message(channel, via="bot")
         apply_body(fake, message, body, files, creating=True)
         fake.message_event("MESSAGE_CREATE", message)
@@ -401,9 +429,8 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
     ) -> web.Response:
         channel = channel_of(request)
         require(channel, Perm.READ_MESSAGE_HISTORY, "read history")
-        limit = min(100, int(request.query.get("limit", "50")))
-        live = [m for m in channel.messages if not m.deleted]
-        return json_response([fake.message_payload(m) for m in reversed(live)][:limit])
+        found = page_of_messages(channel.messages, request.query)
+        return json_response([fake.message_payload(m) for m in found])
 
     async def get_message(
         request: web.Request, body: Any, files: list[UploadedFile]
@@ -419,6 +446,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         message = message_of(channel, request)
         if message.author_id != fake.bot_user.id:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
+        channel.before_write("edit", fake.bot_user.id)
         check_uploads(fake, files, channel.upload_limit, f"#{channel.name}")
         fake.edit_message(message, body or {}, files)
         return json_response(fake.message_payload(message))
@@ -430,6 +458,7 @@ def register(fake: FakeDiscord, app: web.Application) -> None:
         message = message_of(channel, request)
         if message.author_id != fake.bot_user.id:
             require(channel, Perm.MANAGE_MESSAGES, "delete others' messages")
+        channel.before_write("delete", fake.bot_user.id)
         delete_message(message)
         return no_content()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.discord import routes
+from tests.fakes.discord import routes, thread_routes
 from tests.fakes.discord.gateway import GatewayConnection, GatewaySession, gateway_handler
 from tests.fakes.discord.interactions import (
     build_command_data,
@@ -43,6 +43,7 @@ from tests.fakes.discord.state import (
     Notifier,
     Perm,
 )
+from tests.fakes.discord.threads import FakeThread
 from tests.fakes.discord.wire import (
     RECORD,
     ApiError,
@@ -62,7 +63,12 @@ EVENT_INTENTS = {
     "GUILD_ROLE_CREATE": GUILDS,
     "GUILD_MEMBER_ADD": GUILD_MEMBERS,
     "GUILD_MEMBER_UPDATE": GUILD_MEMBERS,
+    "CHANNEL_DELETE": GUILDS,
+    "THREAD_CREATE": GUILDS,
+    "THREAD_UPDATE": GUILDS,
+    "THREAD_DELETE": GUILDS,
 }
+MESSAGE_EVENTS = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE"})
 # Close codes after which a session cannot be resumed.
 NON_RESUMABLE_CLOSES = frozenset({1000, 1001, 4004, 4010, 4011, 4012, 4013, 4014})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,6 +90,7 @@ class FakeDiscord:
         reject_invalid_bodies: bool = False,
         dispatch_message_events: bool = True,
         allowed_privileged_intents: int = (1 << 1) | (1 << 8) | (1 << 15),
+        recommended_shards: int = 1,
     ) -> None:
         self.snowflakes = SnowflakeGenerator()
         self.bot_token = "fake." + secrets.token_urlsafe(32)
@@ -137,9 +144,10 @@ class FakeDiscord:
         self.http_peers: set[tuple[str, int]] = set()
 
         self.connections: list[GatewayConnection] = []
+        # Identified sessions: live, identifying, or dropped by the fake and awaiting RESUME.
         self.gateway_sessions: dict[str, GatewaySession] = {}
-        self.active: GatewayConnection | None = None
-        self.resumable: GatewaySession | None = None  # disconnected, may still RESUME
+        # What GET /gateway/bot recommends (AutoShardedClient without shard_count uses it).
+        self.recommended_shards = recommended_shards
         self.identify_count = 0
         self.resume_count = 0
         self._ready_event = asyncio.Event()
@@ -163,6 +171,7 @@ class FakeDiscord:
         app.router.add_get("/gateway/", partial(gateway_handler, self))
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
         routes.register(self, app)
+        thread_routes.register(self, app)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -254,8 +263,12 @@ class FakeDiscord:
         self.users[user.id] = user
         return user
 
-    def add_guild(self, name: str, *, premium_tier: int = 0) -> FakeGuild:
-        guild = FakeGuild(self, self.snowflakes.next(), name, premium_tier)
+    def add_guild(
+        self, name: str, *, premium_tier: int = 0, shard: tuple[int, int] | None = None
+    ) -> FakeGuild:
+        """A guild the bot is in; `shard=(shard_id, shard_count)` picks an id whose events go
+        to that shard (`(guild_id >> 22) % shard_count == shard_id`)."""
+        guild = FakeGuild(self, self.snowflakes.next(shard=shard), name, premium_tier)
         self.guilds.append(guild)
         self.dispatch_if_live("GUILD_CREATE", lambda: guild.gateway_payload(joined=True))
         return guild
@@ -321,65 +334,97 @@ class FakeDiscord:
         self.notifier.bump()
 
     # ----------------------------------------------------------------- gateway glue
+    @property
+    def live_sessions(self) -> list[GatewaySession]:
+        """Sessions with an attached connection, in the order they identified."""
+        return [s for s in self.gateway_sessions.values() if s.connection is not None]
+
+    @property
+    def active(self) -> GatewayConnection | None:
+        """The live connection of the latest session (with one client: its connection)."""
+        live = self.live_sessions
+        return live[-1].connection if live else None
+
+    @property
+    def resumable(self) -> GatewaySession | None:
+        """The latest session whose connection the fake dropped and that may still RESUME."""
+        waiting = [s for s in self.gateway_sessions.values() if s.dropped]
+        return waiting[-1] if waiting else None
+
+    def session_of_shard(self, shard_id: int) -> GatewaySession | None:
+        """The live session that identified as this shard (the latest, if several)."""
+        found = [s for s in self.live_sessions if s.shard[0] == shard_id]
+        return found[-1] if found else None
+
+    def sessions_for(self, guild_id: int | None) -> list[GatewaySession]:
+        """Sessions (live, identifying or resumable) whose shard owns this guild (None: DMs)."""
+        return [s for s in self.gateway_sessions.values() if s.owns(guild_id)]
+
     def attach_connection(self, connection: GatewayConnection) -> None:
-        self.active = connection
-        self.resumable = None
+        assert connection.session is not None
+        connection.session.connection = connection
+        connection.session.dropped = False
         self._ready_event.set()
         self.changed()
 
     def detach_connection(self, connection: GatewayConnection) -> None:
         if connection in self.connections:
             self.connections.remove(connection)
-        if self.active is connection:
-            self.active = None
-            self._ready_event.clear()
-            session = connection.session
+        session = connection.session
+        if session is not None and session.connection is connection:
+            session.connection = None
             dropped = connection.dropped_with
-            if session is not None and dropped is not None and dropped not in NON_RESUMABLE_CLOSES:
+            if dropped is not None and dropped not in NON_RESUMABLE_CLOSES:
                 # A network blip we caused: Discord keeps the session, buffering its events
                 # until the client RESUMEs. A client that closes by itself is treated as stopped.
-                self.resumable = session
-            elif session is not None:
+                session.dropped = True
+            else:
                 self.gateway_sessions.pop(session.session_id, None)
+        elif session is not None and session.connection is None and not session.dropped:
+            self.gateway_sessions.pop(session.session_id, None)  # gone while identifying
+        if not self.live_sessions:
+            self._ready_event.clear()
         self.changed()
 
-    async def drop_connection(self, code: int = 4000) -> None:
-        """Close the live gateway connection (with 4000 the client reconnects and RESUMEs)."""
-        connection = self.active
+    async def drop_connection(self, code: int = 4000, *, shard_id: int | None = None) -> None:
+        """Close a live gateway connection (with 4000 the client reconnects and RESUMEs):
+        the latest one, or that of the session identified as `shard_id`."""
+        session = self.session_of_shard(shard_id) if shard_id is not None else None
+        connection = session.connection if session is not None else self.active
         if connection is not None:
             connection.dropped_with = code
             await connection.ws.close(code=code, message=b"fake disconnect")
             await self.notifier.wait_until(lambda: connection not in self.connections, 5.0)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event; while a resumable session is disconnected, buffer it."""
-        if self.active is not None:
-            await self.active.dispatch(event, data)
-        elif self.resumable is not None:
-            self.resumable.seq += 1
-            payload = {"op": 0, "t": event, "s": self.resumable.seq, "d": data}
-            self.resumable.sent.append(payload)
-        else:
-            raise RuntimeError("no discord client is connected to the fake gateway")
+        """Send a gateway event to the session(s) owning its guild's shard (DMs: shard 0);
+        a disconnected resumable session buffers it."""
+        guild_id = _routing_guild(event, data)
+        sessions = self.sessions_for(guild_id)
+        if not sessions:
+            raise RuntimeError(f"no discord client is connected for {_shard_owner(guild_id)}")
+        for session in sessions:
+            await session.dispatch(event, data)
 
     def dispatch_if_live(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
-        """Send an event to a connected (or resumable) client whose intents ask for it."""
-        session = self.active.session if self.active is not None else self.resumable
-        if session is None:
+        """Send an event to the connected (or resumable) sessions that own its guild and whose
+        intents ask for it."""
+        if not self.gateway_sessions:
             return
-        needed = EVENT_INTENTS.get(event)
-        if needed is not None and not session.intents & needed:
-            return
-        task = asyncio.get_running_loop().create_task(self.dispatch(event, build()))
-        task.add_done_callback(_swallow)
+        data = build()
+        guild_id = _routing_guild(event, data)
+        for session in self.sessions_for(guild_id):
+            if not _wants(session, event, guild_id):
+                continue
+            task = asyncio.get_running_loop().create_task(session.dispatch(event, data))
+            task.add_done_callback(_swallow)
 
     def message_event(self, event: str, message: FakeMessage) -> None:
-        session = self.active.session if self.active is not None else self.resumable
-        if not self.dispatch_message_events or message.ephemeral or session is None:
+        if not self.dispatch_message_events or message.ephemeral:
             return
-        intent = GUILD_MESSAGES if message.guild_id else DIRECT_MESSAGES
-        if not session.intents & intent:
-            return
+        channel = self.channels.get(message.channel_id)
+        if channel is not None and not channel.bot_permission_bits() & Perm.VIEW_CHANNEL:
+            return  # Discord sends nothing from channels (or private threads) the bot can't see
         if event == "MESSAGE_DELETE":
             data: dict[str, Any] = {"id": str(message.id), "channel_id": str(message.channel_id)}
             if message.guild_id:
@@ -514,6 +559,8 @@ class FakeDiscord:
         locale: str = "en-US",
         trigger: FakeInteraction | None = None,
     ) -> FakeInteraction:
+        if isinstance(channel, FakeThread) and (channel.archived or channel.deleted):
+            raise ValueError(f"no interaction can come from the archived thread {channel.name!r}")
         interaction_id = self.snowflakes.next(snowflake_time)
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(96)
         member: FakeMember | None = None
@@ -563,8 +610,9 @@ class FakeDiscord:
             trigger=trigger,
             _fake=self,
         )
-        if self.active is None and self.resumable is None:
-            raise RuntimeError("no discord client is connected to the fake gateway")
+        guild_id = guild.id if guild is not None else None
+        if not self.sessions_for(guild_id):
+            raise RuntimeError(f"no discord client is connected for {_shard_owner(guild_id)}")
         self.interactions[interaction_id] = interaction
         self.by_token[token] = interaction
         await self.dispatch("INTERACTION_CREATE", payload)
@@ -574,6 +622,9 @@ class FakeDiscord:
     def message_payload(self, message: FakeMessage) -> dict[str, Any]:
         author = self.users.get(message.author_id, self.bot_user)
         payload = message.to_payload(author, self.application_id)
+        thread = self.channels.get(message.thread_id or 0)
+        if thread is not None:
+            payload["thread"] = thread.to_payload()
         pings = message.pings()
         if pings:
             payload["mentions"] = [
@@ -627,6 +678,7 @@ class FakeDiscord:
     ) -> FakeMessage:
         """A message written by a (fake) human, dispatched as MESSAGE_CREATE."""
         user = author.user if isinstance(author, FakeMember) else author
+        channel.before_write("post", user.id)
         message = FakeMessage(
             id=self.snowflakes.next(),
             channel_id=channel.id,
@@ -780,6 +832,27 @@ class FakeDiscord:
 
 def _find_command(commands: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
     return next((c for c in commands if c["name"] == name and c.get("type", 1) == 1), None)
+
+
+def _routing_guild(event: str, data: dict[str, Any]) -> int | None:
+    """The guild whose shard receives an event (None: not a guild's event, shard 0's)."""
+    if event in ("GUILD_CREATE", "GUILD_UPDATE", "GUILD_DELETE"):
+        return int(data["id"])
+    guild_id = data.get("guild_id")
+    return int(guild_id) if guild_id is not None else None
+
+
+def _shard_owner(guild_id: int | None) -> str:
+    return "DMs (shard 0)" if guild_id is None else f"the shard of guild {guild_id}"
+
+
+def _wants(session: GatewaySession, event: str, guild_id: int | None) -> bool:
+    """Whether the session's intents ask for this event."""
+    if event in MESSAGE_EVENTS:
+        needed = GUILD_MESSAGES if guild_id is not None else DIRECT_MESSAGES
+    else:
+        needed = EVENT_INTENTS.get(event, 0)
+    return not needed or bool(session.intents & needed)
 
 
 def _swallow(task: asyncio.Task[None]) -> None:

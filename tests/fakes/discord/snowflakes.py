@@ -17,6 +17,11 @@ def snowflake_time(snowflake: int) -> float:
     return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000.0
 
 
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard whose session receives a guild's events (Discord's formula)."""
+    return (guild_id >> 22) % shard_count
+
+
 class SnowflakeGenerator:
     """Unique ids: timestamp bits from the (given or current) time, a rolling 17-bit counter."""
 
@@ -25,9 +30,16 @@ class SnowflakeGenerator:
         self._counter = itertools.count()
         self._issued: set[int] = set()
 
-    def next(self, at: float | None = None) -> int:
+    def next(self, at: float | None = None, *, shard: tuple[int, int] | None = None) -> int:
+        """A new id; with `shard=(shard_id, shard_count)`, one that `shard_of` puts on that
+        shard (its timestamp moves back by less than `shard_count` milliseconds)."""
         moment = time.time() if at is None else at
         ms = int(moment * 1000) - DISCORD_EPOCH_MS
+        if shard is not None:
+            shard_id, shard_count = shard
+            if not 0 <= shard_id < shard_count:
+                raise ValueError(f"no shard {shard_id} among {shard_count}")
+            ms -= (ms - shard_id) % shard_count
         while True:
             increment = next(self._counter) & 0x1FFFF
             value = (ms << 22) | (self._worker << 17) | increment

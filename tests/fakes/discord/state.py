@@ -18,6 +18,7 @@ from tests.fakes.discord.snowflakes import snowflake_time
 
 if TYPE_CHECKING:
     from tests.fakes.discord.server import FakeDiscord
+    from tests.fakes.discord.threads import FakeThread
 
 MiB = 1024 * 1024
 
@@ -43,6 +44,9 @@ class Perm:
     MANAGE_ROLES = 1 << 28
     USE_APPLICATION_COMMANDS = 1 << 31
     MODERATE_MEMBERS = 1 << 40
+    MANAGE_THREADS = 1 << 34
+    CREATE_PUBLIC_THREADS = 1 << 35
+    CREATE_PRIVATE_THREADS = 1 << 36
     SEND_MESSAGES_IN_THREADS = 1 << 38
     ALL = (1 << 51) - 1
 
@@ -57,6 +61,8 @@ EVERYONE_DEFAULT = (
     | Perm.USE_EXTERNAL_EMOJIS
     | Perm.USE_APPLICATION_COMMANDS
     | Perm.SEND_MESSAGES_IN_THREADS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
 )
 BOT_DEFAULT = EVERYONE_DEFAULT
 
@@ -228,6 +234,7 @@ class FakeMessage:
     deleted: bool = False
     via: str = "bot"  # "interaction" | "webhook" | "bot" | "user"
     interaction_id: int | None = None
+    thread_id: int | None = None  # the thread started from this message
     created_at: float = field(default_factory=time.time)
     edited_at: float | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # every body that changed it
@@ -237,6 +244,7 @@ class FakeMessage:
     notifier: Notifier = field(default_factory=Notifier, repr=False, compare=False)
     _fake: FakeDiscord | None = field(default=None, repr=False)
 
+    HAS_THREAD = 1 << 5
     EPHEMERAL = 1 << 6
     LOADING = 1 << 7
 
@@ -327,11 +335,14 @@ class FakeMessage:
         return payload
 
 
+GUILD_TEXT, DM, GUILD_FORUM, GUILD_MEDIA = 0, 1, 15, 16
+
+
 @dataclass(eq=False)
 class FakeChannel:
     id: int
     name: str
-    type: int = 0  # 0 guild text, 1 DM
+    type: int = GUILD_TEXT  # 1 DM, 15 forum, 16 media; threads are FakeThread
     guild: FakeGuild | None = None
     recipient: FakeUser | None = None
     bot_permissions: int | None = None  # overrides the bot's permissions in this channel
@@ -362,6 +373,40 @@ class FakeChannel:
         if base & Perm.ADMINISTRATOR:
             return Perm.ALL
         return base if self.bot_permissions is None else self.bot_permissions
+
+    @property
+    def send_permission(self) -> int:
+        """The bit that lets one post here (threads: SEND_MESSAGES_IN_THREADS)."""
+        return Perm.SEND_MESSAGES
+
+    def before_write(self, action: str, author_id: int) -> None:
+        """Rules and side effects before `author_id` posts, edits or deletes a message here
+        (`action`: "post" | "edit" | "delete"); threads refuse (ApiError) or unarchive
+        themselves (see threads.py)."""
+
+    def start_thread(
+        self,
+        name: str,
+        *,
+        by: FakeMember,
+        message: FakeMessage | None = None,
+        private: bool = False,
+        auto_archive_duration: int = 1440,
+    ) -> FakeThread:
+        """A member starts a thread here (from `message`, or without one), as Discord checks
+        it (ApiError on a refusal); the client gets THREAD_CREATE."""
+        from tests.fakes.discord.threads import PRIVATE_THREAD, PUBLIC_THREAD, create_thread
+
+        assert self._fake is not None
+        return create_thread(
+            self._fake,
+            self,
+            name,
+            actor=by,
+            message=message,
+            kind=PRIVATE_THREAD if private else PUBLIC_THREAD,
+            auto_archive_duration=auto_archive_duration,
+        )
 
     async def wait_for(
         self,
@@ -400,9 +445,9 @@ class FakeChannel:
                     "deny": str(Perm.ALL & ~self.bot_permissions),
                 }
             )
-        return {
+        payload: dict[str, Any] = {
             "id": str(self.id),
-            "type": 0,
+            "type": self.type,
             "guild_id": str(self.guild.id),
             "name": self.name,
             "position": self.position,
@@ -414,6 +459,17 @@ class FakeChannel:
             "parent_id": None,
             "flags": 0,
         }
+        if self.type in (GUILD_FORUM, GUILD_MEDIA):
+            payload.update(
+                {
+                    "available_tags": [],
+                    "default_reaction_emoji": None,
+                    "default_sort_order": None,
+                    "default_forum_layout": 0,
+                    "default_thread_rate_limit_per_user": 0,
+                }
+            )
+        return payload
 
 
 @dataclass(eq=False)
@@ -481,6 +537,7 @@ class FakeGuild:
         self.everyone = FakeRole(guild_id, guild_id, "@everyone", EVERYONE_DEFAULT, position=0)
         self.roles: list[FakeRole] = [self.everyone]
         self.channels: list[FakeChannel] = []
+        self.threads: list[FakeThread] = []  # live threads, archived ones too
         self.members: dict[int, FakeMember] = {}
         bot_role = FakeRole(fake.snowflakes.next(), guild_id, fake.bot_user.username, BOT_DEFAULT)
         bot_role.managed = True
@@ -493,9 +550,19 @@ class FakeGuild:
         return upload_limit_for_tier(self.premium_tier)
 
     def add_text_channel(self, name: str, *, bot_permissions: int | None = None) -> FakeChannel:
+        return self._add_channel(name, GUILD_TEXT, bot_permissions)
+
+    def add_forum_channel(
+        self, name: str, *, media: bool = False, bot_permissions: int | None = None
+    ) -> FakeChannel:
+        """A forum (or media) channel: where threads cannot start from a message."""
+        return self._add_channel(name, GUILD_MEDIA if media else GUILD_FORUM, bot_permissions)
+
+    def _add_channel(self, name: str, kind: int, bot_permissions: int | None) -> FakeChannel:
         channel = FakeChannel(
             id=self._fake.snowflakes.next(),
             name=name,
+            type=kind,
             guild=self,
             bot_permissions=bot_permissions,
             position=len(self.channels),
@@ -535,6 +602,22 @@ class FakeGuild:
 
     def get_channel(self, channel_id: int) -> FakeChannel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
+
+    def get_thread(self, thread_id: int) -> FakeThread | None:
+        return next((t for t in self.threads if t.id == thread_id), None)
+
+    async def wait_for_thread(
+        self,
+        predicate: Callable[[FakeThread], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> FakeThread:
+        """The oldest live thread here matching the predicate, waiting if none yet."""
+
+        def check() -> FakeThread | None:
+            return next((t for t in self.threads if predicate is None or predicate(t)), None)
+
+        result: FakeThread = await self._fake.notifier.wait_until(check, timeout)
+        return result
 
     def role(self, role_id: int) -> FakeRole | None:
         return next((r for r in self.roles if r.id == role_id), None)
@@ -598,7 +681,8 @@ class FakeGuild:
                 "voice_states": [],
                 "members": [m.to_payload() for m in self.members.values()],
                 "channels": [c.to_payload() for c in self.channels],
-                "threads": [],
+                # Active threads the bot can see: a restarted client knows them at once.
+                "threads": [t.to_payload() for t in self.threads if t.listed_on_connect()],
                 "presences": [],
                 "stage_instances": [],
                 "guild_scheduled_events": [],
