@@ -9,9 +9,11 @@ already exists under its key is exactly what would be made again, so a re-run re
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -77,6 +79,28 @@ def produce_atomically(path: Path, make: Callable[[Path], None]) -> None:
         with temp.open("rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(temp, path)
+
+
+STALE_TEMPORARY_SECONDS = 3600.0
+
+
+def remove_stale_temporaries(
+    out_dir: Path, stem: str, *, older_than: float = STALE_TEMPORARY_SECONDS
+) -> int:
+    """Remove temporary files of `stem` left by a crash (old enough that no worker is still
+    writing them); returns how many."""
+    removed = 0
+    try:
+        candidates = list(out_dir.glob(f".{glob.escape(stem)}.*.tmp"))
+    except OSError:
+        return 0
+    now = time.time()
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 def remove_quietly(path: Path) -> None:

@@ -18,6 +18,7 @@ from bot.audio.files import (
     existing_output,
     output_path,
     produce_atomically,
+    remove_stale_temporaries,
     source_digest,
     write_atomically,
 )
@@ -109,6 +110,7 @@ def _prepare(request: PrepareRequest) -> PreparedAudio:
         return _original(request, inspection, [AudioProblem.EMPTY], None, None)
     measurements = measure(decoded)
     digest = source_digest(request.source)
+    remove_stale_temporaries(request.out_dir, request.stem)
 
     waveform = None
     if request.waveform is not None:

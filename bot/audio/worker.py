@@ -10,8 +10,11 @@ memory (~12 MB per 30 s stereo piece).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -38,6 +41,16 @@ from bot.audio.pipeline import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_WORKERS = 2
+WORKER_NICENESS = 10  # below the event loop's thread, so the loop gets a core when it wants one
+
+
+def lower_thread_priority(niceness: int = WORKER_NICENESS) -> None:
+    """Make the calling thread yield the CPU to normal-priority threads (Linux: nice applies
+    per thread). Elsewhere, or when not permitted, it stays as it is."""
+    if hasattr(os, "setpriority"):
+        with contextlib.suppress(OSError):
+            current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), current + niceness)
 
 
 class AudioWorker:
@@ -47,7 +60,7 @@ class AudioWorker:
     def __init__(self, *, max_workers: int = DEFAULT_WORKERS, executor: Executor | None = None):
         self._owned = executor is None
         self._executor = executor or ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="audio"
+            max_workers=max_workers, thread_name_prefix="audio", initializer=lower_thread_priority
         )
 
     async def prepare(self, request: PrepareRequest) -> PreparedAudio:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +358,24 @@ def test_a_leftover_temporary_file_from_a_crash_is_not_reused(tmp_path: Path) ->
     assert np.array_equal(
         sf.read(str(first.file.path), dtype="int16")[0], sf.read(str(source), dtype="int16")[0]
     )
+
+
+def test_old_temporary_files_of_the_piece_are_swept(tmp_path: Path) -> None:
+    source = write_wav(tmp_path / "in.wav", music(0.5))
+    out = tmp_path / "out"
+    out.mkdir()
+    old = out / ".lyria-a1b2c3d4e5f6.0123456789ab.wav.dead.tmp"
+    fresh = out / ".lyria-a1b2c3d4e5f6.0123456789ab.flac.busy.tmp"  # a worker may be on it
+    other = out / ".lyria-someone-else.0123456789ab.wav.dead.tmp"
+    for path in (old, fresh, other):
+        path.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.utime(other, (time.time() - 7200, time.time() - 7200))
+
+    prepare_audio(request(source))
+
+    assert not old.exists()
+    assert fresh.exists() and other.exists()
 
 
 @pytest.mark.parametrize("make", [lambda p: write_wav(p, music(0.5)), mp3, empty_wav])

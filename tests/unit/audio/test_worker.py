@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,6 +66,17 @@ async def test_the_loop_keeps_running_while_a_piece_is_prepared(
         release.set()  # done by the loop while the work is in flight
         result = await task
     assert result.reason is DeliveryReason.WAV_FITS
+
+
+async def test_default_pool_threads_yield_the_cpu_to_the_event_loop(tmp_path: Path) -> None:
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    async with AudioWorker() as worker:
+        worker_niceness = await worker._run(niceness)
+    assert worker_niceness >= min(loop_niceness + worker_module.WORKER_NICENESS, 19)
+    assert niceness() == loop_niceness  # the loop's own thread is untouched
 
 
 async def test_a_burst_runs_at_most_max_workers_at_once(
