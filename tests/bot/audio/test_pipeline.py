@@ -27,7 +27,7 @@ from bot.audio.encode import write_flac
 from bot.audio.riff import TaggedWavPlan
 from bot.audio.samples import read_samples
 from bot.audio.tags import build_tags
-from tests.unit.audio.support import (
+from tests.bot.audio.support import (
     aligned_correlation,
     flac_comments,
     music,
