@@ -132,12 +132,13 @@ class QuotaService:
     async def reserve(self, requester: Requester, job_id: str, prompt: str) -> Grant | Refusal:
         """Reserve one generation's credit under `job_id`, or say politely why not."""
         now = self._clock()
-        policy = None
-        if requester.guild_id is not None:
-            policy = await self._policy(requester.guild_id)
+        hit = None
+        if requester.guild_id is not None and (policy := await self._policy(requester.guild_id)):
+            # In a worker thread, outside the write transaction: RE2 releases the GIL.
+            hit = await asyncio.to_thread(policy.match, prompt)
 
         def work(conn: sqlite3.Connection) -> tuple[Grant | Refusal, list[ModEvent]]:
-            return self._reserve_in(conn, requester, job_id, prompt, now, policy)
+            return self._reserve_in(conn, requester, job_id, prompt, now, hit)
 
         try:
             outcome, events = await self._batcher.run(work)
@@ -171,7 +172,7 @@ class QuotaService:
         job_id: str,
         prompt: str,
         now: float,
-        policy: PromptPolicy | None,
+        hit: BlockedTerm | None,
     ) -> tuple[Grant | Refusal, list[ModEvent]]:
         d = self.defaults
         gid = DM_GUILD_ID if requester.guild_id is None else requester.guild_id
@@ -210,7 +211,6 @@ class QuotaService:
                 and not q.channel_allowed(conn, gid, requester.channel_id)
             ):
                 return limits.refuse_channel(), []
-            hit = policy.match(prompt) if policy else None
             if hit is not None:
                 event = ModEvent(
                     gid,
@@ -728,7 +728,7 @@ class QuotaService:
         return await self._policies.get(guild_id)
 
     async def _load_policy(self, guild_id: int) -> PromptPolicy:
-        return PromptPolicy(await self.store.blocked_terms(guild_id))
+        return await asyncio.to_thread(PromptPolicy, await self.store.blocked_terms(guild_id))
 
     async def blocked_terms(self, guild_id: int) -> list[BlockedTerm]:
         return await self.store.blocked_terms(guild_id)
@@ -738,12 +738,13 @@ class QuotaService:
     ) -> BlockedTerm:
         """Validate and add a word/phrase or regular expression; QuotaInputError explains
         a bad one. Adding an entry that is already there is not an error."""
+        existing = await self.store.blocked_terms(guild_id)
         if regex:
-            validate_regex(text)
+            await asyncio.to_thread(validate_regex, text, existing)  # probes take milliseconds
             term = BlockedTerm("regex", text)
         else:
             term = BlockedTerm("word", validate_word(text))
-        if len(await self.store.blocked_terms(guild_id)) >= 500:
+        if len(existing) >= 500:
             raise QuotaInputError("The block list is full (500 entries); remove some first.")
         try:
             added = await self.store.add_blocked_term(guild_id, term, by, self._clock())
