@@ -94,12 +94,19 @@ def squash(text: str) -> str:
 
 class _FoldTable(dict[int, str]):
     """Code point -> folded text, filled the first time a character is seen (str.translate
-    looks characters up here). At most one entry per code point ever met."""
+    looks characters up here). Only assigned characters are kept (about 150,000 at most):
+    unassigned and private-use ones fold to themselves at once, uncached."""
 
     def __missing__(self, codepoint: int) -> str:
-        folded = _fold_char(chr(codepoint), 0)
+        char = chr(codepoint)
+        if unicodedata.category(char) in _UNNAMED:
+            return char
+        folded = _fold_char(char, 0)
         self[codepoint] = folded
         return folded
+
+
+_UNNAMED: Final = frozenset({"Cn", "Co"})
 
 
 _FOLDED: Final = _FoldTable({cp: chr(cp).lower() for cp in range(128)})
