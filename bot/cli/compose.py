@@ -36,7 +36,7 @@ from bot.jobs.models import (
     Progress,
 )
 from bot.jobs.ports import NoCreditLedger
-from bot.jobs.request import validate_request
+from bot.jobs.request import normalize_negative_prompt, normalize_prompt, validate_request
 from bot.logs import setup_logging
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
@@ -79,9 +79,9 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
     setup_logging(level, secrets=[settings.aimlapi_key.reveal()])
     out = Path(args.out).expanduser() if args.out else None
     request = JobRequest(
-        prompt=prompt.strip(),
+        prompt=normalize_prompt(prompt),
         requester_id=REQUESTER,
-        negative_prompt=negative_prompt,
+        negative_prompt=normalize_negative_prompt(negative_prompt),
         seed=seed,
         origin=Origin.TERMINAL,
     )

@@ -297,20 +297,37 @@ class InputProblem(enum.StrEnum):
     WORD_NO_LETTERS = "word_no_letters"
     REGEX_EMPTY = "regex_empty"
     REGEX_TOO_LONG = "regex_too_long"
-    REGEX_INVALID = "regex_invalid"
-    REGEX_UNSUPPORTED = "regex_unsupported"
+    REGEX_INVALID = "regex_invalid"  # `detail`: RE2's error code
+    REGEX_LOOKAROUND = "regex_lookaround"
+    REGEX_BACK_REFERENCE = "regex_back_reference"
+    REGEX_ATOMIC = "regex_atomic"
+    REGEX_CONDITIONAL = "regex_conditional"
+    REGEX_UNKNOWN_FLAG = "regex_unknown_flag"
+    REGEX_END_ANCHOR = "regex_end_anchor"  # \Z, which RE2 spells \z
+    REGEX_UNKNOWN_ESCAPE = "regex_unknown_escape"
+    REGEX_REPEAT_SIZE = "regex_repeat_size"
+    REGEX_TOO_COMPLEX = "regex_too_complex"  # `value`: its size, `limit`: the most allowed
+    REGEX_LIST_TOO_COMPLEX = "regex_list_too_complex"  # `value`: the list's size with it
+    REGEX_BLOCKS_ORDINARY = "regex_blocks_ordinary"  # `detail`: an ordinary prompt it blocks
     REGEX_TOO_SLOW = "regex_too_slow"
     REGEX_MATCHES_ALL = "regex_matches_all"
 
 
 class QuotaInputError(ValueError):
     """A moderator's input cannot be used: `problem` says why, `limit` is the bound that was
-    crossed and `detail` the parser's own words (for an invalid regular expression)."""
+    crossed, `value` what was asked for, and `detail` a word from the parser (see each
+    problem)."""
 
     def __init__(
-        self, problem: InputProblem, *, limit: int | None = None, detail: str | None = None
+        self,
+        problem: InputProblem,
+        *,
+        limit: int | None = None,
+        value: int | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(problem.value)
         self.problem = problem
         self.limit = limit
+        self.value = value
         self.detail = detail

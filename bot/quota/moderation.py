@@ -3,6 +3,7 @@ and the mod-log channel. Each change is checked, stored, and told to the mod log
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Collection
 
@@ -193,12 +194,14 @@ class Moderation:
     ) -> BlockedTerm:
         """Validate and add a word/phrase or regular expression; QuotaInputError explains
         a bad one. Adding an entry that is already there is not an error."""
+        existing = await self._store.blocked_terms(guild_id)
         if regex:
-            validate_regex(text)
+            # In a worker thread: the check probes the pattern against worst-case texts.
+            await asyncio.to_thread(validate_regex, text, existing)
             term = BlockedTerm(TermKind.REGEX, text)
         else:
             term = BlockedTerm(TermKind.WORD, validate_word(text))
-        if len(await self._store.blocked_terms(guild_id)) >= MAX_BLOCKED_TERMS:
+        if len(existing) >= MAX_BLOCKED_TERMS:
             raise QuotaInputError(InputProblem.BLOCK_LIST_FULL, limit=MAX_BLOCKED_TERMS)
         try:
             added = await self._store.add_blocked_term(

@@ -90,19 +90,65 @@ def input_problem_text(error: QuotaInputError) -> str:
         case InputProblem.REGEX_TOO_LONG:
             return f"That regular expression is too long; keep it under {limit} characters."
         case InputProblem.REGEX_INVALID:
-            return f"That regular expression is not valid: {safe_text(error.detail or '', 200)}."
-        case InputProblem.REGEX_UNSUPPORTED:
-            return (
-                "That regular expression uses a feature the block list does not support "
-                f"({safe_text(error.detail or 'see the docs', 200)}). Please simplify it."
+            detail = f": {safe_text(error.detail, 120)}" if error.detail else ""
+            return f"That regular expression is not valid{detail}."
+        case InputProblem.REGEX_LOOKAROUND:
+            return _REGEX + f"uses a look-ahead or look-behind like (?=…) or (?<!…). {_QUICK_ONLY}"
+        case InputProblem.REGEX_BACK_REFERENCE:
+            return _REGEX + f"refers back to a group, like \\1 or (?P=name). {_QUICK_ONLY}"
+        case InputProblem.REGEX_ATOMIC:
+            return _REGEX + (
+                "uses an atomic group or a possessive repeat, like (?>…) or a++. The block list "
+                "never backtracks, so they are not needed: please remove them."
             )
-        case InputProblem.REGEX_TOO_SLOW:
+        case InputProblem.REGEX_CONDITIONAL:
+            return _REGEX + f"uses a conditional group like (?(1)…|…). {_QUICK_ONLY}"
+        case InputProblem.REGEX_UNKNOWN_FLAG:
+            return _REGEX + (
+                "uses a flag or group the block list does not know, like (?x) or (?#…). "
+                "It knows (?i), (?m), (?s), (?U), (?:…) and (?P<name>…)."
+            )
+        case InputProblem.REGEX_END_ANCHOR:
+            return _REGEX + 'uses \\Z; please write \\z for "the end of the prompt".'
+        case InputProblem.REGEX_UNKNOWN_ESCAPE:
+            return _REGEX + (
+                "uses an escape the block list does not know (like \\N{…} or \\u…); "
+                "please type the character itself."
+            )
+        case InputProblem.REGEX_REPEAT_SIZE:
+            return _REGEX + (
+                "repeats something more than 1000 times, or nests counted repeats too deeply. "
+                "Please use smaller counts, or + and *."
+            )
+        case InputProblem.REGEX_TOO_COMPLEX:
+            steps = f" ({error.value:,} steps; the limit is {limit})" if error.value else ""
+            return _REGEX + (
+                f"is too complex to check quickly{steps}. Please simplify it: fewer or smaller "
+                "counted repeats like {1,500}, narrower classes than \\pL."
+            )
+        case InputProblem.REGEX_LIST_TOO_COMPLEX:
             return (
-                "That regular expression repeats a repetition (like (a+)+), which can make checks "
-                "extremely slow. Please simplify it."
+                "The block list's regular expressions would be too much work together (at most "
+                f"{limit} steps; they would need {error.value or 0:,}). Please simplify or "
+                "remove some first."
+            )
+        case InputProblem.REGEX_BLOCKS_ORDINARY:
+            example = safe_text(error.detail or "calm piano", 80)
+            return _REGEX + f'would block ordinary prompts such as "{example}"; please narrow it.'
+        case InputProblem.REGEX_TOO_SLOW:
+            return _REGEX + (
+                "takes too long to check against a long prompt. Please simplify it (fewer or "
+                "smaller counted repeats, narrower character classes)."
             )
         case InputProblem.REGEX_MATCHES_ALL:
             return "That regular expression matches every prompt; please narrow it."
+
+
+_REGEX = "That regular expression "
+_QUICK_ONLY = (
+    "The block list only takes patterns it can check quickly whatever the prompt (RE2 "
+    "syntax), and those can't be: please write it without one."
+)
 
 
 def me_text(remaining: Remaining) -> str:

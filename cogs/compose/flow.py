@@ -15,7 +15,12 @@ import discord
 from bot.bot import JamBot
 from bot.interactions import DiscordContext, edit_original, reply, requester_of
 from bot.jobs.models import Job, JobRequest, Origin, new_job_id
-from bot.jobs.request import SEED_MAX, validate_request
+from bot.jobs.request import (
+    SEED_MAX,
+    normalize_negative_prompt,
+    normalize_prompt,
+    validate_request,
+)
 from bot.quota.models import Refusal
 from bot.text.refusals import refusal_text
 from bot.text.requests import invalid_request_text
@@ -49,18 +54,20 @@ async def start_compose(
 ) -> Job | None:
     """Validate, defer, reserve and enqueue; the status message is the deferred response."""
     services = interaction.client.services
-    negative_prompt = negative_prompt.strip() or None if negative_prompt else None
     invalid = validate_request(prompt, negative_prompt, seed)
     if invalid is not None:
         await reply(interaction, invalid_request_text(invalid), ephemeral=True)
         return None
+    # What is sent, stored and checked: the member's text without invisible noise.
+    prompt = normalize_prompt(prompt)
+    negative_prompt = normalize_negative_prompt(negative_prompt)
 
     # Acknowledge first: everything after this may take longer than Discord's 3 seconds.
     callback = await interaction.response.defer(thinking=True)
     message_id = await _status_message_id(interaction, callback)
 
     job_id = new_job_id()
-    outcome = await services.quota.ledger.reserve(requester_of(interaction), job_id, prompt.strip())
+    outcome = await services.quota.ledger.reserve(requester_of(interaction), job_id, prompt)
     if isinstance(outcome, Refusal):
         text = f"🙏 {refusal_text(outcome)}"
         if not await edit_original(interaction, text):
@@ -82,7 +89,7 @@ async def start_compose(
         pool_remaining=outcome.pool_remaining,
     )
     request = JobRequest(
-        prompt=prompt.strip(),
+        prompt=prompt,
         requester_id=str(interaction.user.id),
         negative_prompt=negative_prompt,
         seed=seed,

@@ -12,6 +12,7 @@ import cogs
 from bot.bot import ExtensionLoadError, JamBot
 from bot.config import load_settings
 from bot.extensions import EXTENSIONS
+from bot.jobs.request import NEGATIVE_PROMPT_MAX_CHARS, PROMPT_MAX_CHARS
 
 
 def make_bot(tmp_path: Path, extensions: tuple[str, ...]) -> JamBot:
@@ -33,8 +34,10 @@ async def test_every_extension_loads_and_the_tree_serialises(tmp_path: Path) -> 
     assert {"compose", "help", "quota"} <= names
     compose = next(p for p in payloads if p["name"] == "compose")
     options = {o["name"]: o for o in compose["options"]}
-    assert options["prompt"]["required"] is True and options["prompt"]["max_length"] == 600
-    assert options["negative_prompt"]["max_length"] == 300
+    # Discord enforces the request's one definition of its limits.
+    assert options["prompt"]["required"] is True
+    assert options["prompt"]["max_length"] == PROMPT_MAX_CHARS == 600
+    assert options["negative_prompt"]["max_length"] == NEGATIVE_PROMPT_MAX_CHARS
     assert options["seed"]["min_value"] == 0 and options["seed"]["max_value"] == 2**32 - 1
     quota = next(p for p in payloads if p["name"] == "quota")
     assert {o["type"] for o in quota["options"]} == {SUB_COMMAND, SUB_COMMAND_GROUP}

@@ -53,12 +53,12 @@ class ScriptedClient:
 
     async def submit(self, request: GenerationRequest) -> Submission:
         self.submits.append(request)
+        generation_id = f"gen-{len(self.submits)}"  # numbered on arrival: several may wait
         self.changed.set()
         if self.submit_gate is not None:
             await self.submit_gate.wait()
         if self.submit_script:
             raise self.submit_script.popleft()
-        generation_id = f"gen-{len(self.submits)}"
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return Submission(generation_id, "queued", Usage(credits_used=5.0, headers={"x-a": "1"}))

@@ -184,10 +184,15 @@ async def test_the_queue_is_fair_between_requesters(harness: Harness) -> None:
 
 
 async def test_no_more_than_max_concurrent_jobs_run_at_once(harness: Harness) -> None:
+    # Held at submission until the positions are read: otherwise the first two jobs may finish
+    # (and free their slots) while the others are still being enqueued, one database write
+    # each, on a busy machine (this test failed 1 run in 3 that way).
+    harness.client.submit_gate = asyncio.Event()
     engine = await harness.started(max_concurrent=2)
     jobs = [await engine.enqueue(request(requester=f"user{i}")) for i in range(6)]
     positions = [engine.queue_position(job.id) for job in jobs]
     assert positions[:2] == [None, None] and positions[2:] == [1, 2, 3, 4]
+    harness.client.submit_gate.set()
     for job in jobs:
         assert (await finished(engine, job)).state is JobState.COMPLETED
     assert harness.client.max_in_flight == 2

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot.jobs.models import ErrorKind, Job, JobState, Phase, Progress
-from bot.jobs.request import validate_request
+from bot.jobs.request import NEGATIVE_PROMPT_MAX_CHARS, validate_request
 from bot.quota.models import Limit, Refusal
 from bot.text.failures import failure_text
 from bot.text.format import fit_message, format_bytes, format_seconds, safe_text, truncate
@@ -187,8 +187,9 @@ def test_validation_messages() -> None:
 
     assert "cannot be empty" in (said("  ", None, None) or "")
     assert "601 characters" in (said("x" * 601, None, None) or "")
-    assert said("x" * 600, "y" * 300, 2**32 - 1) is None
-    assert "at most 300" in (said("x", "y" * 301, None) or "")
+    longest = NEGATIVE_PROMPT_MAX_CHARS
+    assert said("x" * 600, "y" * longest, 2**32 - 1) is None
+    assert f"at most {longest}" in (said("x", "y" * (longest + 1), None) or "")
     assert "from 0 to 4294967295" in (said("x", None, -1) or "")
 
 

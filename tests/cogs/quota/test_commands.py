@@ -214,8 +214,8 @@ async def test_channel_restriction(harness: Harness) -> None:
 async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     reply = await run(harness, "block add", {"text": "Crème Brûlée"})
     assert "now refused" in reply.content
-    bad = await run(harness, "block add", {"text": "(a+)+", "regex": True})
-    assert "repeats a repetition" in bad.content
+    bad = await run(harness, "block add", {"text": "(?<!x)spam", "regex": True})
+    assert "look-ahead or look-behind" in bad.content
     reply = await run(harness, "block add", {"text": "@everyone *boom*", "regex": False})
     assert "@everyone" not in reply.content.replace("@\u200beveryone", "")
     listing = await run(harness, "block list")
