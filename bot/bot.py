@@ -30,8 +30,9 @@ from bot.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
-# Reservations this old without a job row are leftovers of a crash between reserve and enqueue.
-ORPHAN_AGE_SECONDS = 120.0
+# At start nothing of this process is between reserve and enqueue yet: a reservation without a
+# job row is a crash's leftover at any age (one process per SQLite file).
+ORPHAN_AGE_SECONDS = 0.0
 DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
@@ -105,10 +106,10 @@ class JamBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the dev server %s", len(synced), guild.id)
         if self._services is not None:
+            ledger = self._services.quota.ledger
+            await ledger.finish_ended()
             await self._services.engine.start()
-            released = await self._services.quota.ledger.release_orphans(
-                older_than=ORPHAN_AGE_SECONDS
-            )
+            released = await ledger.release_orphans(older_than=ORPHAN_AGE_SECONDS)
             log.info("ready: %d orphaned reservation(s) released", released)
 
     async def on_ready(self) -> None:

@@ -84,6 +84,16 @@ def _parse_float(minimum: float) -> Callable[[str], float]:
     return parse
 
 
+def _parse_float_range(minimum: float, maximum: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if not minimum <= value <= maximum:  # also rejects NaN and infinities
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
 def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().rstrip("/")
@@ -158,6 +168,7 @@ _SPECS: dict[str, _Spec] = {
     ),
     "GENERATION_TIMEOUT_SECONDS": _Spec(_parse_float(30), "seconds, at least 30", "600"),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
+    "CANCEL_WINDOW_SECONDS": _Spec(_parse_float_range(0, 60), "seconds from 0 to 60", "4"),
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
     ),
@@ -192,6 +203,7 @@ class Settings:
     log_level: str
     generation_timeout_seconds: float
     max_concurrent_generations: int
+    cancel_window_seconds: float
     max_audio_bytes: int
     discord_api_base_url: str
     discord_gateway_url: str

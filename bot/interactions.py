@@ -218,7 +218,7 @@ async def send(
     The interaction route is skipped when the token has less than `token_margin` seconds to
     live or is refused; the channel route gives way to a DM only when the channel is closed to
     the bot (403). An attachment refused as too large raises `FileRefused` at once (every route
-    has the same limit). Other errors are raised."""
+    has the same limit). Discord's 5xx and other errors are raised."""
     content = fit_message(message.content)
 
     async def attachment() -> discord.File | Any:
@@ -263,6 +263,8 @@ async def send(
             )
             return Posted(route, sent)
         except discord.HTTPException as error:
+            if isinstance(error, discord.DiscordServerError):
+                raise  # Discord's own trouble: the caller decides whether to try again
             if message.file is not None and file_too_large(error):
                 raise FileRefused from error
             if route is Route.INTERACTION and token_dead(error):

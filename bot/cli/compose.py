@@ -1,4 +1,4 @@
-"""`python -m bot compose "PROMPT"`: generate one piece in the terminal, with live progress.
+"""`python -m bot compose "PROMPT"`: generate one track in the terminal, with live progress.
 
 Uses the same job engine as the bot (so the job is a row in DATABASE_PATH like any other), with
 no credit ledger. Progress goes to stderr (one line rewritten in place on a terminal, plain lines

@@ -53,6 +53,13 @@ _FINAL = frozenset(
     }
 )
 _CHARGED = frozenset({JobState.SUBMITTED, JobState.COMPLETED, JobState.DELIVERED})
+# Ended without a result: the requester must be told (once).
+FAILED_STATES: tuple[JobState, ...] = (
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.TIMED_OUT,
+    JobState.SUBMIT_UNKNOWN,
+)
 UNFINISHED_STATES: tuple[JobState, ...] = (
     JobState.QUEUED,
     JobState.SUBMITTING,
@@ -231,3 +238,4 @@ class Progress:
     provider_status: str | None = None
     queue_position: int | None = None  # 1 = next to be submitted
     estimate_remaining: float | None = None
+    starts_at: float | None = None  # a job held for its cancel window is sent then (unix s)

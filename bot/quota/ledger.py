@@ -100,6 +100,13 @@ class QuotaLedger:
         if note is not None and note.guild_id != DM_GUILD_ID:
             await self._events.publish(GenerationFinished(note))
 
+    async def finish_ended(self) -> int:
+        """End the in-flight status of reservations whose job has ended; returns how many."""
+        finished = await self._store.finish_ended(now=self._clock())
+        if finished:
+            log.info("ended the in-flight status of %d finished job(s)", finished)
+        return finished
+
     async def release_orphans(self, *, older_than: float) -> int:
         """Refund reservations older than `older_than` seconds that have no job (a crash between
         reserve and enqueue); returns how many."""

@@ -89,8 +89,14 @@ def format_bytes(size: int) -> str:
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 piece', '3 pieces' (`many` defaults to `one` + 's')."""
+    """'1 track', '3 tracks' (`many` defaults to `one` + 's')."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def per_duration_text(seconds: int) -> str:
+    """A window as in "per hour", "per 2 hours", "per 90 minutes" (never "per 1 hour")."""
+    text = duration_text(seconds)
+    return text.removeprefix("1 ") if text.startswith("1 ") else text
 
 
 def duration_text(seconds: int) -> str:

@@ -1,4 +1,4 @@
-"""The buttons and the modal of a piece: Re-roll, Variation and Cancel.
+"""The buttons and the modal of a track: Re-roll, Variation and Cancel.
 
 They are `DynamicItem`s: the job id travels in the custom_id (`jam:<action>:<job id>`), and the
 job row holds everything else, so buttons keep working after a restart without stored views.
@@ -20,13 +20,21 @@ from bot.tree import report_error
 from cogs.compose.flow import random_seed, start_compose
 
 JOB_ID = r"(?P<job_id>[0-9a-f]{6,32})"
+
+
+def reroll_custom_id(job_id: str) -> str:
+    """The custom_id of a result's Re-roll button: it marks the message that carries the track
+    of `job_id` (looked for after a restart, so a result is never posted twice)."""
+    return f"jam:{RerollButton.action}:{job_id}"
+
+
 VARIATION_MODAL_PREFIX = "jam:variation:"
 
 
 async def _job_or_apologise(interaction: discord.Interaction[JamBot], job_id: str) -> Job | None:
     job = await interaction.client.services.engine.get(job_id)
     if job is None:
-        await reply(interaction, "I no longer know that piece, sorry.", ephemeral=True)
+        await reply(interaction, "I no longer know that track, sorry.", ephemeral=True)
     return job
 
 
@@ -96,7 +104,7 @@ class RerollButton(
 
 
 class VariationModal(discord.ui.Modal, title="Make a variation"):
-    """Edit the prompt; the seed stays, so the piece changes only where the words do.
+    """Edit the prompt; the seed stays, so the track changes only where the words do.
 
     Submissions are handled by `handle_variation_submit` (from the compose cog's interaction
     listener), not by this object: a modal lives only in the process that showed it, and a
@@ -144,7 +152,7 @@ class CancelButton(
         if not is_requester and not is_moderator(interaction):
             await reply(
                 interaction,
-                "Only the member who asked for this piece, or a moderator with Manage Server, "
+                "Only the member who asked for this track, or a moderator with Manage Server, "
                 "can cancel it.",
             )
             return

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.store.errors import StoreError
+from bot.store.errors import StoreBusy, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -77,13 +77,21 @@ class SqliteDatabase:
         return f"SqliteDatabase({str(self.path)!r})"
 
     @classmethod
-    async def open(cls, path: Path | str, *, max_batch: int = MAX_BATCH) -> SqliteDatabase:
-        """Open (creating folders and file as needed), set WAL mode and apply migrations."""
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        max_batch: int = MAX_BATCH,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> SqliteDatabase:
+        """Open (creating folders and file as needed), set WAL mode and apply migrations.
+        A statement waits up to `busy_timeout_ms` for another writer's lock, then raises
+        `StoreBusy`."""
         db_path = Path(path)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         loop = asyncio.get_running_loop()
         try:
-            connection = await loop.run_in_executor(worker, _connect, db_path)
+            connection = await loop.run_in_executor(worker, _connect, db_path, busy_timeout_ms)
         except (OSError, sqlite3.Error) as exc:
             worker.shutdown(wait=False)
             raise StoreError(f"cannot open database {db_path}: {_reason(exc)}") from exc
@@ -247,7 +255,7 @@ class SqliteDatabase:
                     future.set_exception(value)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """On the worker thread: create the folder and file, open, set the pragmas."""
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,11 +266,21 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     except sqlite3.Error:
         connection.close()
         raise
     return connection
+
+
+def _busy(exc: sqlite3.OperationalError) -> StoreBusy | None:
+    """SQLite's "database is locked" / "busy" as the store's transient error."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        busy = StoreBusy(f"the database is busy: {exc}")
+        busy.__cause__ = exc
+        return busy
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -285,6 +303,8 @@ def _run_batch(
     for work in works:
         try:
             outcomes.append((True, work(conn)))
+        except sqlite3.OperationalError as exc:
+            outcomes.append((False, _busy(exc) or exc))
         except BaseException as exc:  # delivered to its caller; the batch goes on
             outcomes.append((False, exc))
         if conn.in_transaction:  # a bug left a transaction open: never leak it to the next one

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from typing import Any, Unpack
 
 from bot.jobs.models import (
+    FAILED_STATES,
     UNFINISHED_STATES,
     Delivery,
     DeliveryVia,
@@ -169,6 +170,33 @@ class SqliteJobRepository:
             sql += f" AND origin IN ({', '.join('?' for _ in origins)})"
             params.extend(str(origin) for origin in origins)
         rows = await self._db.fetchall(sql + " ORDER BY created_at, rowid", params)
+        return [_job(row) for row in rows]
+
+    async def unreported_failures(
+        self, origins: Collection[Origin] | None, *, since: float
+    ) -> list[Job]:
+        states = [state.value for state in FAILED_STATES]
+        sql = (
+            f"SELECT * FROM jobs WHERE state IN ({', '.join('?' for _ in states)}) "  # noqa: S608
+            "AND failure_reported_at IS NULL AND updated_at >= ?"
+        )
+        params: list[Any] = [*states, since]
+        if origins is not None:
+            if not origins:
+                return []
+            sql += f" AND origin IN ({', '.join('?' for _ in origins)})"
+            params.extend(str(origin) for origin in origins)
+        rows = await self._db.fetchall(sql + " ORDER BY updated_at, rowid", params)
+        return [_job(row) for row in rows]
+
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE requester_id = ? AND guild_id IS ? AND state = ? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (requester_id, guild_id, JobState.DELIVERED.value, limit, offset),
+        )
         return [_job(row) for row in rows]
 
     async def count_by_state(self) -> dict[JobState, int]:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
+from bot.jobs.models import FAILED_STATES, JobState
 from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
@@ -119,6 +120,15 @@ class SqliteQuotaRepository:
 
         return await self._db.run_in_transaction(work)
 
+    async def finish_ended(self, *, now: float) -> int:
+        ended = [state.value for state in (*FAILED_STATES, JobState.DELIVERED)]
+        marks = ", ".join("?" for _ in ended)
+        return await self._db.execute(
+            "UPDATE quota_reservations SET in_flight = 0, updated_at = ? "  # noqa: S608
+            f"WHERE in_flight = 1 AND job_id IN (SELECT id FROM jobs WHERE state IN ({marks}))",
+            (now, *ended),
+        )
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def guild(self, guild_id: int) -> GuildQuotaRecord | None:
@@ -220,6 +230,31 @@ class SqliteQuotaRepository:
             )
 
         await self._db.run_in_transaction(work)
+
+    async def move_pool_period(
+        self, guild_id: int, reset_minute: int, *, old_period: int, new_period: int, now: float
+    ) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO quota_guild_settings (guild_id, reset_minute, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "reset_minute = excluded.reset_minute, updated_at = excluded.updated_at",
+                (guild_id, reset_minute, now),
+            )
+            if old_period == new_period:
+                return 0
+            used = _counter(conn, GUILD_SCOPE, guild_id, old_period)
+            if used:
+                _bump_counter(conn, GUILD_SCOPE, guild_id, new_period, used)
+                _bump_counter(conn, GUILD_SCOPE, guild_id, old_period, -used)
+            conn.execute(
+                "UPDATE quota_reservations SET pool_period = ? "
+                "WHERE guild_id = ? AND pool_period = ?",
+                (new_period, guild_id, old_period),
+            )
+            return used
+
+        return await self._db.run_in_transaction(work)
 
     async def set_role_override(self, guild_id: int, override: RoleOverride) -> None:
         await self._db.execute(

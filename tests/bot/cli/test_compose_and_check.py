@@ -140,7 +140,7 @@ async def test_an_ambiguous_submission_exits_4_and_is_not_retried(tmp_path: Path
         api.script_submit(0, accept=True)  # the job is created, then the connection drops
         code, _, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
         assert code == 4
-        assert "did not retry" in stderr
+        assert "did not send it again" in stderr
         assert len([r for r in api.requests if r.method == "POST"]) == 1
 
 

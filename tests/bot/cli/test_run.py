@@ -29,6 +29,7 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
             DISCORD_GATEWAY_URL=fake_discord.gateway_url,
             DEV_GUILD_ID=str(guild.id),
             LOG_LEVEL="INFO",
+            CANCEL_WINDOW_SECONDS="0",
         )
         # A bot that has learnt from past jobs (here: 0.3-1 s each) polls early; a fresh one
         # would wait for the vendor's ~30 s typical time before its first poll.
@@ -46,7 +47,7 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
             )
             result = await interaction.wait_for_followup(lambda m: bool(m.embeds), timeout=30)
             assert result.attachments[0].data == fake_api.audio
-            await interaction.wait_for_original(lambda m: "Done" in m.content, timeout=10)
+            await interaction.wait_for_original(lambda m: m.deleted, timeout=10)  # replaced
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)

@@ -14,7 +14,7 @@ TOKEN_LIFETIME = 900.0
 
 
 def is_result(message: FakeMessage) -> bool:
-    return bool(message.embeds) and "your piece is ready" in message.content
+    return bool(message.embeds) and "your track is ready" in message.content
 
 
 async def test_job_outliving_the_token_is_delivered_in_the_channel(harness: Harness) -> None:
