@@ -33,6 +33,7 @@ from bot.text.status import status_text
 log = logging.getLogger(__name__)
 
 REPLY_BUDGET_SECONDS = 2.0  # of Discord's 3 s, what the reservation may take before we defer
+ON_ITS_WAY = "✅ Your track is on its way; its status is posted below."
 
 
 def random_seed() -> int:
@@ -107,7 +108,14 @@ async def start_compose(
     log.info("job %s queued for user %s in guild %s", job.id, interaction.user.id, job.guild_id)
     note = low_allowance_note(outcome.member_remaining)
     if note is not None:
-        await reply(interaction, note, ephemeral=True)  # the member's own numbers: private
+        # The member's own numbers: private. A followup would fill a still-loading public
+        # status message, so the status is filled in first.
+        if not deferred_privately:
+            text = status_text(
+                prompt=prompt, phase="queued", seed=seed, pool_remaining=outcome.pool_remaining
+            )
+            await edit_original(interaction, text)
+        await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_PINGS)
     return job
 
 
@@ -144,12 +152,15 @@ async def _open_status(
         except discord.HTTPException:
             log.warning("could not find the status message of interaction %s", interaction.id)
             return None
+    # The first followup after a defer fills the deferred (private) message: fill it first, so
+    # that the status is a message of its own, public.
+    await edit_original(interaction, ON_ITS_WAY)
     text = status_text(
         prompt=prompt, phase="queued", seed=seed, pool_remaining=grant.pool_remaining
     )
     message = await interaction.followup.send(text, wait=True, allowed_mentions=NO_PINGS)
     try:
-        await interaction.delete_original_response()  # the private "thinking…"
+        await interaction.delete_original_response()  # the private placeholder
     except discord.HTTPException:
         log.info("could not remove the private placeholder of interaction %s", interaction.id)
     return message.id

@@ -221,3 +221,17 @@ def test_files_are_named_after_the_prompt_and_the_seed() -> None:
     assert audio_filename(make_job(prompt="!!!", seed=None)) == "track.wav"
     long = make_job(prompt="word " * 40, seed=3)
     assert audio_filename(long) == "word-word-word-word-word-word-seed3.wav"
+
+
+def test_help_names_the_commands_gives_examples_and_the_limits_in_numbers() -> None:
+    from bot.jobs.request import PROMPT_MAX_CHARS
+    from bot.quota.models import Remaining
+    from bot.text.help import help_text
+
+    text = help_text()
+    assert "/compose" in text and "/quota me" in text and "/history" in text
+    assert f"up to {PROMPT_MAX_CHARS} characters" in text and "Cancel" in text
+    assert text.count("`/compose prompt:") >= 3  # examples to copy
+    mine = help_text(Remaining(member_remaining=4, pool_remaining=46, next_reset_at=1.7e9))
+    assert "4 more tracks right now" in mine and "46 tracks left today" in mine
+    assert len(mine) <= 2000

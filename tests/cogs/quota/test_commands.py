@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -212,6 +213,10 @@ async def test_channel_restriction(harness: Harness) -> None:
     await finish_all(harness)
 
 
+# A Discord id outside a mention or a link: what the mod log must never show.
+RAW_ID = re.compile(r"(?<![<@#&!/\d])\d{15,}(?![\d>])")
+
+
 async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     reply = await run(harness, "block add", {"text": "Crème Brûlée"})
     assert "now refused" in reply.content
@@ -247,6 +252,11 @@ async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     assert "crème brûlée lofi" in generation.content
     assert "delivered" in generation.content
     assert "\n<https://discord.com/channels/" in generation.content  # the result's link
+
+    # People, roles and channels are mentions (they show names, ping nobody), never raw ids.
+    for line in modlog.messages:
+        assert RAW_ID.search(line.content) is None, line.content
+    assert f"<@{harness.moderator.id}> set the mod log channel to <#{modlog.id}>" in first.content
 
     await run(harness, "modlog")
     cog = harness.bot.get_cog("ModLog")
