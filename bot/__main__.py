@@ -20,7 +20,14 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("--seed", type=int, default=None, help="a seed >= 0 for repeatability")
     compose.add_argument("--out", default=None, help="where to save the audio (default: AUDIO_DIR)")
 
-    sub.add_parser("check", help="validate the settings and the database, and say what is wrong")
+    check = sub.add_parser(
+        "check", help="validate the settings and the database, and say what is wrong"
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask Discord and the AI/ML API whether the token and key work (costs nothing)",
+    )
 
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
@@ -43,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         from bot.cli.check import run_check
 
-        return run_check(settings)
+        return run_check(settings, online=args.online)
     if command == "sync":
         from bot.cli.sync import run_sync
 

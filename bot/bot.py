@@ -22,6 +22,7 @@ from discord.utils import MISSING
 from bot.config import Settings
 from bot.extensions import EXTENSIONS
 from bot.interactions import NO_PINGS
+from bot.invite import invite_url
 from bot.jobs.models import Origin
 from bot.services import Services
 from bot.tasks import TaskTracker
@@ -121,6 +122,8 @@ class JamBot(commands.Bot):
             gc.collect()
             gc.freeze()
         log.info("connected as %s to %d server(s)", self.user, len(self.guilds))
+        if not self.guilds and self.application_id is not None:
+            log.warning("I am in no server yet; invite me with %s", invite_url(self.application_id))
 
     async def _load_extensions(self) -> None:
         for name in self.extension_names:

@@ -32,30 +32,37 @@ def time_left(seconds: float) -> str:
     return f"~{math.ceil(seconds / 60)} min left"
 
 
-def _phase_line(phase: str, progress: Progress | None) -> str:
+def phase_label(phase: str, progress: Progress | None) -> tuple[str, str]:
+    """(emoji, words) for what the track is doing: the same words in Discord and the terminal."""
     if phase == Phase.QUEUED:
-        if progress is not None and progress.starts_at is not None:
-            return (
-                f"⏳ **Starting** {relative_time(progress.starts_at)} — "
-                "**Cancel** stops it for free until then"
-            )
         position = progress.queue_position if progress else None
-        return f"⏳ **Queued** (position {position})" if position else "⏳ **Starting**"
+        if progress is not None and progress.starts_at is None and position:
+            return "⏳", f"Queued (position {position})"
+        return "⏳", "Starting"
     if phase == Phase.SUBMITTING:
-        return "📨 **Sending it to Lyria 2**"
+        return "📨", "Sending it to Lyria 2"
     if phase == Phase.GENERATING:
         status = (progress.provider_status or "") if progress else ""
         if status in ("", "queued"):
-            return "📬 **Waiting for Lyria 2** to start"
-        return "🎶 **Composing**"
+            return "📬", "Waiting for Lyria 2 to start"
+        return "🎶", "Composing"
     if phase == Phase.DOWNLOADING:
-        return "⬇️ **Fetching the audio**"
+        return "⬇️", "Fetching the audio"
     if phase in (Phase.COMPLETED, UPLOADING):
-        return "📤 **Uploading to Discord**"
-    return f"**{safe_text(str(phase), 40)}**"
+        return "📤", "Uploading to Discord"
+    return "•", str(phase).replace("_", " ").capitalize()
 
 
-def _progress_line(progress: Progress | None) -> str | None:
+def _phase_line(phase: str, progress: Progress | None) -> str:
+    emoji, words = phase_label(phase, progress)
+    line = f"{emoji} **{safe_text(words, 60)}**"
+    if phase == Phase.QUEUED and progress is not None and progress.starts_at is not None:
+        line += f" {relative_time(progress.starts_at)} — **Cancel** stops it for free until then"
+    return line
+
+
+def progress_line(progress: Progress | None) -> str | None:
+    """The bar and the time left while the track is being made (None in other phases)."""
     if progress is None or progress.phase not in (Phase.GENERATING, Phase.SUBMITTING):
         return None
     remaining = progress.estimate_remaining
@@ -77,7 +84,7 @@ def status_text(
     """The status message body (well under Discord's 2000 characters). Public: it shows the
     server's pool, never the member's own numbers."""
     lines = [_phase_line(phase, progress)]
-    bar = _progress_line(progress)
+    bar = progress_line(progress)
     if bar:
         lines.append(bar)
     lines.append(f"> {safe_text(prompt, PROMPT_PREVIEW_CHARS)}")

@@ -66,7 +66,9 @@ async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path
         assert f"Saved: {out.resolve()}" in stdout
         assert "Duration: 1.0 s" in stdout
         assert f"({len(api.audio):,} bytes)" in stdout
-        assert "generating" in stderr  # plain progress lines when stderr is not a terminal
+        # Plain progress lines when stderr is not a terminal, in the words Discord shows.
+        assert "Waiting for Lyria 2 to start" in stderr or "Composing" in stderr
+        assert "provider:" not in stderr
         assert api.submissions == [
             {
                 "model": "google/lyria2",
@@ -222,10 +224,10 @@ async def test_progress_is_rewritten_in_place_on_a_terminal() -> None:
     )
     await display.on_finished(job)
     text = stream.getvalue()
-    assert text.startswith("\rqueued (position 2) · 1 s elapsed")
-    assert "\rgenerating (provider: waiting) · 12 s elapsed · about 9 s left" in text
+    assert text.startswith("\rQueued (position 2) · 1 s")
+    assert "\rComposing · ▰▰▰▰▱▱▱▱ ~10 s left · 12 s" in text
     assert text.endswith("\n") and text.count("\n") == 1
-    assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "downloading · 3 s elapsed"
+    assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "Fetching the audio · 3 s"
 
 
 async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
@@ -238,8 +240,8 @@ async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
         assert process.stderr is not None
         line = b""
         async with asyncio.timeout(15):
-            # "generating" is shown once the generation id is stored.
-            while b"generating" not in line:
+            # Lyria 2's own queue is shown once the generation id is stored.
+            while b"Lyria 2" not in line or b"Sending" in line:
                 line = await process.stderr.readline()
         process.send_signal(signal.SIGINT)
         stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
