@@ -188,14 +188,14 @@ class FileRefused(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to post. `file` opens a fresh attachment for each attempt (a sent File is
-    closed); None posts without one."""
+    """A message to post. `files` opens fresh attachments for each attempt (a sent File is
+    closed); None posts without any."""
 
     content: str
     embeds: Sequence[discord.Embed] = ()
     view: discord.ui.View | None = None
     allowed_mentions: discord.AllowedMentions = NO_PINGS
-    file: Callable[[], Awaitable[discord.File]] | None = None
+    files: Callable[[], Awaitable[list[discord.File]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -221,8 +221,8 @@ async def send(
     has the same limit). Discord's 5xx and other errors are raised."""
     content = fit_message(message.content)
 
-    async def attachment() -> discord.File | Any:
-        return await message.file() if message.file is not None else MISSING
+    async def attachments() -> list[discord.File] | Any:
+        return await message.files() if message.files is not None else MISSING
 
     view = message.view or MISSING
     for route in routes:
@@ -233,7 +233,7 @@ async def send(
                 followup = await handle.webhook(client).send(
                     content,
                     embeds=list(message.embeds),
-                    file=await attachment(),
+                    files=await attachments(),
                     view=view,
                     allowed_mentions=message.allowed_mentions,
                     wait=True,
@@ -246,7 +246,7 @@ async def send(
                 sent = await channel.send(
                     content,
                     embeds=list(message.embeds),
-                    file=await attachment(),
+                    files=await attachments(),
                     view=view,
                     allowed_mentions=message.allowed_mentions,
                 )
@@ -257,7 +257,7 @@ async def send(
             sent = await dm.send(
                 content,
                 embeds=list(message.embeds),
-                file=await attachment(),
+                files=await attachments(),
                 view=view,
                 allowed_mentions=message.allowed_mentions,
             )
@@ -265,7 +265,7 @@ async def send(
         except discord.HTTPException as error:
             if isinstance(error, discord.DiscordServerError):
                 raise  # Discord's own trouble: the caller decides whether to try again
-            if message.file is not None and file_too_large(error):
+            if message.files is not None and file_too_large(error):
                 raise FileRefused from error
             if route is Route.INTERACTION and token_dead(error):
                 log.info("interaction token refused; trying the next route")

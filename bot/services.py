@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from bot.aimlapi.client import LyriaClient
+from bot.audio import AudioWorker
 from bot.config import Settings
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
@@ -32,6 +33,7 @@ class Services:
     quota: Quota
     engine: JobEngine
     tasks: TaskTracker
+    audio: AudioWorker  # tags, waveform pictures, re-encoding: in a small pool of its own
 
     @classmethod
     async def open(
@@ -59,10 +61,11 @@ class Services:
             tuning=tuning,
             tasks=tasks,
         )
-        return cls(settings, store, http, quota, engine, tasks)
+        return cls(settings, store, http, quota, engine, tasks, AudioWorker())
 
     async def close(self) -> None:
         """Close the network and the database (stop the engine first)."""
         if not self.http.closed:
             await self.http.close()
+        await self.audio.close()
         await self.store.close()

@@ -20,9 +20,10 @@ from bot.bot import JamBot
 from bot.interactions import NO_PINGS, is_moderator, reply
 from bot.jobs.models import Job
 from bot.text import history as words
-from bot.text.result import audio_filename, result_embed
+from bot.text.result import result_embed
 from bot.tree import NotAllowed, report_error
 from cogs.compose.flow import start_compose
+from cogs.compose.tracks import open_track, prepare_track
 
 PAGE_SIZE = 5
 
@@ -179,25 +180,28 @@ async def repost(interaction: discord.Interaction[JamBot], job: Job) -> None:
     if not _can_see(interaction, owner_id):
         raise NotAllowed(words.NOT_YOURS)
     by = interaction.user.id
+    services = interaction.client.services
     path = Path(job.audio_path) if job.audio_path else None
-    fits = (
-        path is not None
-        and job.audio_size_bytes is not None
-        and job.audio_size_bytes <= interaction.filesize_limit
-    )
-    if path is not None and fits:
-        try:
-            file = await asyncio.to_thread(discord.File, path, filename=audio_filename(job))
-        except OSError:
-            file = None
-        if file is not None:
-            await interaction.response.send_message(
+    if path is not None and await asyncio.to_thread(path.is_file):
+        # Answered first: preparing the file (tags, a format that fits) may take a moment.
+        await interaction.response.defer(thinking=True)
+        audio = await prepare_track(
+            services.audio, services.settings.audio_dir, job, interaction.filesize_limit
+        )
+        if audio.file is not None:
+            await interaction.followup.send(
                 words.reposted_content(owner_id, by),
-                embed=result_embed(job),
-                file=file,
+                embed=result_embed(job, audio),
+                files=await open_track(audio),
                 allowed_mentions=NO_PINGS,
             )
             return
+        await interaction.followup.send(
+            words.link_only_content(owner_id, by, job.audio_url or ""),
+            embed=result_embed(job, audio),
+            allowed_mentions=NO_PINGS,
+        )
+        return
     if job.audio_url:
         await interaction.response.send_message(
             words.link_only_content(owner_id, by, job.audio_url),

@@ -119,6 +119,7 @@ class Delivery:
     message_id: int | None = None
     channel_id: int | None = None
     saved_to: str | None = None  # the terminal's file, or the link it printed
+    files: tuple[str, ...] = ()  # files made for it (tagged/re-encoded audio, waveform)
 
 
 class Phase(enum.StrEnum):

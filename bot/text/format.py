@@ -77,14 +77,15 @@ def format_seconds(seconds: float) -> str:
 
 
 def format_bytes(size: int) -> str:
-    """'512 B', '3.4 KiB', '5.1 MiB'."""
+    """'512 B', '3.4 KiB', '5.1 MiB', '10 MiB' (one unit everywhere: binary multiples)."""
     if size < 1024:
         return f"{size} B"
     value = float(size)
     for unit in ("KiB", "MiB", "GiB"):
         value /= 1024
         if value < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}"
+            shown = f"{value:.1f}"
+            return f"{shown.removesuffix('.0')} {unit}"
     raise AssertionError("unreachable")
 
 

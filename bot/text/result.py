@@ -8,7 +8,9 @@ from urllib.parse import quote
 
 import discord
 
+from bot.audio.models import PreparedAudio
 from bot.jobs.models import Job
+from bot.text.audio import explain, peak_text
 from bot.text.format import fit_message, format_seconds, safe_text
 
 EMBED_COLOUR = discord.Colour(0x5865F2)
@@ -47,8 +49,12 @@ def result_content(requester_id: int, *, link: str | None = None, reason: str | 
     return fit_message("\n".join(lines))
 
 
-def result_embed(job: Job) -> discord.Embed:
-    """The prompt, what was left out, the seed and the length; the reference in the footer."""
+WAVEFORM_NAME = "waveform.png"
+
+
+def result_embed(job: Job, audio: PreparedAudio | None = None) -> discord.Embed:
+    """The prompt, what was left out, the seed, the length and peak, the delivered format and
+    why; the waveform as the image; the reference in the footer."""
     embed = discord.Embed(
         description=f"> {safe_text(job.prompt, DESCRIPTION_CHARS)}", colour=EMBED_COLOUR
     )
@@ -58,8 +64,16 @@ def result_embed(job: Job) -> discord.Embed:
         )
     if job.seed is not None:
         embed.add_field(name="Seed", value=f"`{job.seed}`")
-    if job.audio_duration_seconds:
-        embed.add_field(name="Length", value=format_seconds(job.audio_duration_seconds))
+    length = audio.duration_seconds if audio is not None else None
+    length = length or job.audio_duration_seconds
+    if length:
+        embed.add_field(name="Length", value=format_seconds(length))
+    if audio is not None and audio.measurements is not None:
+        embed.add_field(name="Peak", value=peak_text(audio.peak_dbfs))
+    if audio is not None and audio.file is not None:
+        embed.add_field(name="Format", value=explain(audio), inline=False)
+    if audio is not None and audio.file is not None and audio.waveform is not None:
+        embed.set_image(url=f"attachment://{WAVEFORM_NAME}")
     embed.set_footer(text=f"ref {reference(job.id)} · made with Lyria 2")
     return embed
 

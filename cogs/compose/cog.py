@@ -51,6 +51,8 @@ class Compose(commands.Cog):
             owners,
             result_view=result_view,
             tuning=tuning,
+            audio=services.audio,
+            audio_dir=services.settings.audio_dir,
         )
         services.engine.add_listener(self.delivery)
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import discord
 
+from bot.audio import AudioWorker, DeliveryReason, PreparedAudio
 from bot.interactions import (
     DiscordContext,
     FileRefused,
@@ -41,14 +44,15 @@ from bot.jobs.models import Delivery, DeliveryVia, Job, JobState, Origin, Phase,
 from bot.quota.ledger import QuotaLedger
 from bot.quota.models import DM_GUILD_ID, GenerationNote
 from bot.tasks import TaskTracker
+from bot.text.audio import link_reason
 from bot.text.failures import failure_text
-from bot.text.format import format_bytes
-from bot.text.result import audio_filename, result_content, result_embed
+from bot.text.result import result_content, result_embed
 from bot.text.status import UPLOADING, status_text
 from bot.tuning import DeliveryTuning
 from cogs.compose.buttons import reroll_custom_id
 from cogs.compose.owners import OwnerAlerts
 from cogs.compose.status import StatusBoard
+from cogs.compose.tracks import open_track, prepare_track
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +88,12 @@ class ResultDelivery:
         *,
         result_view: ViewFactory,
         tuning: DeliveryTuning,
+        audio: AudioWorker,
+        audio_dir: Path,
     ) -> None:
         self._client = client
+        self._audio = audio
+        self._audio_dir = audio_dir
         self._engine = engine
         self.ledger = ledger
         self._tasks = tasks
@@ -172,28 +180,32 @@ class ResultDelivery:
                 log.info("job %s: its result was posted before the restart", job.id)
                 return await self._posted(job, ctx, earlier)
         await self._announce_upload(job, ctx)
-        prepared, reason = await self._attachment_decision(job, ctx)
-        if prepared is None and not job.audio_url:
+        audio, reason = await self._prepare_audio(job, ctx)
+        if (audio is None or audio.file is None) and not job.audio_url:
             # Completed without a file or a link: nothing to deliver, so say so and stop.
             if not await self.status.final_edit(ctx, LOST_AUDIO):
                 await self._post_notice(ctx, LOST_AUDIO)
             await self._engine.mark_delivered(job.id, Delivery(DeliveryVia.NOTHING))
             return None
-        try:
-            posted = await self._post_with_retries(job, ctx, prepared, reason)
-        finally:
-            if prepared is not None:
-                prepared.close()  # when no attempt used it (a sent File is closed already)
+        posted = await self._post_with_retries(job, ctx, audio, reason)
         if posted is None:
             log.error("job %s: result not posted anywhere; the next start retries it", job.id)
             return None
-        return await self._posted(job, ctx, posted)
+        return await self._posted(job, ctx, posted, audio)
 
-    async def _posted(self, job: Job, ctx: DiscordContext, posted: Posted) -> str:
+    async def _posted(
+        self, job: Job, ctx: DiscordContext, posted: Posted, audio: PreparedAudio | None = None
+    ) -> str:
         message = posted.message
+        made = tuple(str(path) for path in audio.produced) if audio is not None else ()
         await self._engine.mark_delivered(
             job.id,
-            Delivery(via=_VIA[posted.route], message_id=message.id, channel_id=message.channel.id),
+            Delivery(
+                via=_VIA[posted.route],
+                message_id=message.id,
+                channel_id=message.channel.id,
+                files=made,
+            ),
         )
         self.deliveries += 1
         log.info("job %s delivered via %s", job.id, posted.route.value)
@@ -224,40 +236,35 @@ class ResultDelivery:
         guild_id = ctx.guild_id if posted.route is not Route.DM else None
         return message_url(guild_id, posted.message.channel.id, posted.message.id)
 
-    async def _attachment_decision(
+    async def _prepare_audio(
         self, job: Job, ctx: DiscordContext
-    ) -> tuple[discord.File | None, str | None]:
-        """The file to attach, opened (one thread hop: it also proves the file is still on
-        disk), or None and why it goes as a link."""
-        size = job.audio_size_bytes
-        if not job.audio_path or size is None:
+    ) -> tuple[PreparedAudio | None, str | None]:
+        """The audio to attach (tagged, with its waveform, in a format that fits the upload
+        limit), or why the track goes as its link."""
+        if not job.audio_path or job.audio_size_bytes is None:
             return None, "the file was too large or could not be downloaded"
         if not ctx.can_attach:
             return None, "I am not allowed to attach files in this channel"
-        if size > ctx.filesize_limit:
-            return None, (
-                f"it is {format_bytes(size)}, over this server's "
-                f"{format_bytes(ctx.filesize_limit)} upload limit"
-            )
-        try:
-            return await _open_audio(job), None
-        except OSError:  # e.g. AUDIO_DIR cleared
+        audio = await prepare_track(self._audio, self._audio_dir, job, ctx.filesize_limit)
+        if audio.reason is DeliveryReason.NO_ORIGINAL:  # e.g. AUDIO_DIR cleared
             return None, "the downloaded file is no longer on the bot's disk"
+        if audio.file is None:
+            return audio, link_reason(audio)
+        return audio, None
 
     async def _post_with_retries(
-        self, job: Job, ctx: DiscordContext, prepared: discord.File | None, reason: str | None
+        self, job: Job, ctx: DiscordContext, audio: PreparedAudio | None, reason: str | None
     ) -> Posted | None:
         """Post the result, trying again with backoff while Discord or the network fail."""
-        attach = prepared is not None
         deadline = self._tuning.clock() + RESULT_RETRY_SECONDS
         delay = 1.0
         while True:
             try:
                 try:
-                    return await self._post_result(job, ctx, attach, prepared, reason)
+                    return await self._post_result(job, ctx, audio, reason)
                 except FileRefused:
-                    attach, reason = False, "it is over this server's upload limit"
-                    return await self._post_result(job, ctx, attach, None, reason)
+                    reason = "it is over this server's upload limit"
+                    return await self._post_result(job, ctx, None, reason)
             except _TRANSIENT as error:
                 if self._tuning.clock() + delay > deadline:
                     log.error("job %s: Discord kept failing (%r); giving up for now", job.id, error)
@@ -265,31 +272,25 @@ class ResultDelivery:
                 log.warning("job %s: posting failed (%r); again in %.0f s", job.id, error, delay)
                 await asyncio.sleep(delay)
                 delay = min(60.0, delay * 2)
-            prepared = None  # used (and closed) by the attempt: later ones open the file anew
 
     async def _post_result(
         self,
         job: Job,
         ctx: DiscordContext,
-        attach: bool,
-        prepared: discord.File | None,
+        audio: PreparedAudio | None,
         reason: str | None,
     ) -> Posted | None:
-        """Post the result message once, attaching the audio (first `prepared`, else a fresh
-        handle) or with its link; `FileRefused` when Discord refused the file as too large."""
-        unused = [prepared] if prepared is not None else []
-
-        async def attachment() -> discord.File:
-            return unused.pop() if unused else await _open_audio(job)
-
+        """Post the result message once, with the prepared audio and its waveform (or the
+        link); `FileRefused` when Discord refused a file as too large."""
+        attach = audio is not None and audio.file is not None
         message = Outgoing(
             content=result_content(
                 ctx.requester_id, link=None if attach else job.audio_url, reason=reason
             ),
-            embeds=[result_embed(job)],
+            embeds=[result_embed(job, audio)],
             view=self._result_view(job.id),
             allowed_mentions=ping_only(ctx.requester_id),
-            file=attachment if attach else None,
+            files=functools.partial(open_track, audio) if attach and audio else None,
         )
         return await send(
             self._client,
@@ -343,9 +344,3 @@ def _marks(message: discord.Message, custom_id: str) -> bool:
         for row in message.components
         for child in getattr(row, "children", ())
     )
-
-
-async def _open_audio(job: Job) -> discord.File:
-    """A fresh handle on the job's audio (a sent File is closed), opened off the loop."""
-    assert job.audio_path is not None
-    return await asyncio.to_thread(discord.File, job.audio_path, filename=audio_filename(job))

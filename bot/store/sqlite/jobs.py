@@ -60,7 +60,6 @@ _PLAIN_COLUMNS: tuple[str, ...] = (
     "cancelled_by",
     "failure_reported_at",
 )
-_DELIVERY_COLUMNS = ("delivered_via", "result_message_id", "result_channel_id", "saved_to")
 _JSON_COLUMNS = frozenset({"context", "usage_headers"})
 _WRITABLE = frozenset(JobChanges.__annotations__)
 DEFAULT_HISTORY_LIMIT = 200
@@ -132,8 +131,8 @@ class SqliteJobRepository:
         def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
             conn.execute(
                 "UPDATE jobs SET state = ?, delivered_at = ?, updated_at = ?, delivered_via = ?, "
-                "result_message_id = ?, result_channel_id = ?, saved_to = ? "
-                "WHERE id = ? AND state = ?",
+                "result_message_id = ?, result_channel_id = ?, saved_to = ?, "
+                "delivered_files = ? WHERE id = ? AND state = ?",
                 (
                     JobState.DELIVERED.value,
                     now,
@@ -142,6 +141,7 @@ class SqliteJobRepository:
                     delivery.message_id,
                     delivery.channel_id,
                     delivery.saved_to,
+                    json.dumps(list(delivery.files)),
                     job_id,
                     JobState.COMPLETED.value,
                 ),
@@ -295,6 +295,7 @@ def _job(row: sqlite3.Row) -> Job:
             message_id=row["result_message_id"],
             channel_id=row["result_channel_id"],
             saved_to=row["saved_to"],
+            files=tuple(json.loads(row["delivered_files"] or "[]")),
         )
     return Job(**data)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.audio_support import same_audio
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeDiscord
 from tests.process_support import bot_env, learn_generation_times, start_bot_process
@@ -46,7 +47,7 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
                 "compose", {"prompt": "a process-level jam"}, user=alice, channel=channel
             )
             result = await interaction.wait_for_followup(lambda m: bool(m.embeds), timeout=30)
-            assert result.attachments[0].data == fake_api.audio
+            assert same_audio(result.attachments[0].data, fake_api.audio)
             await interaction.wait_for_original(lambda m: m.deleted, timeout=10)  # replaced
         finally:
             if process.returncode is None:

@@ -81,7 +81,7 @@ def test_status_text_shows_phase_position_seed_and_the_pool_only() -> None:
     text = status_text(
         prompt="calm piano", phase=progress.phase, progress=progress, seed=42, pool_remaining=49
     )
-    assert text.startswith("⏳ **Queued** (position 3)")
+    assert text.startswith("⏳ **Queued (position 3)**")
     assert "seed 42" in text and "server pool: 49 tracks left today" in text
     assert "You have" not in text  # the member's own numbers are never public
     assert len(text) < 2000

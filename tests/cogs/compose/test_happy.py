@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 
 import discord
 import pytest
+from PIL import Image
 
+from tests.audio_support import same_audio, tags
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMessage
 
@@ -21,15 +24,26 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 3.0
 
     result = await harness.result_of(interaction)
-    assert len(result.attachments) == 1
-    attachment = result.attachments[0]
-    assert attachment.data == harness.fake_api.audio
-    assert attachment.filename == "calm-lo-fi-piano-seed7.wav"  # the prompt and the seed
+    audio, waveform = result.attachments
+    # The provider's samples, untouched, tagged with where they came from.
+    assert same_audio(audio.data, harness.fake_api.audio)
+    assert audio.filename == "calm-lo-fi-piano-seed7.wav"  # the prompt and the seed
+    job_id = job_id_of(result)
+    written = tags(audio.data)
+    assert written["title"] == "calm lo-fi piano"
+    assert f"Job: {job_id}" in written["comment"] and "Seed: 7" in written["comment"]
+    # The waveform is a real PNG, shown as the embed's picture.
+    assert waveform.filename == "waveform.png"
+    with Image.open(io.BytesIO(waveform.data)) as picture:
+        assert picture.format == "PNG" and picture.width > picture.height > 0
 
     embed = result.embeds[0]
     fields = {item["name"]: item["value"] for item in embed["fields"]}
-    job_id = job_id_of(result)
     assert embed["description"] == "> calm lo-fi piano"
+    assert embed["image"]["url"] == "attachment://waveform.png"
+    assert fields["Format"] == "WAV, lossless, as generated."
+    assert fields["Peak"].endswith("dBFS")
+    del fields["Format"], fields["Peak"]
     assert fields == {"Leaving out": "drums", "Seed": "`7`", "Length": "1 s"}
     assert embed["footer"]["text"] == f"ref {job_id[:6]} · made with Lyria 2"
     assert "title" not in embed  # the ping line already says it is ready

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.audio_support import same_audio
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMessage
 
@@ -35,7 +36,7 @@ async def test_restart_mid_job_delivers_exactly_once_with_one_submission(
     assert status.edit_count >= 1
     assert len(harness.fake_api.submissions) == 1
     assert results_in(harness) == [result]
-    assert result.attachments[0].data == harness.fake_api.audio
+    assert same_audio(result.attachments[0].data, harness.fake_api.audio)
 
     # A second restart does not deliver it again.
     await harness.restart()
@@ -104,7 +105,7 @@ async def test_completed_but_undelivered_job_is_delivered_after_a_restart(
     await harness.restart()
     result = await harness.result_of(interaction)
     assert job_id_of(result) == job_id
-    assert result.attachments[0].data == harness.fake_api.audio
+    assert same_audio(result.attachments[0].data, harness.fake_api.audio)
     await harness.wait_job_state(job_id, "delivered")
     assert len(harness.fake_api.submissions) == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from tests.audio_support import same_audio
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMember, FakeMessage
 
@@ -53,9 +54,10 @@ async def test_posting_again_uses_the_file_then_the_link_then_offers_to_make_it_
     repost = next(c for c in page.custom_ids() if c.startswith(f"jam:repost:{job_id}"))
 
     clicked = await harness.fake_discord.click(page, repost, user=harness.alice)
-    posted = await clicked.wait_for_original()
+    posted = await clicked.wait_for_original(lambda m: not m.loading)  # answered at once
     assert not posted.ephemeral and posted.attachments  # public, with the stored file
-    assert posted.attachments[0].data == harness.fake_api.audio
+    assert same_audio(posted.attachments[0].data, harness.fake_api.audio)
+    assert posted.attachments[1].filename == "waveform.png"
     assert posted.pings().users == set()  # re-posting pings nobody
 
     job = await harness.engine.get(job_id)
