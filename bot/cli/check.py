@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TextIO
 
-from bot.config import Settings
+from bot.config import DEPRECATED, Settings
 from bot.jobs.models import UNFINISHED_STATES, JobState
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
@@ -44,6 +44,13 @@ async def check(settings: Settings, out: TextIO) -> int:
         "(create a key at https://aimlapi.com/app/keys and put it in .env)",
     )
     report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
+    for old in settings.deprecated:
+        print(
+            f"note: {old} is deprecated; write DATABASE_URL={settings.database_url} instead"
+            if DEPRECATED[old] == "DATABASE_URL"
+            else f"note: {old} is deprecated; use {DEPRECATED[old]}",
+            file=out,
+        )
 
     try:
         store = await open_store(settings)
