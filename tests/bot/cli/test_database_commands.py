@@ -58,7 +58,7 @@ async def test_migrate_and_check_name_the_backend_and_version_without_the_passwo
 
 
 async def test_check_notes_the_deprecated_database_path(tmp_path: Path) -> None:
-    code, stdout, _ = await run_bot_command(bot_env(tmp_path, DISCORD_TOKEN="t"), "check")
+    _code, stdout, _ = await run_bot_command(bot_env(tmp_path, DISCORD_TOKEN="t"), "check")
     assert "note: DATABASE_PATH is deprecated; write DATABASE_URL=sqlite:///" in stdout
     assert "ok: database: SQLite at" in stdout
 
