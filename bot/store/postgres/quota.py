@@ -1,27 +1,22 @@
 """PostgreSQL: the quota tables (migration 0002) as the domain's records, exact across processes.
 
-A reservation is one transaction that the rules (`ReserveRules`) decide, like SQLite's; what
-makes it exact when several processes reserve at once is the order in which it locks:
+A reservation is one transaction that the rules (`ReserveRules`) decide, as on SQLite. Several
+processes may reserve at once, so every transaction that changes the counts (reserve, refund)
+holds the quota lock (`batching.QUOTA_LOCK`, a transaction-scoped advisory lock) from its first
+statement: the counts it reads — the member's in-flight and window, the server's pool, the
+bot-wide cap — are then the truth, and the decision cannot be overtaken by another process.
+What a process asks for meanwhile waits and goes into its next transaction together (see
+`batching`), so the lock costs one commit per burst rather than one per call.
 
-1. the member: a transaction-scoped advisory lock on (server, member), taken before anything is
-   read, so the member's in-flight count, window and extra credit cannot change under it;
-2. the server's pool counter, then 3. the bot-wide cap counter: both are read without a lock
-   (a refusal takes no lock at all), and a grant bumps them with `... RETURNING used`, which
-   waits for any other writer of that row and returns the count as it really is. Should it
-   differ from what was read, the rules decide again on the true counts, and a refusal rolls
-   everything back. The bot-wide row is so held only from its bump to the commit.
-4. the member's row (extra credit), last.
-
-Refunds take the same rows in the same order (reservation row, pool, cap, member), so two
-transactions never wait on each other in a circle.
+Moderator writes (settings, bars, extra credit) do not take the lock: each changes one row in
+a way that can only make a concurrent reservation stricter, or is itself atomic
+(`extra_credit = extra_credit + n`).
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Collection
-from dataclasses import replace
 from typing import Any
 
 from bot.quota.models import (
@@ -39,7 +34,8 @@ from bot.quota.models import (
     UsageQuery,
 )
 from bot.store.base import GuildChanges, ReserveRules
-from bot.store.postgres.database import Connection, PostgresDatabase
+from bot.store.postgres.batching import LockedBatcher
+from bot.store.postgres.database import Connection, PostgresDatabase, affected
 from bot.store.rows import (
     guild_from_row,
     member_from_row,
@@ -50,21 +46,12 @@ from bot.store.rows import (
 GUILD_SCOPE = "guild"
 BOT_SCOPE = "bot"
 _GUILD_COLUMNS = frozenset(GuildChanges.__annotations__)
-# The advisory-lock namespace of members' reservations (two-key locks: namespace, member hash).
-_MEMBER_LOCKS = 0x4C4A42  # "LJB"
-
-
-class _Refused(Exception):
-    """Raised inside a reservation's transaction to roll it back with this decision."""
-
-    def __init__(self, decision: ReserveDecision) -> None:
-        super().__init__("refused on the true counts")
-        self.decision = decision
 
 
 class PostgresQuotaRepository:
     def __init__(self, db: PostgresDatabase) -> None:
         self._db = db
+        self._batcher = LockedBatcher(db)
 
     # -- the ledger ------------------------------------------------------------------------------
 
@@ -80,52 +67,46 @@ class PostgresQuotaRepository:
         gid, uid = requester.scope_id, requester.user_id
 
         async def work(conn: Connection) -> ReserveDecision:
-            # Its own statement: the reads below start after the lock is ours, so they see
-            # everything committed by whoever held it before.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, $2)", _MEMBER_LOCKS, _key(gid, uid)
-            )
             ctx = await _reserve_context(conn, requester, job_id, now, blocked_term)
-            planned = rules.plan(ctx)
+            planned = rules.plan(ctx)  # may raise: before anything is written
             if isinstance(planned, ReserveDecision):
                 return planned
             usage = await _usage(conn, gid, uid, planned)
             decision = rules.decide(ctx, planned, usage)
-            if decision.reservation is None:
-                return decision
-            return await _take(conn, ctx, planned, usage, decision, rules)
+            if decision.reservation is not None:
+                await _take(conn, decision.reservation)
+            return decision
 
-        try:
-            return await self._db.run_in_transaction(work)
-        except _Refused as refused:
-            return refused.decision
+        return await self._batcher.run(work)
 
     async def commit(self, job_id: str, *, now: float) -> bool:
-        changed = await self._db.execute(
-            "UPDATE quota_reservations SET state = 'committed', updated_at = $2 "
-            "WHERE job_id = $1 AND state = 'reserved'",
-            job_id,
-            now,
-        )
-        return changed > 0
+        async def work(conn: Connection) -> bool:
+            status = await conn.execute(
+                "UPDATE quota_reservations SET state = 'committed', updated_at = $2 "
+                "WHERE job_id = $1 AND state = 'reserved'",
+                job_id,
+                now,
+            )
+            return affected(status) > 0
+
+        return await self._batcher.run(work)
 
     async def refund(self, job_id: str, *, now: float) -> bool:
         async def work(conn: Connection) -> bool:
             return await _refund(conn, job_id, now)
 
-        return await self._db.run_in_transaction(work)
+        return await self._batcher.run(work)
 
     async def finish(self, job_id: str, *, now: float, note: GenerationNote | None = None) -> None:
         finish_sql = (
             "UPDATE quota_reservations SET in_flight = FALSE, updated_at = $2 "
             "WHERE job_id = $1 AND in_flight"
         )
-        if note is None:
-            await self._db.execute(finish_sql, job_id, now)
-            return
 
         async def work(conn: Connection) -> None:
             await conn.execute(finish_sql, job_id, now)
+            if note is None:
+                return
             await conn.execute(
                 "INSERT INTO quota_generation_log (job_id, guild_id, user_id, prompt, outcome, "
                 "link, noted_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
@@ -140,10 +121,10 @@ class PostgresQuotaRepository:
                 now,
             )
 
-        await self._db.run_in_transaction(work)
+        await self._batcher.run(work)
 
     async def release_orphans(self, *, created_before: float, now: float) -> int:
-        """Each orphan is refunded in its own transaction (the usual lock order)."""
+        """Each orphan is refunded like any refund (under the quota lock)."""
         orphan = "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = quota_reservations.job_id)"
         candidates = await self._db.fetch(
             f"SELECT job_id FROM quota_reservations WHERE state = 'reserved' "  # noqa: S608
@@ -159,7 +140,7 @@ class PostgresQuotaRepository:
                     return False
                 return await _refund(conn, job_id, now)
 
-            refunded += await self._db.run_in_transaction(work)
+            refunded += await self._batcher.run(work)
         await self._db.execute(
             f"UPDATE quota_reservations SET in_flight = FALSE, updated_at = $1 "  # noqa: S608
             f"WHERE in_flight AND created_at < $2 AND {orphan}",
@@ -414,12 +395,6 @@ SELECT
 """
 
 
-def _key(guild_id: int, user_id: int) -> int:
-    """A member's advisory-lock key (signed 32 bits; a collision only serialises two members)."""
-    value = zlib.crc32(f"{guild_id}:{user_id}".encode())
-    return value - (1 << 32) if value >= 1 << 31 else value
-
-
 async def _reserve_context(
     conn: Connection,
     requester: Requester,
@@ -480,21 +455,6 @@ async def _usage(conn: Connection, guild_id: int, user_id: int, query: UsageQuer
     )
 
 
-async def _bump(conn: Connection, scope: str, scope_id: int, period: int, delta: int) -> int:
-    """Add `delta` to a counter (never below 0), locking its row; the count afterwards."""
-    used = await conn.fetchval(
-        "INSERT INTO quota_counters (scope, scope_id, period, used) "
-        "VALUES ($1, $2, $3, GREATEST($4::int, 0)) "
-        "ON CONFLICT (scope, scope_id, period) DO UPDATE "
-        "SET used = GREATEST(quota_counters.used + $4::int, 0) RETURNING used",
-        scope,
-        scope_id,
-        period,
-        delta,
-    )
-    return int(used)
-
-
 async def _add_extra_credit(conn: Connection, guild_id: int, user_id: int, delta: int) -> None:
     await conn.execute(
         "INSERT INTO quota_members (guild_id, user_id, extra_credit) "
@@ -506,33 +466,27 @@ async def _add_extra_credit(conn: Connection, guild_id: int, user_id: int, delta
     )
 
 
-async def _take(
-    conn: Connection,
-    ctx: ReserveContext,
-    query: UsageQuery,
-    usage: Usage,
-    decision: ReserveDecision,
-    rules: ReserveRules,
-) -> ReserveDecision:
-    """Take the counts of a grant (pool, then cap: the lock order), decide again if another
-    process took some meanwhile, then insert the reservation; raise `_Refused` to roll back."""
-    gid = ctx.requester.scope_id
-    pool_used = usage.pool_used
-    if query.pool_period is not None:
-        pool_used = await _bump(conn, GUILD_SCOPE, gid, query.pool_period, 1) - 1
-    bot_used = await _bump(conn, BOT_SCOPE, 0, query.bot_day, 1) - 1
-    if (pool_used, bot_used) != (usage.pool_used, usage.bot_used):
-        true_usage = replace(usage, pool_used=pool_used, bot_used=bot_used)
-        decision = rules.decide(ctx, query, true_usage)
-        if decision.reservation is None:
-            raise _Refused(decision)
-    r = decision.reservation
-    assert r is not None
+async def _take(conn: Connection, r: Reservation) -> None:
+    """Insert a granted reservation and take what it counts (pool, cap, extra credit), in one
+    statement."""
     await conn.execute(
-        "INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state, "
-        "in_flight, counts_member, used_extra, pool_period, bot_day, member_remaining, "
-        "pool_remaining, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        """
+        WITH reservation AS (
+            INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state,
+                in_flight, counts_member, used_extra, pool_period, bot_day, member_remaining,
+                pool_remaining, created_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+        ), pool AS (
+            INSERT INTO quota_counters (scope, scope_id, period, used)
+            SELECT 'guild', $2, $9, 1 WHERE $9::bigint IS NOT NULL
+            ON CONFLICT (scope, scope_id, period) DO UPDATE SET used = quota_counters.used + 1
+        ), cap AS (
+            INSERT INTO quota_counters (scope, scope_id, period, used) VALUES ('bot', 0, $10, 1)
+            ON CONFLICT (scope, scope_id, period) DO UPDATE SET used = quota_counters.used + 1
+        )
+        UPDATE quota_members SET extra_credit = GREATEST(extra_credit - 1, 0)
+        WHERE $8 AND guild_id = $2 AND user_id = $3
+        """,
         r.job_id,
         r.guild_id,
         r.user_id,
@@ -548,25 +502,31 @@ async def _take(
         r.created_at,
         r.updated_at,
     )
-    if r.used_extra:
-        await _add_extra_credit(conn, r.guild_id, r.user_id, -1)
-    return decision
 
 
 async def _refund(conn: Connection, job_id: str, now: float) -> bool:
     """reserved -> refunded, giving back everything `_take` took; False when nothing to do."""
-    row = await conn.fetchrow(
-        "UPDATE quota_reservations SET state = 'refunded', in_flight = FALSE, updated_at = $2 "
-        "WHERE job_id = $1 AND state = 'reserved' "
-        "RETURNING guild_id, user_id, pool_period, bot_day, used_extra",
+    refunded = await conn.fetchval(
+        """
+        WITH refunded AS (
+            UPDATE quota_reservations SET state = 'refunded', in_flight = FALSE, updated_at = $2
+            WHERE job_id = $1 AND state = 'reserved'
+            RETURNING guild_id, user_id, pool_period, bot_day, used_extra
+        ), pool AS (
+            UPDATE quota_counters c SET used = GREATEST(c.used - 1, 0) FROM refunded r
+            WHERE c.scope = 'guild' AND c.scope_id = r.guild_id AND c.period = r.pool_period
+        ), cap AS (
+            UPDATE quota_counters c SET used = GREATEST(c.used - 1, 0) FROM refunded r
+            WHERE c.scope = 'bot' AND c.scope_id = 0 AND c.period = r.bot_day
+        ), extra AS (
+            INSERT INTO quota_members (guild_id, user_id, extra_credit)
+            SELECT guild_id, user_id, 1 FROM refunded WHERE used_extra
+            ON CONFLICT (guild_id, user_id) DO UPDATE
+            SET extra_credit = quota_members.extra_credit + 1
+        )
+        SELECT COUNT(*) FROM refunded
+        """,
         job_id,
         now,
     )
-    if row is None:
-        return False
-    if row["pool_period"] is not None:
-        await _bump(conn, GUILD_SCOPE, row["guild_id"], row["pool_period"], -1)
-    await _bump(conn, BOT_SCOPE, 0, row["bot_day"], -1)
-    if row["used_extra"]:
-        await _add_extra_credit(conn, row["guild_id"], row["user_id"], 1)
-    return True
+    return bool(refunded)
