@@ -22,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.store.postgres import ledger
+import bot.store.postgres.ledger as ledger
 from bot.store.postgres.database import Connection, PostgresDatabase
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,14 @@ bot-wide cap — are then the truth, and the decision cannot be overtaken by ano
 What a process asks for meanwhile waits and goes into its next transaction together (see
 `batching`), so the lock costs one commit per burst rather than one per call.
 
-Moderator writes (settings, bars, extra credit) do not take the lock: each changes one row in
-a way that can only make a concurrent reservation stricter, or is itself atomic
-(`extra_credit = extra_credit + n`).
+Moderator writes (settings, bars, channels, extra credit) do not take the lock: none of them
+changes a count, and a reservation reads them in one statement, so it sees each either before
+or after the change, as if the two had run one after the other; extra credit is added and
+spent atomically (`extra_credit = extra_credit + n`).
+
+The block list a reservation is given (`blocked_term`) comes from a per-process cache: a term
+added in another process is seen here once this process reloads it (phase B: invalidation
+through LISTEN/NOTIFY). Credit itself is never cached.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+import bot.store.postgres.ledger as ledger
 from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
@@ -32,7 +38,6 @@ from bot.quota.models import (
     UsageQuery,
 )
 from bot.store.base import GuildChanges, ReserveRules
-from bot.store.postgres import ledger
 from bot.store.postgres.batching import LedgerBatcher, locked_transaction
 from bot.store.postgres.database import Connection, PostgresDatabase
 from bot.store.rows import (
