@@ -1,4 +1,5 @@
-"""`python -m bot [run|compose|check|sync]`: the command line. `run` is the default."""
+"""`python -m bot [run|compose|check|sync|migrate|copy-db]`: the command line. `run` is the
+default."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
+
+    sub.add_parser("migrate", help="apply the database migrations (the bot also does at start)")
+    copy = sub.add_parser("copy-db", help="copy every table into another, empty database")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="copy from")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="copy into")
     return parser
 
 
@@ -51,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.cli.check import run_check
 
         return run_check(settings, online=args.online)
+    if command == "migrate":
+        from bot.cli.migrate import run_migrate
+
+        return run_migrate(settings)
+    if command == "copy-db":
+        from bot.cli.copy_db import run_copy_db
+
+        return run_copy_db(settings, args.source, args.target)
     if command == "sync":
         from bot.cli.sync import run_sync
 

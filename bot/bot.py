@@ -24,6 +24,7 @@ from bot.extensions import EXTENSIONS
 from bot.interactions import NO_PINGS
 from bot.invite import invite_url
 from bot.jobs.models import Origin
+from bot.metrics import Instruments
 from bot.services import Services
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
@@ -56,6 +57,7 @@ class JamBot(commands.Bot):
     ) -> None:
         """`commands_only`: load the extensions but open no database and start no jobs
         (for `python -m bot sync`). `tuning` lets tests and the benchmark change timings."""
+        self.instruments = Instruments()  # before the client: discord.py takes its HTTP trace
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -64,6 +66,7 @@ class JamBot(commands.Bot):
             allowed_mentions=NO_PINGS,
             # No message cache: the bot never reads it, and every MESSAGE_UPDATE would scan it.
             max_messages=None,
+            http_trace=self.instruments.discord_trace,
         )
         self.settings = settings
         self.extension_names = tuple(extensions)
@@ -99,7 +102,15 @@ class JamBot(commands.Bot):
                 tasks=self.tasks,
                 tuning=self.tuning.engine,
                 resume_origins=frozenset({Origin.DISCORD}),
+                instruments=self.instruments,
             )
+            if self.settings.metrics_port is not None:
+                await self.instruments.serve(
+                    self.settings.metrics_host,
+                    self.settings.metrics_port,
+                    gateway=self.gateway_status,
+                    tasks=self.tasks,
+                )
         await self._load_extensions()
         if self.settings.dev_guild_id and not self.commands_only:
             guild = discord.Object(id=self.settings.dev_guild_id)
@@ -112,6 +123,12 @@ class JamBot(commands.Bot):
             await self._services.engine.start()
             released = await ledger.release_orphans(older_than=ORPHAN_AGE_SECONDS)
             log.info("ready: %d orphaned reservation(s) released", released)
+
+    def gateway_status(self) -> tuple[bool, list[tuple[int, float]]]:
+        """Connected to the gateway (and ready), and the heartbeat latency of each shard."""
+        ws = self.ws
+        connected = self.is_ready() and not self.is_closed() and ws is not None and ws.open
+        return connected, [(self.shard_id or 0, self.latency)]
 
     async def on_ready(self) -> None:
         if not self._gc_frozen:
@@ -140,6 +157,7 @@ class JamBot(commands.Bot):
         if self._services is not None:
             await self._services.engine.stop()
         await super().close()
+        await self.instruments.close()
         await self.tasks.close()
         if self._services is not None:
             services, self._services = self._services, None

@@ -18,6 +18,7 @@ from bot.audio import AudioWorker
 from bot.config import Settings
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
+from bot.metrics import Instruments
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
 from bot.store.base import Store
@@ -43,24 +44,32 @@ class Services:
         tasks: TaskTracker,
         tuning: EngineTuning,
         resume_origins: Collection[Origin],
+        instruments: Instruments | None = None,
     ) -> Services:
+        """`instruments`: what metrics hook into (the provider session, the job rows, the
+        engine's events and the ledger's decisions)."""
         settings.require("AIMLAPI_KEY")  # before anything is created on disk
         await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
         store = await open_store(settings)
         # aiohttp's default pool (100 connections) would queue downloads behind polls when
         # many generations run; the engine already bounds concurrency, so size the pool to it.
         connections = 2 * settings.max_concurrent_generations + 10
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections),
+            trace_configs=instruments.http_traces() if instruments else None,
+        )
         quota = Quota.build(store.quota, QuotaDefaults.from_settings(settings), tasks=tasks)
         engine = JobEngine.from_settings(
             settings,
-            store=store.jobs,
+            store=instruments.wrap_jobs(store.jobs) if instruments else store.jobs,
             client=LyriaClient.from_settings(http, settings),
             ledger=quota.ledger,
             resume_origins=resume_origins,
             tuning=tuning,
             tasks=tasks,
         )
+        if instruments is not None:
+            instruments.attach(store=store, engine=engine, ledger=quota.ledger)
         return cls(settings, store, http, quota, engine, tasks, AudioWorker())
 
     async def close(self) -> None:

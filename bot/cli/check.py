@@ -12,7 +12,7 @@ import sys
 from typing import TextIO
 
 from bot.cli.online import check_aimlapi, check_discord
-from bot.config import Settings
+from bot.config import DEPRECATED, Settings
 from bot.endpoints import apply_discord_endpoints
 from bot.jobs.models import UNFINISHED_STATES, JobState
 from bot.store.connect import open_store
@@ -48,6 +48,13 @@ async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int
         "(create a key at https://aimlapi.com/app/keys and put it in .env)",
     )
     report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
+    for old in settings.deprecated:
+        print(
+            f"note: {old} is deprecated; write DATABASE_URL={settings.database_url} instead"
+            if DEPRECATED[old] == "DATABASE_URL"
+            else f"note: {old} is deprecated; use {DEPRECATED[old]}",
+            file=out,
+        )
     if online:
         await check_discord(settings, report)
         await check_aimlapi(settings, report)

@@ -3,15 +3,17 @@ masked) and point discord.py at the configured endpoints."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
-from bot.config import ConfigError, Settings
+from bot.config import DEPRECATED, ConfigError, Settings
 from bot.endpoints import apply_discord_endpoints
 from bot.logs import setup_logging
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    return [s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s is not None]
+    tokens = [s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s is not None]
+    return tokens + settings.database_url.passwords()
 
 
 def prepare(settings: Settings, *required: str) -> int | None:
@@ -22,5 +24,7 @@ def prepare(settings: Settings, *required: str) -> int | None:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, secrets_of(settings))
+    for old in settings.deprecated:
+        logging.getLogger(__name__).warning("%s is deprecated: use %s", old, DEPRECATED[old])
     apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     return None

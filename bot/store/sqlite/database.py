@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.store.errors import StoreBusy, StoreError
+from bot.store.migrations import load_migrations
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +33,11 @@ Params = Sequence[Any] | dict[str, Any]
 # unbounded batch would make that pass (and the loop's lag) long.
 MAX_BATCH = 32
 BUSY_TIMEOUT_MS = 5000
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 def migration_scripts() -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration shipped with the package, in order."""
-    found: list[tuple[int, str, str]] = []
-    for entry in resources.files("bot.store.sqlite.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [number for number, _, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise StoreError(f"migrations must be numbered 1..N without gaps, found {numbers}")
-    return found
+    return load_migrations("bot.store.sqlite.migrations")
 
 
 class SqliteDatabase:
