@@ -239,22 +239,16 @@ async def send(
                     wait=True,
                 )
                 return Posted(route, followup)
+            target: discord.abc.Messageable
             if route is Route.CHANNEL:
                 if handle.channel_id is None:
                     continue
-                channel = client.get_partial_messageable(handle.channel_id)
-                sent = await channel.send(
-                    content,
-                    embeds=list(message.embeds),
-                    files=await attachments(),
-                    view=view,
-                    allowed_mentions=message.allowed_mentions,
-                )
-                return Posted(route, sent)
-            if dm_user_id is None:
-                continue
-            dm = await client.create_dm(discord.Object(id=dm_user_id))
-            sent = await dm.send(
+                target = client.get_partial_messageable(handle.channel_id)
+            else:
+                if dm_user_id is None:
+                    continue
+                target = await client.create_dm(discord.Object(id=dm_user_id))
+            sent = await target.send(
                 content,
                 embeds=list(message.embeds),
                 files=await attachments(),

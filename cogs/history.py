@@ -17,11 +17,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import JamBot
-from bot.interactions import NO_PINGS, is_moderator, reply
+from bot.interactions import NO_PINGS, is_moderator
 from bot.jobs.models import Job
 from bot.text import history as words
 from bot.text.result import result_embed
 from bot.tree import NotAllowed, report_error
+from cogs.compose.buttons import JobButton
 from cogs.compose.flow import start_compose
 from cogs.compose.tracks import open_track, prepare_track
 
@@ -90,85 +91,30 @@ class PageButton(
 
 
 class RepostButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"jam:repost:(?P<job_id>[0-9a-f]{6,32})(?::(?P<number>\d+))?",
+    JobButton, action="repost", label="Post again", emoji="📣", style=discord.ButtonStyle.primary
 ):
     """Post a track of the history again, in the channel where /history was used."""
 
-    def __init__(self, job_id: str, number: int = 0) -> None:
-        label = f"Post {number} again" if number else "Post again"
-        super().__init__(
-            discord.ui.Button(
-                label=label,
-                emoji="📣",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"jam:repost:{job_id}:{number}",
-            )
-        )
-        self.job_id = job_id
+    def numbered_label(self, number: int) -> str:
+        return f"Post {number} again" if number else self.label
 
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(match["job_id"], int(match["number"] or 0))
-
-    async def callback(self, interaction: discord.Interaction[JamBot]) -> None:  # type: ignore[override]
-        try:
-            job = await interaction.client.services.engine.get(self.job_id)
-            if job is None:
-                await reply(interaction, "I no longer know that track, sorry.")
-                return
-            await repost(interaction, job)
-        except Exception as error:
-            await report_error(interaction, error)
+    async def act(self, interaction: discord.Interaction[JamBot], job: Job) -> None:
+        await repost(interaction, job)
 
 
 class RemakeButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"jam:remake:(?P<job_id>[0-9a-f]{6,32})",
+    JobButton,
+    action="remake",
+    label="Make again",
+    emoji="🔁",
+    style=discord.ButtonStyle.secondary,
 ):
     """Make a track whose file is gone again: the same prompt, negative prompt and seed."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Make again",
-                emoji="🔁",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"jam:remake:{job_id}",
-            )
+    async def act(self, interaction: discord.Interaction[JamBot], job: Job) -> None:
+        await start_compose(
+            interaction, prompt=job.prompt, negative_prompt=job.negative_prompt, seed=job.seed
         )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: discord.ui.Item[Any],
-        match: re.Match[str],
-        /,
-    ) -> Self:
-        return cls(match["job_id"])
-
-    async def callback(self, interaction: discord.Interaction[JamBot]) -> None:  # type: ignore[override]
-        try:
-            job = await interaction.client.services.engine.get(self.job_id)
-            if job is None:
-                await reply(interaction, "I no longer know that track, sorry.")
-                return
-            await start_compose(
-                interaction,
-                prompt=job.prompt,
-                negative_prompt=job.negative_prompt,
-                seed=job.seed,
-            )
-        except Exception as error:
-            await report_error(interaction, error)
 
 
 async def repost(interaction: discord.Interaction[JamBot], job: Job) -> None:

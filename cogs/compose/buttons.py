@@ -16,6 +16,7 @@ from bot.bot import JamBot
 from bot.interactions import is_moderator, reply
 from bot.jobs.models import Job
 from bot.jobs.request import PROMPT_MAX_CHARS
+from bot.text.requests import UNKNOWN_TRACK
 from bot.tree import report_error
 from cogs.compose.flow import random_seed, start_compose
 
@@ -34,13 +35,14 @@ VARIATION_MODAL_PREFIX = "jam:variation:"
 async def _job_or_apologise(interaction: discord.Interaction[JamBot], job_id: str) -> Job | None:
     job = await interaction.client.services.engine.get(job_id)
     if job is None:
-        await reply(interaction, "I no longer know that track, sorry.", ephemeral=True)
+        await reply(interaction, UNKNOWN_TRACK, ephemeral=True)
     return job
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"(?!)"):
-    """A button about one job, custom_id `jam:<action>:<job id>`. Subclasses name the action
-    and the look in their class statement and implement `act`; errors get the tree's policy.
+    """A button about one job, custom_id `jam:<action>:<job id>` (`:<number>` when a list of
+    tracks numbers its buttons). Subclasses name the action and the look in their class
+    statement and implement `act`; errors get the tree's policy.
 
     (The base's own template never matches: only the subclasses are registered.)
     """
@@ -53,19 +55,23 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
     def __init_subclass__(
         cls, *, action: str, label: str, emoji: str, style: discord.ButtonStyle
     ) -> None:
-        super().__init_subclass__(template=rf"jam:{action}:{JOB_ID}")
+        super().__init_subclass__(template=rf"jam:{action}:{JOB_ID}(?::(?P<number>\d+))?")
         cls.action, cls.label, cls.emoji, cls.style = action, label, emoji, style
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, number: int = 0) -> None:
+        suffix = f":{number}" if number else ""
         super().__init__(
             discord.ui.Button(
-                label=self.label,
+                label=self.numbered_label(number),
                 emoji=self.emoji,
                 style=self.style,
-                custom_id=f"jam:{self.action}:{job_id}",
+                custom_id=f"jam:{self.action}:{job_id}{suffix}",
             )
         )
         self.job_id = job_id
+
+    def numbered_label(self, number: int) -> str:
+        return self.label
 
     @classmethod
     async def from_custom_id(
@@ -75,7 +81,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
         match: re.Match[str],
         /,
     ) -> Self:
-        return cls(match["job_id"])
+        return cls(match["job_id"], int(match["number"] or 0))
 
     async def callback(self, interaction: discord.Interaction[JamBot]) -> None:  # type: ignore[override]
         try:
