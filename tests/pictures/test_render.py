@@ -183,3 +183,24 @@ def test_emoji_the_fonts_cannot_draw_are_left_out_with_their_space() -> None:
     plain = render(content="thanks")
     assert ImageChops.difference(plain, render(content="🙏 thanks")).getbbox() is None
     assert ImageChops.difference(plain, render(content="🎲 thanks")).getbbox() is not None
+
+
+def test_without_system_fonts_pillows_own_font_draws_the_same_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    content = f"<@{ALICE}> your **track** is ready 🎲"
+    with_fonts = render(content=content)
+    caches = (theme.font, theme.has_glyph, theme._glyph_pixels)
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setattr(
+        theme, "FONT_FILES", {style: ("no-such-font.ttf",) for style in theme.FONT_FILES}
+    )
+    try:
+        assert theme.font("regular", 16).getname() != ("DejaVu Sans", "Book")
+        fallback = render(content=content)
+    finally:
+        for cache in caches:
+            cache.cache_clear()
+    assert fallback.size == with_fonts.size
+    assert ImageChops.difference(fallback, with_fonts).getbbox() is not None  # other letters
