@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench check clean
+.PHONY: run test lint bench check pictures clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/poll_lag.py
 	$(BIN)/python bench/quota_throughput.py
 	$(BIN)/python bench/compose_load.py
+
+# The README's pictures (.github/readme/), drawn from what a run against the fakes posts.
+pictures: $(STAMP)
+	$(BIN)/python -m tests.pictures
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -295,10 +295,14 @@ def job_id_of(message: FakeMessage) -> str:
     raise AssertionError(f"message {message.id} carries no job")
 
 
-@pytest.fixture
-async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    marker = request.node.get_closest_marker("harness")
-    tune: dict[str, Any] = dict(marker.kwargs) if marker else {}
+@contextlib.asynccontextmanager
+async def open_harness(
+    tmp_path: Path, tune: Mapping[str, Any] | None = None
+) -> AsyncIterator[Harness]:
+    """The fakes and a started JamBot (files under `tmp_path`), tuned as `@pytest.mark.harness`
+    tunes the fixture; on a clean exit the bot is stopped and `assert_clean()` checked. Usable
+    outside pytest (tests/pictures runs it from a script)."""
+    tune = dict(tune or {})
     async with (
         FakeDiscord(**tune.get("discord", {})) as fake_discord,
         FakeAimlApi(**tune.get("api", {})) as fake_api,
@@ -331,3 +335,10 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             with contextlib.suppress(Exception):
                 await h.stop()
         h.assert_clean()
+
+
+@pytest.fixture
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    marker = request.node.get_closest_marker("harness")
+    async with open_harness(tmp_path, marker.kwargs if marker else None) as h:
+        yield h
