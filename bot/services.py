@@ -15,6 +15,9 @@ import aiohttp
 
 from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
+from bot.jams.keeper import EntryKeeper
+from bot.jams.scheduler import JamScheduler
+from bot.jams.service import JamService
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
 from bot.quota.components import Quota
@@ -32,6 +35,8 @@ class Services:
     quota: Quota
     engine: JobEngine
     tasks: TaskTracker
+    jams: JamService
+    jam_scheduler: JamScheduler  # started by the jam extension, which makes the posts
 
     @classmethod
     async def open(
@@ -59,7 +64,11 @@ class Services:
             tuning=tuning,
             tasks=tasks,
         )
-        return cls(settings, store, http, quota, engine, tasks)
+        jams = JamService(store.jams, quota.ledger, quota.events)
+        # First listener: a jam entry's audio is kept before the delivery removes the download.
+        engine.add_listener(EntryKeeper(jams, settings.audio_dir))
+        scheduler = JamScheduler(jams, tasks)
+        return cls(settings, store, http, quota, engine, tasks, jams, scheduler)
 
     async def close(self) -> None:
         """Close the network and the database (stop the engine first)."""
