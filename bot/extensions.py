@@ -7,5 +7,6 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.compose",
     "cogs.meta",
     "cogs.quota",
+    "cogs.jam",
     "cogs.modlog",
 )

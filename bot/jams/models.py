@@ -421,5 +421,13 @@ class EntryMark:
             return None
 
 
+RIFF_PREFIX = "jam:riff:"
+
+
+def riff_custom_id(job_id: str) -> str:
+    """The Riff button under a jam entry's result (handled by the jam extension)."""
+    return f"{RIFF_PREFIX}{job_id}"
+
+
 def _optional_int(value: object) -> int | None:
     return None if value is None else int(str(value))

@@ -444,13 +444,6 @@ def entry_refusal_text(refusal: EntryRefusal) -> str:
             return "You can only riff on an entry of this jam."
 
 
-def jam_refusal_text(refusal: Refusal) -> str:
-    """A quota refusal of an entry (the jam's budget, or the member's own limits)."""
-    if refusal.limit is Limit.JAM_BUDGET:
-        return "The jam's budget is used up, so it takes no more entries. Sorry!"
-    return refusal_text(refusal)
-
-
 def prompt_too_long_text(length: int, room: int) -> str:
     return (
         f"With the jam's style added, there is room for {room} characters of your own; your "
@@ -459,6 +452,12 @@ def prompt_too_long_text(length: int, room: int) -> str:
 
 
 RIFF_OUTSIDE = "Riffs are jam entries: press Riff inside the jam's thread."
+UNKNOWN_ENTRY = "I no longer know that jam entry, sorry."
+VOTERS_ONLY = "Votes come from the server's members, in the jam's thread."
+
+
+def bad_seed_text(low: int, high: int) -> str:
+    return f"The seed must be a whole number from {low} to {high}, or empty for a new one."
 
 
 def vote_text(outcome: VoteOutcome) -> str:

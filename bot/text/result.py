@@ -6,8 +6,10 @@ from urllib.parse import quote
 
 import discord
 
+from bot.jams.models import EntryMark
 from bot.jobs.models import Job
 from bot.text.format import fit_message, format_bytes, format_seconds, safe_text
+from bot.text.jams import entry_field
 
 EMBED_COLOUR = discord.Colour(0x5865F2)
 DESCRIPTION_CHARS = 1000  # well inside the 4096 limit: the embed is a label, not a document
@@ -59,6 +61,9 @@ def result_embed(job: Job) -> discord.Embed:
     if job.requester_id.isdigit():
         # A mention inside an embed never pings; it only renders the name.
         embed.add_field(name="Requested by", value=f"<@{job.requester_id}>")
+    mark = EntryMark.from_context(job.context)
+    if mark is not None:  # a jam entry (issue 11): its number, round and what it riffs on
+        embed.add_field(name="Jam entry", value=entry_field(mark), inline=False)
     return embed
 
 

@@ -43,7 +43,7 @@ from cogs.compose.status import StatusBoard, StatusSlot
 
 log = logging.getLogger(__name__)
 
-ViewFactory = Callable[[str], discord.ui.View | None]
+ViewFactory = Callable[[Job], discord.ui.View | None]  # the buttons under a result
 UPLOADING_NOTICE_BYTES = 2 * 1024 * 1024
 LOST_AUDIO = "❌ The finished audio was lost before it could be delivered. Sorry!"
 _IGNORED_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED, Phase.CANCELLED, Phase.TIMED_OUT})
@@ -246,7 +246,7 @@ class ResultDelivery:
                 ctx.requester_id, link=None if attach else job.audio_url, reason=reason
             ),
             embeds=[result_embed(job)],
-            view=self._result_view(job.id),
+            view=self._result_view(job),
             allowed_mentions=ping_only(ctx.requester_id),
             file=attachment if attach else None,
         )

@@ -21,9 +21,10 @@ from bot.jobs.request import (
     normalize_prompt,
     validate_request,
 )
-from bot.quota.models import Refusal
+from bot.quota.models import Grant, Refusal
 from bot.text.refusals import refusal_text
 from bot.text.requests import invalid_request_text
+from cogs.compose.jam_entry import JamEntry
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,20 @@ async def start_compose(
     prompt: str,
     negative_prompt: str | None = None,
     seed: int | None = None,
+    riff_of: str | None = None,
 ) -> Job | None:
-    """Validate, defer, reserve and enqueue; the status message is the deferred response."""
+    """Validate, defer, reserve and enqueue; the status message is the deferred response.
+    `riff_of`: the job id of the jam entry this one riffs on (the Riff button)."""
     services = interaction.client.services
+    # Jam sessions (issue 11): in a jam's thread the jam shapes the request and pays for it.
+    entry = await JamEntry.of(
+        interaction, prompt=prompt, negative_prompt=negative_prompt, seed=seed, riff_of=riff_of
+    )
+    if isinstance(entry, str):
+        await reply(interaction, entry, ephemeral=True)
+        return None
+    if entry is not None:
+        prompt, negative_prompt = entry.prompt, entry.negative_prompt
     invalid = validate_request(prompt, negative_prompt, seed)
     if invalid is not None:
         await reply(interaction, invalid_request_text(invalid), ephemeral=True)
@@ -67,9 +79,13 @@ async def start_compose(
     message_id = await _status_message_id(interaction, callback)
 
     job_id = new_job_id()
-    outcome = await services.quota.ledger.reserve(requester_of(interaction), job_id, prompt)
-    if isinstance(outcome, Refusal):
-        text = f"🙏 {refusal_text(outcome)}"
+    outcome: Grant | Refusal | str
+    if entry is None:
+        outcome = await services.quota.ledger.reserve(requester_of(interaction), job_id, prompt)
+    else:
+        outcome = await entry.reserve(job_id)  # the jam's budget pays
+    if not isinstance(outcome, Grant):
+        text = f"🙏 {outcome if isinstance(outcome, str) else refusal_text(outcome)}"
         if not await edit_original(interaction, text):
             await reply(interaction, text)
         return None
@@ -96,7 +112,7 @@ async def start_compose(
         guild_id=str(interaction.guild_id) if interaction.guild_id else None,
         channel_id=str(interaction.channel_id) if interaction.channel_id else None,
         origin=Origin.DISCORD,
-        context=context.to_context(),
+        context={**context.to_context(), **(entry.context() if entry else {})},
         job_id=job_id,
     )
     try:
