@@ -64,12 +64,13 @@ class JamScheduler:
         self._max_sleep = max_sleep
         self._publisher: Publisher | None = None
         self._task: asyncio.Task[None] | None = None
-        self.runs = 0  # for tests: completed passes
+        self._waiting: list[asyncio.Future[None]] = []  # `next_pass` callers
+        self.runs = 0  # completed passes
 
     def start(self, publisher: Publisher) -> None:
         self._publisher = publisher
         if self._task is None or self._task.done():
-            self._task = self._tasks.spawn(self._run(), name="jam-scheduler")
+            self._task = self._tasks.spawn(self._run(), name="jam-scheduler", service=True)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -81,12 +82,26 @@ class JamScheduler:
         """Look at the deadlines again now (a test moved one, or something changed)."""
         self._jams.deadlines_changed.set()
 
+    async def next_pass(self) -> None:
+        """Wake the task and wait until it has made a whole pass that began after this call
+        (for tests and tools: what was due is then done)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        self.wake()
+        await future
+
     async def run_once(self) -> None:
         """Give up stale starts, take every due step, make every due post."""
-        await self._jams.sweep_starting(older_than=self._stale_start)
-        await self._jams.advance_due()
-        await self.publish_pending()
-        self.runs += 1
+        waiting, self._waiting = self._waiting, []
+        try:
+            await self._jams.sweep_starting(older_than=self._stale_start)
+            await self._jams.advance_due()
+            await self.publish_pending()
+            self.runs += 1
+        finally:
+            for future in waiting:
+                if not future.done():
+                    future.set_result(None)
 
     async def publish_pending(self) -> None:
         publisher = self._publisher
