@@ -4,9 +4,10 @@ database holds, closes what is due, and has the posts owed made — in order, pe
 Deadlines live in the database, so a restart loses none: a round whose deadline passed while
 the bot was down is closed by the first run after start-up. Closing is a guarded update, so a
 second process (or a retry) cannot close twice. Posts are queued in the same transaction as
-the change that owes them; a post is marked attempted before it is made and done after, and
-the publisher looks for an attempted post's pages before making them again, so a crash
-between close and post neither loses nor repeats the results.
+the change that owes them; a post is claimed (for a lease, counting the attempt) before it is
+made and marked done after, and the publisher looks for an attempted post's pages before making
+them again: a crash between close and post neither loses nor repeats the results, and two
+processes never make the same post.
 
 No polling: the task waits on `JamService.deadlines_changed` (set by starts, steps and ends)
 with a timeout of the time left until the next deadline, at most `max_sleep`.
@@ -55,6 +56,7 @@ class JamScheduler:
         retry_delay: float = 30.0,
         stale_start: float = 300.0,
         max_sleep: float = 600.0,
+        lease: float = 300.0,
     ) -> None:
         self._jams = jams
         self._tasks = tasks
@@ -62,6 +64,7 @@ class JamScheduler:
         self._retry_delay = retry_delay
         self._stale_start = stale_start
         self._max_sleep = max_sleep
+        self._lease = lease  # how long a claimed post is ours before another may take it
         self._publisher: Publisher | None = None
         self._task: asyncio.Task[None] | None = None
         self._waiting: list[asyncio.Future[None]] = []  # `next_pass` callers
@@ -122,7 +125,8 @@ class JamScheduler:
         for post in owed:
             if post.due_at > self._clock():
                 break
-            await self._jams.post_attempted(post)
+            if not await self._jams.claim_post(post, lease=self._lease):
+                break  # another process is making this jam's posts
             try:
                 result = await publisher.publish(post)
             except Exception:

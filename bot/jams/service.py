@@ -297,8 +297,10 @@ class JamService:
     async def pending_posts(self) -> list[Post]:
         return await self._store.pending_posts()
 
-    async def post_attempted(self, post: Post) -> None:
-        await self._store.post_attempted(post)
+    async def claim_post(self, post: Post, *, lease: float) -> bool:
+        """Take the post for `lease` seconds (False: another process is making it)."""
+        now = self._clock()
+        return await self._store.claim_post(post, now=now, until=now + lease)
 
     async def post_done(self, post: Post) -> None:
         await self._store.post_done(post, now=self._clock())

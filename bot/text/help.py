@@ -11,6 +11,8 @@ the same piece).
 Under a finished piece: **Re-roll** tries the same prompt with a new seed, **Variation** lets \
 you edit the prompt and keeps the seed. **Cancel** stops a piece still waiting in the queue.
 **/quota** — how many pieces you and this server have left; moderators manage limits there.
+**/jam** — jam sessions: a host starts one (`/jam start`), members enter with /compose in its \
+thread, vote on each round's entries, and get a leaderboard and an export at the end.
 
 Each piece uses one of your credits and one from the server's daily pool. \
 Failed pieces that never reached the music service give the credit back."""

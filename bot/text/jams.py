@@ -236,14 +236,15 @@ def ballot_pages(snapshot: JamSnapshot, round_number: int, entries: Sequence[Ent
     return with_markers(jam.id, PostKind.BALLOT, round_number, pages)
 
 
-def ranked_line(ranked: RankedEntry, entries: Sequence[Entry]) -> str:
+RESULTS_WITH_PROMPTS = 10  # the top of a round's results quotes prompts; the rest is compact
+
+
+def ranked_line(ranked: RankedEntry, entries: Sequence[Entry], *, prompt: bool = True) -> str:
     entry = ranked.entry
     riff = riff_text(entry, entries)
     extra = f" ({riff})" if riff else ""
-    return (
-        f"{ranked.rank}. {entry_label(entry)} — {plural(ranked.votes, 'vote')}{extra} — "
-        f"{safe_text(entry.prompt, PROMPT_CHARS)}"
-    )
+    line = f"{ranked.rank}. {entry_label(entry)} — {plural(ranked.votes, 'vote')}{extra}"
+    return f"{line} — {safe_text(entry.prompt, PROMPT_CHARS)}" if prompt else line
 
 
 def results_pages(snapshot: JamSnapshot, round_number: int) -> list[str]:
@@ -258,7 +259,10 @@ def results_pages(snapshot: JamSnapshot, round_number: int) -> list[str]:
     if top:
         names = ", ".join(entry_label(r.entry) for r in top)
         header += f"\nWinner: {names} with {plural(top[0].votes, 'vote')}!"
-    lines = [ranked_line(r, snapshot.entries) for r in ranked]
+    lines = [
+        ranked_line(r, snapshot.entries, prompt=index < RESULTS_WITH_PROMPTS)
+        for index, r in enumerate(ranked)
+    ]
     return with_markers(jam.id, PostKind.RESULTS, round_number, paginate(header, lines))
 
 
@@ -355,6 +359,9 @@ CHANNEL_BUSY = (
 NOT_A_HOST = (
     "Sorry, only members with the **Manage Server** permission or the server's jam-host role "
     "can start a jam."
+)
+HOST_ROLE_MODERATORS = (
+    "Sorry, only members with the **Manage Server** permission can choose who may host jams."
 )
 NOT_THE_HOST = "Only the jam's host or a moderator with **Manage Server** can do that."
 NO_JAM_HERE = "There is no jam in this channel. Use /jam status inside a jam's thread."

@@ -26,7 +26,6 @@ from bot.jams.service import ChannelBusy
 from bot.jobs.request import has_visible_content, normalize_prompt
 from bot.quota.models import Refusal
 from bot.text import jams as words
-from bot.text.quota import NOT_A_MODERATOR
 from bot.tree import NotAllowed, NotReady, UserError
 from cogs.jam.exporting import Exporter
 from cogs.jam.publisher import DiscordPublisher
@@ -283,7 +282,7 @@ class JamCog(commands.Cog):
         if interaction.guild_id is None:
             raise UserError(words.NOT_IN_A_SERVER)
         if not is_moderator(interaction):
-            raise NotAllowed(NOT_A_MODERATOR)
+            raise NotAllowed(words.HOST_ROLE_MODERATORS)
         role_id = role.id if role is not None else None
         await self.bot.services.jams.set_host_role(interaction.guild_id, role_id)
         await reply(interaction, words.host_role_text(role_id))

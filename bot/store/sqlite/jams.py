@@ -258,12 +258,14 @@ class SqliteJamRepository:
         )
         return [Post(str(r[0]), PostKind(r[1]), int(r[2]), float(r[3]), int(r[4])) for r in rows]
 
-    async def post_attempted(self, post: Post) -> None:
-        await self._db.execute(
-            "UPDATE jam_posts SET attempts = attempts + 1 WHERE jam_id = ? AND kind = ? "
-            "AND round = ?",
-            (post.jam_id, post.kind.value, post.round),
+    async def claim_post(self, post: Post, *, now: float, until: float) -> bool:
+        changed = await self._db.execute(
+            "UPDATE jam_posts SET attempts = attempts + 1, claimed_until = ? "
+            "WHERE jam_id = ? AND kind = ? AND round = ? AND done_at IS NULL "
+            "AND (claimed_until IS NULL OR claimed_until <= ?)",
+            (until, post.jam_id, post.kind.value, post.round, now),
         )
+        return changed == 1
 
     async def post_done(self, post: Post, *, now: float) -> None:
         await self._db.execute(
@@ -274,7 +276,8 @@ class SqliteJamRepository:
 
     async def post_later(self, post: Post, *, at: float) -> None:
         await self._db.execute(
-            "UPDATE jam_posts SET due_at = ? WHERE jam_id = ? AND kind = ? AND round = ?",
+            "UPDATE jam_posts SET due_at = ?, claimed_until = NULL "
+            "WHERE jam_id = ? AND kind = ? AND round = ?",
             (at, post.jam_id, post.kind.value, post.round),
         )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.jams import export
 from bot.jams.export import ExportRequest, ExportTooLarge, export_jam
 from bot.jams.models import (
     Entry,
@@ -161,3 +162,16 @@ def test_a_limit_too_small_for_the_manifest_is_refused(tmp_path: Path) -> None:
     entries = make_entries(tmp_path, 2, 1.0)
     with pytest.raises(ExportTooLarge):
         export_jam(request(tmp_path, entries, 1000))
+
+
+def test_the_audio_of_at_most_the_best_ranked_cap_is_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "EXPORT_MAX_PIECES", 2)
+    entries = make_entries(tmp_path, 4, 1.0)
+    result = export_jam(request(tmp_path, entries, 50 * 1024 * 1024))
+    assert (result.audio, result.linked) == (2, 2)
+    manifest, _playlist, _names = read(result.path)
+    notes = [e["audio_note"] for e in manifest["entries"]]  # type: ignore[index]
+    assert notes[:2] == [None, None]
+    assert all("2 best-ranked entries" in note for note in notes[2:])

@@ -96,6 +96,7 @@ CREATE TABLE jam_votes (
 
 -- The posts a phase change owes (written in the same transaction as the change), so a crash
 -- between the change and the post is resumed, and a post seen in the thread is not made again.
+-- A post is claimed for a while before it is made: two processes never make it both.
 CREATE TABLE jam_posts (
     jam_id   TEXT NOT NULL REFERENCES jams (id),
     kind     TEXT NOT NULL,
@@ -103,6 +104,7 @@ CREATE TABLE jam_posts (
     position INTEGER NOT NULL,
     due_at   REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_until REAL,  -- a process is making it until then (another may take over after)
     done_at  REAL,
     PRIMARY KEY (jam_id, kind, round)
 );
