@@ -145,13 +145,17 @@ def marker(jam_id: str, kind: PostKind, round_number: int, page: int, pages: int
     return f"-# jam {jam_id} · {label} · {page}/{pages}"
 
 
+def _cut_line(line: str, limit: int) -> str:
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def paginate(header: str, lines: Sequence[str], *, reserve: int = 80) -> list[str]:
     """`header` then `lines`, cut into pages that leave `reserve` characters for the marker."""
     limit = MESSAGE_CHARS - reserve
     pages: list[list[str]] = [[header]]
     size = len(header)
     for line in lines:
-        line = line if len(line) <= limit // 2 else line[: limit // 2 - 1] + "…"
+        line = _cut_line(line, limit // 2)
         if size + 1 + len(line) > limit:
             pages.append([])
             size = 0
@@ -210,8 +214,11 @@ def riff_text(entry: Entry, entries: Sequence[Entry]) -> str | None:
 BALLOT_PAGE_ENTRIES = 20  # buttons per ballot message (Discord allows 25 in 5 rows)
 
 
-def ballot_pages(snapshot: JamSnapshot, round_number: int, entries: Sequence[Entry]) -> list[str]:
-    """One page per `BALLOT_PAGE_ENTRIES` entries (each page carries their Vote buttons)."""
+def ballot_pages(
+    snapshot: JamSnapshot, round_number: int, entries: Sequence[Entry]
+) -> list[tuple[str, list[int]]]:
+    """The ballot's pages and the entry numbers each lists (its Vote buttons): at most
+    `BALLOT_PAGE_ENTRIES` entries, and what fits Discord's 2000 characters, per page."""
     jam = snapshot.jam
     current = snapshot.round(round_number)
     closes = (
@@ -224,16 +231,21 @@ def ballot_pages(snapshot: JamSnapshot, round_number: int, entries: Sequence[Ent
         "-# One vote per member; press another button to move it. Not for your own entry. "
         "Counts stay hidden until voting closes."
     )
-    chunks = [
-        list(entries[i : i + BALLOT_PAGE_ENTRIES])
-        for i in range(0, len(entries), BALLOT_PAGE_ENTRIES)
-    ] or [[]]
-    pages = []
-    for index, chunk in enumerate(chunks):
-        lines = [ballot_line(e, snapshot.entries, jam.guild_id) for e in chunk]
-        body = "\n".join(([header] if index == 0 else []) + lines)
-        pages.append(_cut(body))
-    return with_markers(jam.id, PostKind.BALLOT, round_number, pages)
+    limit = MESSAGE_CHARS - 80  # the marker's room
+    pages: list[tuple[list[str], list[int]]] = [([header], [])]
+    size = len(header)
+    for entry in entries:
+        line = _cut_line(ballot_line(entry, snapshot.entries, jam.guild_id), limit // 2)
+        lines, numbers = pages[-1]
+        if len(numbers) >= BALLOT_PAGE_ENTRIES or size + 1 + len(line) > limit:
+            pages.append(([], []))
+            size = 0
+            lines, numbers = pages[-1]
+        lines.append(line)
+        numbers.append(entry.number)
+        size += len(line) + 1
+    texts = with_markers(jam.id, PostKind.BALLOT, round_number, ["\n".join(p[0]) for p in pages])
+    return [(text, numbers) for text, (_lines, numbers) in zip(texts, pages, strict=True)]
 
 
 RESULTS_WITH_PROMPTS = 10  # the top of a round's results quotes prompts; the rest is compact

@@ -21,7 +21,6 @@ from bot.jams.rules import in_the_running
 from bot.jams.scheduler import PostResult
 from bot.jams.service import JamService
 from bot.text.jams import (
-    BALLOT_PAGE_ENTRIES,
     announce_post,
     ballot_pages,
     cancelled_post,
@@ -59,11 +58,9 @@ class DiscordPublisher:
                 pages = open_post(snapshot, post.round)
             case PostKind.BALLOT:
                 entries = [e for e in snapshot.entries_in(post.round) if in_the_running(e)]
-                pages = ballot_pages(snapshot, post.round, entries)
-                views = [
-                    ballot_view(jam.id, [e.number for e in entries[i : i + BALLOT_PAGE_ENTRIES]])
-                    for i in range(0, max(len(entries), 1), BALLOT_PAGE_ENTRIES)
-                ]
+                ballot = ballot_pages(snapshot, post.round, entries)
+                pages = [text for text, _numbers in ballot]
+                views = [ballot_view(jam.id, numbers) for _text, numbers in ballot]
             case PostKind.RESULTS:
                 pages = results_pages(snapshot, post.round)
             case PostKind.SUMMARY:

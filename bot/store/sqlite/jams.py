@@ -144,7 +144,7 @@ class SqliteJamRepository:
                 (thread_id, card_message_id, jam_id),
             )
             jam = replace(jam, thread_id=thread_id, card_message_id=card_message_id)
-            return _apply(conn, jam, rules.first_step(jam.settings, now), now, rules)
+            return _apply(conn, jam, rules.first_step(jam.settings, now), now)
 
         return await self._db.run_in_transaction(work)
 
@@ -167,7 +167,7 @@ class SqliteJamRepository:
                 (jam_id, jam.round),
             ).fetchone()[0]
             step = rules.step_after_deadline(jam, int(entries), now)
-            return None if step is None else _apply(conn, jam, step, now, rules)
+            return None if step is None else _apply(conn, jam, step, now)
 
         return await self._db.run_in_transaction(work)
 
@@ -185,7 +185,7 @@ class SqliteJamRepository:
             if jam is None or not jam.running:
                 return None
             step = rules.step_to_end(jam, reason, now)
-            return _apply(conn, jam, step, now, rules, by=by)
+            return _apply(conn, jam, step, now, by=by)
 
         return await self._db.run_in_transaction(work)
 
@@ -314,13 +314,7 @@ def _insert_jam(conn: sqlite3.Connection, draft: JamDraft, taken: BudgetTaken, n
 
 
 def _apply(
-    conn: sqlite3.Connection,
-    jam: Jam,
-    step: Step,
-    now: float,
-    rules: JamDecisions,
-    *,
-    by: int | None = None,
+    conn: sqlite3.Connection, jam: Jam, step: Step, now: float, *, by: int | None = None
 ) -> Transition | None:
     """Take `step` if the jam is still where it was read (guarded), with its rounds, posts and,
     when it ends, the budget's settlement."""

@@ -3,6 +3,7 @@ timestamps, and long jams are cut into pages under Discord's limits, each with i
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from bot.jams.models import (
@@ -117,8 +118,12 @@ def test_a_200_member_summary_is_paginated_with_markers() -> None:
 
 def test_ballots_and_results_fit_discord_for_long_rounds() -> None:
     many = snapshot(45)
-    ballots = ballot_pages(many, 1, list(many.entries))
-    assert len(ballots) == 3  # 20 Vote buttons a message at most
+    pages = ballot_pages(many, 1, list(many.entries))
+    ballots = [text for text, _numbers in pages]
+    assert all(len(numbers) <= 20 for _text, numbers in pages)  # Vote buttons per message
+    assert [n for _text, numbers in pages for n in numbers] == list(range(1, 46))
+    for text, numbers in pages:  # each page lists exactly the entries it has buttons for
+        assert [int(n) for n in re.findall(r"\*\*#(\d+)\*\*", text)] == numbers
     results = results_pages(many, 1)
     for page in [*ballots, *results]:
         assert len(page) <= MESSAGE_CHARS
