@@ -6,6 +6,13 @@ budget lives in the quota tables: taken from `quota_counters` at start, spent by
 whose `jam_id` is the jam, the unspent rest given back when it ends — each in one transaction
 with the jam's own change, so no credit is ever created or lost. Phase changes are guarded
 UPDATEs (`WHERE phase = ? AND round = ?`) that queue their posts in `jam_posts`.
+
+Porting: SQLite runs one write transaction at a time (BEGIN IMMEDIATE), which makes every
+read-check-write here exact. A backend with concurrent writers (PostgreSQL, READ COMMITTED)
+must serialise on the jam's row instead: `SELECT … FROM jams WHERE id = $1 FOR UPDATE` first in
+`enter`, `vote`, `advance`, `finish` — and in the quota's refund of a reservation with a
+`jam_id`, so a refund and the jam's settlement cannot miss each other; `create` locks the
+pool's counter row and lets the partial unique index catch a second start in the channel.
 """
 
 from __future__ import annotations

@@ -190,3 +190,12 @@ async def test_votes_from_many_members_at_once_are_each_counted_once(harness: Ha
     assert "60 members voted" in results.content
     assert "**#1** by" in results.content and "30 votes" in results.content
     assert len(posts(thread, "round 1 results")) == 1
+
+
+async def test_a_prompt_with_no_room_left_for_the_jams_style_is_refused(harness: Harness) -> None:
+    thread, _jam_id = await start_jam(harness, budget=5, style="s" * 200)
+    interaction = await harness.compose("p" * 450, user=harness.alice, channel=thread)
+    reply = await reply_of(interaction)
+    assert "room for 398 characters of your own; your prompt has 450" in reply.content
+    assert harness.fake_api.submissions == []
+    assert await pool_used(harness) == 5
