@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/poll_lag.py
 	$(BIN)/python bench/quota_throughput.py
 	$(BIN)/python bench/compose_load.py
+	$(BIN)/python bench/jam_load.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
