@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/poll_lag.py
 	$(BIN)/python bench/quota_throughput.py
 	$(BIN)/python bench/compose_load.py
+	$(BIN)/python bench/jam_load.py
 
 # The README's pictures (.github/readme/), drawn from what a run against the fakes posts.
 pictures: $(STAMP)

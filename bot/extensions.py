@@ -8,5 +8,6 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.history",
     "cogs.meta",
     "cogs.quota",
+    "cogs.jam",
     "cogs.modlog",
 )

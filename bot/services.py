@@ -16,6 +16,9 @@ import aiohttp
 from bot.aimlapi.client import LyriaClient
 from bot.audio import AudioWorker
 from bot.config import Settings
+from bot.jams.keeper import EntryKeeper
+from bot.jams.scheduler import JamScheduler
+from bot.jams.service import JamService
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
 from bot.metrics import Instruments
@@ -35,6 +38,8 @@ class Services:
     engine: JobEngine
     tasks: TaskTracker
     audio: AudioWorker  # tags, waveform pictures, re-encoding: in a small pool of its own
+    jams: JamService
+    jam_scheduler: JamScheduler  # started by the jam extension, which makes the posts
 
     @classmethod
     async def open(
@@ -70,7 +75,11 @@ class Services:
         )
         if instruments is not None:
             instruments.attach(store=store, engine=engine, ledger=quota.ledger)
-        return cls(settings, store, http, quota, engine, tasks, AudioWorker())
+        jams = JamService(store.jams, quota.ledger, quota.events)
+        # First listener: a jam entry's audio is kept before the delivery removes the download.
+        engine.add_listener(EntryKeeper(jams, settings.audio_dir))
+        scheduler = JamScheduler(jams, tasks)
+        return cls(settings, store, http, quota, engine, tasks, AudioWorker(), jams, scheduler)
 
     async def close(self) -> None:
         """Close the network and the database (stop the engine first)."""

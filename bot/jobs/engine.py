@@ -145,7 +145,7 @@ class JobEngine:
         self._tick_interval = tick_interval
         self._resume_origins = resume_origins
         self._stop_grace = max(0.0, stop_grace)
-        self._tasks = tasks or TaskTracker()
+        self._tasks = tasks if tasks is not None else TaskTracker()  # an empty one is falsy
         self._hold_seconds = max(0.0, hold_seconds)
         self._holds: dict[str, asyncio.TimerHandle] = {}  # jobs in their cancel window
 
@@ -192,7 +192,7 @@ class JobEngine:
             await self._board.finished(ended, _FINAL_PHASE.get(ended.state, Phase.FAILED))
         for job in resumed:
             await self._resume(job)
-        self._ticker = self._tasks.spawn(self._tick_forever(), name="jobs-ticker")
+        self._ticker = self._tasks.spawn(self._tick_forever(), name="jobs-ticker", service=True)
         self._dispatch()
         if resumed:
             log.info("resumed %d unfinished job(s)", len(resumed))

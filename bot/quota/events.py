@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.jams.events import JamBudgetMoved, JamCancelled, JamEnded, JamStarted
 from bot.quota.models import BlockedTerm, GenerationNote, RoleOverride
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,11 @@ ModEvent = (
     | BlockListChanged
     | PromptBlocked
     | GenerationFinished
+    # Jam sessions publish on the same bus: one mod log per server.
+    | JamStarted
+    | JamEnded
+    | JamCancelled
+    | JamBudgetMoved
 )
 
 EventListener = Callable[[ModEvent], Awaitable[None]]

@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from bot.quota.caches import BlockLists
 from bot.quota.events import GenerationFinished, ModEventBus, PromptBlocked
 from bot.quota.models import (
     DM_GUILD_ID,
+    BlockedTerm,
     GenerationNote,
     Grant,
     Limit,
@@ -38,6 +40,7 @@ from bot.store.base import QuotaRepository
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class QuotaLedger:
@@ -63,23 +66,46 @@ class QuotaLedger:
         """`observer(requester, outcome)` after every decision (metrics count refusals)."""
         self._observers.append(observer)
 
+    @property
+    def rules(self) -> ReservationRules:
+        """The reservation rule (also decides taking a jam's budget from the pool)."""
+        return self._rules
+
     async def reserve(self, requester: Requester, job_id: str, prompt: str) -> Grant | Refusal:
         """Reserve one piece's credit under `job_id`, or say (in numbers) why not."""
+
+        async def in_store(hit: BlockedTerm | None, now: float) -> Grant | Refusal:
+            decision = await self._store.reserve(
+                requester, job_id, now=now, blocked_term=hit, rules=self._rules
+            )
+            return decision.outcome
+
+        return await self.reserve_with(requester, job_id, prompt, in_store)
+
+    async def reserve_with(
+        self,
+        requester: Requester,
+        job_id: str,
+        prompt: str,
+        reserve: Callable[[BlockedTerm | None, float], Awaitable[T]],
+    ) -> T:
+        """Reserve through `reserve(blocked_term, now)`, which decides with `rules` and writes
+        in one transaction of its own store (the jam repository writes an entry with its
+        reservation that way). The block list is matched here, outside that transaction; a
+        blocked prompt is told to the mod log; a caller that gives up gets nothing kept."""
         hit = None
         if requester.guild_id is not None:
             hit = await self._block_lists.match(requester.guild_id, prompt)
         try:
-            decision = await self._store.reserve(
-                requester, job_id, now=self._clock(), blocked_term=hit, rules=self._rules
-            )
+            outcome = await reserve(hit, self._clock())
         except asyncio.CancelledError:
             # The caller gave up, perhaps just after the row was written: give the credit back
             # (a no-op when nothing was reserved). Queued behind the reservation, so it sees it.
             self._tasks.spawn(self.refund(job_id), name=f"quota-refund-{job_id}")
             raise
-        outcome = decision.outcome
-        for observer in self._observers:
-            observer(requester, outcome)
+        if isinstance(outcome, Grant | Refusal):
+            for observer in self._observers:
+                observer(requester, outcome)
         if isinstance(outcome, Refusal) and outcome.limit is Limit.BLOCKED_PROMPT and hit:
             await self._events.publish(
                 PromptBlocked(

@@ -36,11 +36,13 @@ class Requester:
 
 @dataclass(frozen=True)
 class Grant:
-    """Credit reserved under `job_id`. None means "no such limit applies"."""
+    """Credit reserved under `job_id`. None means "no such limit applies". `budget_remaining`:
+    what is left of the jam budget that paid for it (None: the server pool paid)."""
 
     job_id: str
     member_remaining: int | None
     pool_remaining: int | None
+    budget_remaining: int | None = None
 
 
 class Limit(enum.StrEnum):
@@ -56,6 +58,7 @@ class Limit(enum.StrEnum):
     GUILD_POOL = "guild_pool"
     BOT_CAP = "bot_cap"
     DUPLICATE_JOB = "duplicate_job"
+    JAM_BUDGET = "jam_budget"  # the jam that pays is out of budget
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class Refusal:
     allowance: int | None = None  # pieces per window / in flight / pool size
     window_seconds: int | None = None
     reset_minute: int | None = None
+    remaining: int | None = None  # what is left of the pool (a jam budget larger than that)
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class Reservation:
     pool_remaining: int | None
     created_at: float
     updated_at: float
+    jam_id: str | None = None  # paid from this jam's budget instead of the server pool
 
 
 # -- one reservation, as the store and the rules exchange it ------------------------------------
@@ -210,6 +215,35 @@ class ReserveContext:
     channel_allowed: bool
     overrides: tuple[RoleOverride, ...]
     blocked_term: BlockedTerm | None  # the block-list entry the prompt hits, if any
+    funds: JamFunds | None = None  # a jam pays instead of the server pool
+
+
+@dataclass(frozen=True)
+class JamFunds:
+    """A jam's budget, read in the reservation's transaction: the jam pays for the piece
+    instead of the server pool (the budget was taken from the pool when the jam started)."""
+
+    jam_id: str
+    left: int
+
+
+@dataclass(frozen=True)
+class BudgetContext:
+    """What taking a jam's budget from a server's pool is decided on (first step)."""
+
+    guild: GuildQuotaRecord | None
+    host: MemberQuotaRecord
+    amount: int
+    now: float
+
+
+@dataclass(frozen=True)
+class BudgetTaken:
+    """`amount` was taken from the pool period `pool_period`; `pool_left` is what remains."""
+
+    amount: int
+    pool_period: int
+    pool_left: int
 
 
 @dataclass(frozen=True)

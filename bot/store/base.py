@@ -1,9 +1,10 @@
 """The store's interface: one repository per aggregate, one backend per database.
 
-The domain (`bot.jobs`, `bot.quota`) talks to these protocols only; `bot.store.sqlite` is the
-embedded default. Every method takes and returns the domain's dataclasses: no driver type
-(rows, connections, cursors) leaves a backend. Rules stay in the domain: a reservation is
-decided by the `ReserveRules` the caller passes in, inside the backend's transaction.
+The domain (`bot.jobs`, `bot.quota`, `bot.jams`) talks to these protocols only;
+`bot.store.sqlite` is the embedded default. Every method takes and returns the domain's
+dataclasses: no driver type (rows, connections, cursors) leaves a backend. Rules stay in the
+domain: a reservation is decided by the `ReserveRules` the caller passes in, inside the
+backend's transaction (a jam's steps by its `JamDecisions`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,33 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Protocol, TypedDict, Unpack
 
+from bot.jams.models import (
+    Accepted,
+    EndReason,
+    EntryContext,
+    EntryDraft,
+    EntryRefusal,
+    EntryState,
+    Jam,
+    JamDraft,
+    JamSettings,
+    JamSnapshot,
+    Post,
+    Step,
+    Transition,
+    VoteContext,
+    VoteOutcome,
+    VoteProblem,
+)
 from bot.jobs.models import Delivery, Job, JobChanges, JobState, Origin
 from bot.quota.models import (
     BlockedTerm,
+    BudgetContext,
+    BudgetTaken,
     GenerationNote,
     GuildQuotaRecord,
     MemberQuotaRecord,
+    Refusal,
     Requester,
     Reservation,
     ReserveContext,
@@ -200,6 +222,126 @@ class QuotaRepository(Protocol):
     ) -> bool: ...
 
 
+class BudgetRules(Protocol):
+    """Taking a jam's budget from the server pool (`bot.quota.rules.ReservationRules`)."""
+
+    def plan_budget(self, ctx: BudgetContext) -> Refusal | int: ...
+
+    def take_budget(
+        self, ctx: BudgetContext, period: int, pool_used: int
+    ) -> BudgetTaken | Refusal: ...
+
+
+class JamDecisions(Protocol):
+    """The jam's rules (`bot.jams.rules.JamRules`), called inside the store's transactions."""
+
+    def entry_refusal(self, ctx: EntryContext) -> EntryRefusal | None: ...
+
+    def vote_problem(self, ctx: VoteContext) -> VoteProblem | None: ...
+
+    def first_step(self, settings: JamSettings, now: float) -> Step: ...
+
+    def step_after_deadline(self, jam: Jam, entries_in_round: int, now: float) -> Step | None: ...
+
+    def step_to_end(self, jam: Jam, reason: EndReason, now: float) -> Step: ...
+
+
+class JamRepository(Protocol):
+    """Jam sessions (issue 11). Every write is one transaction; phase changes are guarded by
+    the phase and round they expect, and queue the posts they owe (`jam_posts`) in the same
+    transaction, so a change happens once and its posts are never lost."""
+
+    async def host_role(self, guild_id: int) -> int | None: ...
+
+    async def set_host_role(self, guild_id: int, role_id: int | None) -> None: ...
+
+    async def create(
+        self, draft: JamDraft, *, now: float, rules: BudgetRules
+    ) -> Jam | Refusal | None:
+        """Take the budget from the pool and write the jam (phase starting); a Refusal when
+        the pool (or the host's standing) says no, None when the channel has a running jam."""
+        ...
+
+    async def open(
+        self, jam_id: str, *, thread_id: int, card_message_id: int, now: float, rules: JamDecisions
+    ) -> Transition | None:
+        """starting → the first round, with its thread and card; None when not starting."""
+        ...
+
+    async def get(self, jam_id: str) -> Jam | None: ...
+
+    async def find(self, channel_id: int) -> Jam | None:
+        """The jam whose thread `channel_id` is; else the running (or latest) jam of the
+        channel `channel_id`; None when neither."""
+        ...
+
+    async def enter(
+        self,
+        draft: EntryDraft,
+        *,
+        now: float,
+        blocked_term: BlockedTerm | None,
+        reserve_rules: ReserveRules,
+        rules: JamDecisions,
+    ) -> Accepted | EntryRefusal | Refusal:
+        """Decide the entry (jam rules, then the quota's rule paid by the jam's budget), and
+        when granted write its reservation and its entry row, in one transaction."""
+        ...
+
+    async def set_entry_state(
+        self, job_id: str, state: EntryState, *, audio_path: str | None = None
+    ) -> bool: ...
+
+    async def vote(
+        self, jam_id: str, number: int, voter_id: int, *, now: float, rules: JamDecisions
+    ) -> VoteOutcome: ...
+
+    async def advance(self, jam_id: str, *, now: float, rules: JamDecisions) -> Transition | None:
+        """The current phase's deadline passed: take the next step (None: not due, or
+        another process took it)."""
+        ...
+
+    async def finish(
+        self,
+        jam_id: str,
+        reason: EndReason,
+        *,
+        by: int | None,
+        now: float,
+        rules: JamDecisions,
+    ) -> Transition | None:
+        """End or cancel a running jam and give the unspent budget back to the pool, in one
+        transaction (None: it was not running)."""
+        ...
+
+    async def snapshot(self, jam_id: str) -> JamSnapshot | None: ...
+
+    async def due(self, now: float) -> list[str]:
+        """Running jams whose deadline has passed."""
+        ...
+
+    async def stale_starting(self, before: float) -> list[str]:
+        """Jams still starting since before `before` (a crash while making the thread)."""
+        ...
+
+    async def next_wakeup(self) -> float | None:
+        """The earliest deadline of a running jam or retry time of a post owed."""
+        ...
+
+    async def pending_posts(self) -> list[Post]:
+        """Posts owed, per jam in the order they must appear."""
+        ...
+
+    async def claim_post(self, post: Post, *, now: float, until: float) -> bool:
+        """Take an owed post until `until` (counting the attempt), unless another claim on
+        it is still running; whether this caller has it."""
+        ...
+
+    async def post_done(self, post: Post, *, now: float) -> None: ...
+
+    async def post_later(self, post: Post, *, at: float) -> None: ...
+
+
 class Store(Protocol):
     """An open database: its repositories, its schema version, and how to close it."""
 
@@ -208,6 +350,9 @@ class Store(Protocol):
 
     @property
     def quota(self) -> QuotaRepository: ...
+
+    @property
+    def jams(self) -> JamRepository: ...
 
     @property
     def description(self) -> str:

@@ -34,6 +34,12 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("quota_reservations", ("job_id",)),
     ("quota_counters", ("scope", "scope_id", "period")),
     ("quota_generation_log", ("job_id",)),
+    ("jam_guild_settings", ("guild_id",)),
+    ("jams", ("id",)),
+    ("jam_rounds", ("jam_id", "number")),
+    ("jam_entries", ("job_id",)),
+    ("jam_votes", ("jam_id", "round", "voter_id")),
+    ("jam_posts", ("jam_id", "kind", "round")),
 )
 
 

@@ -164,4 +164,5 @@ def reservation_from_row(row: Row) -> Reservation:
         pool_remaining=row["pool_remaining"],
         created_at=float(row["created_at"]),
         updated_at=float(row["updated_at"]),
+        jam_id=row["jam_id"],
     )

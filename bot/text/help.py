@@ -30,6 +30,9 @@ def help_text(remaining: Remaining | None = None) -> str:
         "seconds before it is sent: **Cancel** stops it for free until then.",
         "**/history** — your recent tracks here, to post again.",
         "**/quota me** — how many tracks you and this server have left.",
+        "**/jam** — jam sessions: a host starts one (`/jam start`), members enter with "
+        "/compose in its thread, vote on each round's entries, and get a leaderboard and an "
+        "export at the end.",
         "",
         "Each track uses one from your allowance and one from the server's daily pool. "
         "A track that never reached the music service gives both back.",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from bot.jams.events import JamBudgetMoved, JamCancelled, JamEnded, JamStarted
+from bot.jams.models import EndReason
 from bot.quota.events import (
     BarChanged,
     BlockListChanged,
@@ -94,6 +96,36 @@ def _line(event: ModEvent) -> str:
             if note.link is not None and _LINK.fullmatch(note.link):
                 text += f"\n<{note.link}>"  # angle brackets: a plain link, no preview
             return text
+        case JamStarted(host_id=host, thread_id=thread, theme=theme, rounds=rounds, budget=budget):
+            return (
+                f"🎶 <@{host}> started a jam in <#{thread}>: “{safe_text(theme, PROMPT_CHARS)}” "
+                f"({plural(rounds, 'round')}, budget {plural(budget, 'credit')})."
+            )
+        case JamEnded(thread_id=thread, actor_id=actor, spent=spent, returned=returned):
+            who = f" by <@{actor}>" if actor else " after its last round"
+            where = f" in <#{thread}>" if thread else ""
+            return (
+                f"🏁 The jam{where} was ended{who}: {plural(event.entries, 'entry', 'entries')} "
+                f"from {plural(event.participants, 'member')}, {plural(spent, 'credit')} used, "
+                f"{returned} returned."
+            )
+        case JamCancelled(channel_id=channel, actor_id=actor, reason=reason, spent=spent):
+            why = {
+                EndReason.THREAD_DELETED: "because its thread was deleted",
+                EndReason.START_FAILED: "because its card or thread could not be made",
+            }.get(reason, f"by <@{actor}>" if actor else "")
+            return (
+                f"🛑 The jam in <#{channel}> was cancelled {why}: {plural(spent, 'credit')} "
+                f"used, {event.returned} returned."
+            )
+        case JamBudgetMoved(jam_id=jam_id, amount=amount, to_pool=to_pool):
+            if to_pool:
+                return (
+                    f"💰 {plural(amount, 'credit')} went back to the server pool from jam {jam_id}."
+                )
+            return (
+                f"💰 {plural(amount, 'credit')} were taken from the server pool for jam {jam_id}."
+            )
 
 
 def _member_limits(event: MemberLimitsChanged) -> str:

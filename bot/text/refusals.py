@@ -85,3 +85,5 @@ def _reason(refusal: Refusal) -> str:
             )
         case Limit.DUPLICATE_JOB:
             return "That request was already cancelled. Please start a new one."
+        case Limit.JAM_BUDGET:
+            return "Sorry, the jam's budget is used up, so it takes no more entries."

@@ -9,9 +9,11 @@ from urllib.parse import quote
 import discord
 
 from bot.audio.models import PreparedAudio
+from bot.jams.models import EntryMark
 from bot.jobs.models import Job
 from bot.text.audio import explain, peak_text
 from bot.text.format import fit_message, format_seconds, safe_text
+from bot.text.jams import entry_field
 
 EMBED_COLOUR = discord.Colour(0x5865F2)
 DESCRIPTION_CHARS = 1000  # well inside the 4096 limit: the embed is a label, not a document
@@ -74,6 +76,9 @@ def result_embed(job: Job, audio: PreparedAudio | None = None) -> discord.Embed:
         embed.add_field(name="Format", value=explain(audio), inline=False)
     if audio is not None and audio.file is not None and audio.waveform is not None:
         embed.set_image(url=f"attachment://{WAVEFORM_NAME}")
+    mark = EntryMark.from_context(job.context)
+    if mark is not None:  # a jam entry: its number, round and what it riffs on
+        embed.add_field(name="Jam entry", value=entry_field(mark), inline=False)
     embed.set_footer(text=f"ref {reference(job.id)} · made with Lyria 2")
     return embed
 

@@ -14,6 +14,7 @@ import discord
 
 from bot.bot import JamBot
 from bot.interactions import is_moderator, reply
+from bot.jams.models import EntryMark, riff_custom_id
 from bot.jobs.models import Job
 from bot.jobs.request import PROMPT_MAX_CHARS
 from bot.text.requests import UNKNOWN_TRACK
@@ -212,7 +213,7 @@ async def handle_variation_submit(interaction: discord.Interaction[JamBot]) -> b
     return True
 
 
-def _persistent_view(*items: JobButton) -> discord.ui.View:
+def _persistent_view(*items: discord.ui.Item[Any]) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for item in items:
         view.add_item(item)
@@ -226,8 +227,23 @@ def queued_view(job_id: str) -> discord.ui.View:
     return _persistent_view(CancelButton(job_id))
 
 
-def result_view(job_id: str) -> discord.ui.View:
-    return _persistent_view(RerollButton(job_id), VariationButton(job_id))
+def result_view(job: Job) -> discord.ui.View:
+    """Re-roll and Variation; a jam entry also gets Riff (its handler is the jam extension's
+    DynamicItem, which knows it by its custom_id)."""
+    items: list[discord.ui.Item[Any]] = [
+        RerollButton(job.id),
+        VariationButton(job.id),
+    ]
+    if EntryMark.from_context(job.context) is not None:
+        items.append(
+            discord.ui.Button(
+                label="Riff",
+                emoji="🎸",
+                style=discord.ButtonStyle.primary,
+                custom_id=riff_custom_id(job.id),
+            )
+        )
+    return _persistent_view(*items)
 
 
 DYNAMIC_ITEMS: tuple[type[discord.ui.DynamicItem[Any]], ...] = (

@@ -56,7 +56,7 @@ from cogs.compose.tracks import open_track, prepare_track
 
 log = logging.getLogger(__name__)
 
-ViewFactory = Callable[[str], discord.ui.View | None]
+ViewFactory = Callable[[Job], discord.ui.View | None]  # the buttons under a result
 UPLOADING_NOTICE_BYTES = 2 * 1024 * 1024
 UPLOADING_NOTICE_TIMEOUT = 2.0  # the notice is optional: it never holds the upload longer
 RESULT_RETRY_SECONDS = 15 * 60.0
@@ -288,7 +288,7 @@ class ResultDelivery:
                 ctx.requester_id, link=None if attach else job.audio_url, reason=reason
             ),
             embeds=[result_embed(job, audio)],
-            view=self._result_view(job.id),
+            view=self._result_view(job),
             allowed_mentions=ping_only(ctx.requester_id),
             files=functools.partial(open_track, audio) if attach and audio else None,
         )

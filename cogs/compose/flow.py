@@ -29,6 +29,7 @@ from bot.quota.models import Grant, Limit, Refusal
 from bot.text.refusals import low_allowance_note, refusal_text
 from bot.text.requests import invalid_request_text
 from bot.text.status import status_text
+from cogs.compose.jam_entry import JamEntry
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,21 @@ async def start_compose(
     prompt: str,
     negative_prompt: str | None = None,
     seed: int | None = None,
+    riff_of: str | None = None,
 ) -> Job | None:
-    """Validate, reserve, answer and enqueue; None when the request was refused."""
+    """Validate, reserve, answer and enqueue; None when the request was refused.
+    `riff_of`: the job id of the jam entry this one riffs on (the Riff button)."""
     services = interaction.client.services
+    seed = random_seed() if seed is None else seed  # chosen now: shown, stored, reproducible
+    # Jam sessions: in a jam's thread the jam shapes the request and pays for it.
+    entry = await JamEntry.of(
+        interaction, prompt=prompt, negative_prompt=negative_prompt, seed=seed, riff_of=riff_of
+    )
+    if isinstance(entry, str):
+        await reply(interaction, entry, ephemeral=True)
+        return None
+    if entry is not None:
+        prompt, negative_prompt = entry.prompt, entry.negative_prompt
     invalid = validate_request(prompt, negative_prompt, seed)
     if invalid is not None:
         await reply(interaction, invalid_request_text(invalid), ephemeral=True)
@@ -56,11 +69,12 @@ async def start_compose(
     # What is sent, stored and checked: the member's text without invisible noise.
     prompt = normalize_prompt(prompt)
     negative_prompt = normalize_negative_prompt(negative_prompt)
-    seed = random_seed() if seed is None else seed
 
     job_id = new_job_id()
     reserving = asyncio.ensure_future(
         services.quota.ledger.reserve(requester_of(interaction), job_id, prompt)
+        if entry is None
+        else entry.reserve(job_id)  # the jam's budget pays
     )
     deferred_privately = False
     try:
@@ -70,7 +84,7 @@ async def start_compose(
         deferred_privately = True
         outcome = await reserving
 
-    if isinstance(outcome, Refusal):
+    if not isinstance(outcome, Grant):
         await _refuse(interaction, outcome, deferred_privately)
         return None
     try:
@@ -98,7 +112,7 @@ async def start_compose(
                 guild_id=str(interaction.guild_id) if interaction.guild_id else None,
                 channel_id=str(interaction.channel_id) if interaction.channel_id else None,
                 origin=Origin.DISCORD,
-                context=context.to_context(),
+                context={**context.to_context(), **(entry.context() if entry else {})},
                 job_id=job_id,
             )
         )
@@ -120,13 +134,14 @@ async def start_compose(
 
 
 async def _refuse(
-    interaction: discord.Interaction[JamBot], refusal: Refusal, deferred_privately: bool
+    interaction: discord.Interaction[JamBot], refusal: Refusal | str, deferred_privately: bool
 ) -> None:
-    if refusal.limit is Limit.MEMBER_IN_FLIGHT and refusal.retry_at is None:
+    """Say why not, privately (a jam gives its reasons as sentences)."""
+    if isinstance(refusal, Refusal) and refusal.limit is Limit.MEMBER_IN_FLIGHT:
         ready = interaction.client.services.engine.expected_finish(str(interaction.user.id))
-        if ready is not None:
+        if ready is not None and refusal.retry_at is None:
             refusal = Refusal(refusal.limit, retry_at=ready, allowance=refusal.allowance)
-    text = f"🙏 {refusal_text(refusal)}"
+    text = f"🙏 {refusal if isinstance(refusal, str) else refusal_text(refusal)}"
     if deferred_privately:
         if not await edit_original(interaction, text):
             await reply(interaction, text)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bot.config import DatabaseUrl
+from bot.store.base import JamRepository
+from bot.store.errors import StoreError
 from bot.store.postgres.database import PostgresDatabase, migration_scripts
 from bot.store.postgres.jobs import PostgresJobRepository
 from bot.store.postgres.quota import PostgresQuotaRepository
@@ -29,6 +31,11 @@ class PostgresStore:
     @property
     def quota(self) -> PostgresQuotaRepository:
         return self._quota
+
+    @property
+    def jams(self) -> JamRepository:
+        # The jam tables exist (migration 0005); their PostgreSQL repository is being ported.
+        raise StoreError("jam sessions are not available on PostgreSQL yet")
 
     @property
     def description(self) -> str:

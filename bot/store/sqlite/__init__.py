@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.store.sqlite.database import BUSY_TIMEOUT_MS, SqliteDatabase, migration_scripts
+from bot.store.sqlite.jams import SqliteJamRepository
 from bot.store.sqlite.jobs import SqliteJobRepository
 from bot.store.sqlite.quota import SqliteQuotaRepository
 
@@ -16,6 +17,7 @@ class SqliteStore:
         self.database = database
         self._jobs = SqliteJobRepository(database)
         self._quota = SqliteQuotaRepository(database)
+        self._jams = SqliteJamRepository(database)
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteStore:
@@ -28,6 +30,10 @@ class SqliteStore:
     @property
     def quota(self) -> SqliteQuotaRepository:
         return self._quota
+
+    @property
+    def jams(self) -> SqliteJamRepository:
+        return self._jams
 
     @property
     def description(self) -> str:

@@ -16,6 +16,7 @@ from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
     GuildQuotaRecord,
+    JamFunds,
     MemberQuotaRecord,
     Requester,
     Reservation,
@@ -59,15 +60,7 @@ class SqliteQuotaRepository:
         rules: ReserveRules,
     ) -> ReserveDecision:
         def work(conn: sqlite3.Connection) -> ReserveDecision:
-            ctx = _reserve_context(conn, requester, job_id, now, blocked_term)
-            planned = rules.plan(ctx)
-            if isinstance(planned, ReserveDecision):
-                return planned
-            usage = _usage(conn, requester.scope_id, requester.user_id, planned)
-            decision = rules.decide(ctx, planned, usage)
-            if decision.reservation is not None:
-                _take(conn, decision.reservation)
-            return decision
+            return reserve_in_transaction(conn, requester, job_id, now, blocked_term, rules)
 
         return await self._batcher.run(work)
 
@@ -358,12 +351,35 @@ _COUNTER_SQL = "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ?
 _RESERVATION_SQL = "SELECT * FROM quota_reservations WHERE job_id = ?"
 
 
+def reserve_in_transaction(
+    conn: sqlite3.Connection,
+    requester: Requester,
+    job_id: str,
+    now: float,
+    blocked_term: BlockedTerm | None,
+    rules: ReserveRules,
+    funds: JamFunds | None = None,
+) -> ReserveDecision:
+    """Decide with `rules` and take what a grant counts, inside the caller's transaction (the
+    jam repository calls it with `funds` to reserve an entry and write it in one go)."""
+    ctx = _reserve_context(conn, requester, job_id, now, blocked_term, funds)
+    planned = rules.plan(ctx)
+    if isinstance(planned, ReserveDecision):
+        return planned
+    usage = _usage(conn, requester.scope_id, requester.user_id, planned)
+    decision = rules.decide(ctx, planned, usage)
+    if decision.reservation is not None:
+        _take(conn, decision.reservation)
+    return decision
+
+
 def _reserve_context(
     conn: sqlite3.Connection,
     requester: Requester,
     job_id: str,
     now: float,
     blocked_term: BlockedTerm | None,
+    funds: JamFunds | None,
 ) -> ReserveContext:
     gid, uid = requester.scope_id, requester.user_id
     existing = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
@@ -394,6 +410,7 @@ def _reserve_context(
         channel_allowed=channel_allowed,
         overrides=tuple(overrides),
         blocked_term=blocked_term,
+        funds=funds,
     )
 
 
@@ -458,7 +475,7 @@ def _take(conn: sqlite3.Connection, r: Reservation) -> None:
     conn.execute(
         "INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state, in_flight, "
         "counts_member, used_extra, pool_period, bot_day, member_remaining, pool_remaining, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, updated_at, jam_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             r.job_id,
             r.guild_id,
@@ -474,6 +491,7 @@ def _take(conn: sqlite3.Connection, r: Reservation) -> None:
             r.pool_remaining,
             r.created_at,
             r.updated_at,
+            r.jam_id,
         ),
     )
     if r.pool_period is not None:
@@ -498,10 +516,24 @@ def _refund(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
     )
     if r.pool_period is not None:
         _bump_counter(conn, GUILD_SCOPE, r.guild_id, r.pool_period, -1)
+    if r.jam_id is not None:
+        _refund_to_jam(conn, r.jam_id)
     _bump_counter(conn, BOT_SCOPE, 0, r.bot_day, -1)
     if r.used_extra:
         _add_extra_credit(conn, r.guild_id, r.user_id, 1)
     return True
+
+
+def _refund_to_jam(conn: sqlite3.Connection, jam_id: str) -> None:
+    """A jam-paid piece's credit goes back to the jam's budget: nothing to write while the jam
+    holds its budget (what it spent is counted from these rows). Once the jam has given its
+    rest back to the pool, the credit goes to the pool period the budget came from."""
+    row = conn.execute(
+        "SELECT guild_id, pool_period FROM jams WHERE id = ? AND settled = 1", (jam_id,)
+    ).fetchone()
+    if row is not None:
+        _bump_counter(conn, GUILD_SCOPE, int(row[0]), int(row[1]), -1)
+        conn.execute("UPDATE jams SET returned = returned + 1 WHERE id = ?", (jam_id,))
 
 
 def _finish(conn: sqlite3.Connection, job_id: str, now: float) -> None:
@@ -514,3 +546,26 @@ def _finish(conn: sqlite3.Connection, job_id: str, now: float) -> None:
 
 def _bit(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
+
+
+# -- for the jam repository, inside its transactions ----------------------------------------------
+
+
+def counter(conn: sqlite3.Connection, scope: str, scope_id: int, period: int) -> int:
+    return _counter(conn, scope, scope_id, period)
+
+
+def bump_counter(
+    conn: sqlite3.Connection, scope: str, scope_id: int, period: int, delta: int
+) -> None:
+    _bump_counter(conn, scope, scope_id, period, delta)
+
+
+def guild_record(conn: sqlite3.Connection, guild_id: int) -> GuildQuotaRecord | None:
+    row = conn.execute("SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,))
+    found = row.fetchone()
+    return None if found is None else guild_from_row(found)
+
+
+def member_record(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberQuotaRecord:
+    return member_from_row(conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone())

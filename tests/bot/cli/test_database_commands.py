@@ -24,6 +24,7 @@ from bot.store.base import Store
 from bot.store.connect import open_url
 from bot.store.copying import TABLES, tables_of
 from bot.store.migrations import load_migrations
+from bot.store.sqlite import SqliteStore
 from tests.process_support import bot_env, run_bot_command
 
 PASSWORD = "hunter2-not-needed"  # trust authentication ignores it; it must never be printed
@@ -110,6 +111,37 @@ async def fill(store: Store) -> None:
     await quota.refund("job-1", now=1060.0)
     note = GenerationNote("job-0", BIG_ID + 1, BIG_ID, "calm piano", "delivered", "https://x/y")
     await quota.finish("job-0", now=1070.0, note=note)
+    await fill_jams(store)
+
+
+async def fill_jams(store: Store) -> None:
+    """A jam with a round, an entry, a vote and a post (written as rows: copy-db copies rows)."""
+    assert isinstance(store, SqliteStore)
+    db = store.database
+    await db.execute("INSERT INTO jam_guild_settings VALUES (?, ?)", (BIG_ID, BIG_ID + 3))
+    await db.execute(
+        "INSERT INTO jams (id, guild_id, channel_id, thread_id, host_id, theme, rounds, "
+        "round_seconds, vote_seconds, entries_per_round, budget, pool_period, phase, "
+        "phase_ends_at, created_at, updated_at) "
+        "VALUES ('jam1', ?, ?, ?, ?, 'rainy day — lo-fi', 2, 600, 300, 1, 8, 0, 'voting', "
+        "1900.5, 1000.0, 1000.0)",
+        (BIG_ID, BIG_ID + 5, BIG_ID + 6, BIG_ID),
+    )
+    await db.execute(
+        "INSERT INTO jam_rounds (jam_id, number, opened_at, submit_ends_at) "
+        "VALUES ('jam1', 1, 1000.0, 1600.0)"
+    )
+    await db.execute(
+        "INSERT INTO jam_entries (job_id, jam_id, round, number, user_id, display_name, prompt, "
+        "final_prompt, seed, created_at) VALUES ('job-0', 'jam1', 1, 1, ?, 'ålice', 'rain', "
+        "'rain, lo-fi', ?, 1001.0)",
+        (BIG_ID, 2**32 - 1),
+    )
+    await db.execute("INSERT INTO jam_votes VALUES ('jam1', 1, ?, 1, 1700.0)", (BIG_ID + 1,))
+    await db.execute(
+        "INSERT INTO jam_posts (jam_id, kind, round, position, due_at) "
+        "VALUES ('jam1', 'ballot', 1, 0, 1600.0)"
+    )
 
 
 async def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
