@@ -9,8 +9,9 @@ Secrets are wrapped in `Secret`, whose repr and str never show the value.
 from __future__ import annotations
 
 import hmac
+import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import time
 from pathlib import Path
@@ -31,8 +32,19 @@ class ConfigError(Exception):
     def __init__(self, variable: str, expected: str, *, got: str | None = None) -> None:
         self.variable = variable
         self.expected = expected
+        self.variables: tuple[str, ...] = (variable,)
         shown = "" if got is None else f" (got {got!r})"
         super().__init__(f"{variable}: expected {expected}{shown}")
+
+
+class MissingSettings(ConfigError):
+    """Required settings are unset: every one of them named, on one line."""
+
+    def __init__(self, missing: Sequence[tuple[str, str]]) -> None:
+        (variable, expected), *_ = missing
+        super().__init__(variable, expected)
+        self.variables = tuple(name for name, _ in missing)
+        self.args = ("; ".join(f"{name}: expected {what}" for name, what in missing),)
 
 
 class Secret:
@@ -74,21 +86,26 @@ def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]
     return parse
 
 
-def _parse_float(minimum: float) -> Callable[[str], float]:
+def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = float(raw.strip())
-        if not value >= minimum:  # also rejects NaN
+        if not minimum <= value <= maximum or not math.isfinite(value):  # also rejects NaN
             raise ValueError(raw)
         return value
 
     return parse
 
 
-def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+def _parse_url(schemes: tuple[str, ...], *, as_given: bool = False) -> Callable[[str], str]:
+    """An absolute URL with one of `schemes`; a trailing slash is dropped unless `as_given`
+    (a URL that is dialled as it stands, with no query: the gateway's)."""
+
     def parse(raw: str) -> str:
-        value = raw.strip().rstrip("/")
+        value = raw.strip() if as_given else raw.strip().rstrip("/")
         scheme, sep, rest = value.partition("://")
-        if not sep or scheme not in schemes or not rest:
+        if not sep or scheme not in schemes or not rest.strip("/"):
+            raise ValueError(raw)
+        if as_given and ("?" in rest or "#" in rest):
             raise ValueError(raw)
         return value
 
@@ -156,7 +173,9 @@ _SPECS: dict[str, _Spec] = {
         "DEBUG, INFO, WARNING, ERROR or CRITICAL",
         "INFO",
     ),
-    "GENERATION_TIMEOUT_SECONDS": _Spec(_parse_float(30), "seconds, at least 30", "600"),
+    "GENERATION_TIMEOUT_SECONDS": _Spec(
+        _parse_float(30, 86400), "seconds, from 30 to 86400 (a day)", "600"
+    ),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
@@ -165,7 +184,9 @@ _SPECS: dict[str, _Spec] = {
         _parse_url(("http", "https")), "an http(s) URL", "https://discord.com/api/v10"
     ),
     "DISCORD_GATEWAY_URL": _Spec(
-        _parse_url(("ws", "wss")), "a ws(s) URL", "wss://gateway.discord.gg"
+        _parse_url(("ws", "wss"), as_given=True),
+        "a ws(s) URL without a query (discord.py adds its own)",
+        "wss://gateway.discord.gg",
     ),
     "DEV_GUILD_ID": _Spec(_parse_snowflake, "a server id (a positive number)", ""),
     "OWNER_IDS": _Spec(_parse_snowflakes, "comma-separated user ids", ""),
@@ -206,10 +227,10 @@ class Settings:
     dm_policy: str
 
     def require(self, *variables: str) -> None:
-        """Raise `ConfigError` for the first of `variables` (names like "AIMLAPI_KEY") unset."""
-        for variable in variables:
-            if not getattr(self, variable.lower()):
-                raise ConfigError(variable, _SPECS[variable].expected)
+        """Raise `MissingSettings` naming every one of `variables` ("AIMLAPI_KEY", ...) unset."""
+        missing = [(v, _SPECS[v].expected) for v in variables if not getattr(self, v.lower())]
+        if missing:
+            raise MissingSettings(missing)
 
 
 def setting_names() -> list[str]:
@@ -228,7 +249,11 @@ def load_settings(
     """
     environment = os.environ if environ is None else environ
     env_file = dotenv_path if dotenv_path is not None else env_file_path(environment)
+    named = dotenv_path is None and bool((environment.get(ENV_FILE_VARIABLE) or "").strip())
     merged: dict[str, str] = {}
+    if named and env_file is not None and not env_file.is_file():
+        # The default .env may be absent; a file someone named must not be silently skipped.
+        raise ConfigError(ENV_FILE_VARIABLE, "an existing settings file", got=str(env_file))
     if env_file is not None and env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     merged.update(environment)
