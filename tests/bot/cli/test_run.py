@@ -55,6 +55,7 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
         log = output.decode(errors="replace")
         assert process.returncode == 0, log
         assert "stop signal received" in log
+        assert "PyNaCl" not in log and "voice will NOT be supported" not in log  # no voice used
         assert fake_discord.bot_token not in log and fake_api.api_key not in log
         assert fake_discord.spec_errors == [] and fake_discord.unknown_routes == []
         assert fake_discord.internal_errors == []
