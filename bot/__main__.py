@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
+    sync.add_argument(
+        "--clear",
+        action="store_true",
+        help="with --guild: remove that server's own copies (when it shows every command twice)",
+    )
     return parser
 
 
@@ -47,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "sync":
         from bot.cli.sync import run_sync
 
-        return run_sync(settings, guild_id=args.guild)
+        return run_sync(settings, guild_id=args.guild, clear=args.clear)
     from bot.cli.run import run_bot
 
     return run_bot(settings)

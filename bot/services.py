@@ -15,6 +15,7 @@ import aiohttp
 
 from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
+from bot.fs import folder_error
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
 from bot.quota.components import Quota
@@ -22,6 +23,10 @@ from bot.quota.models import QuotaDefaults
 from bot.store.base import Store
 from bot.store.connect import open_store
 from bot.tasks import TaskTracker
+
+
+class StartupError(RuntimeError):
+    """Something the bot needs besides the database cannot be set up; one line says what."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,13 @@ class Services:
         resume_origins: Collection[Origin],
     ) -> Services:
         settings.require("AIMLAPI_KEY")  # before anything is created on disk
-        await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
+        try:
+            await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = folder_error(settings.audio_dir, exc)
+            raise StartupError(
+                f"AUDIO_DIR {settings.audio_dir} cannot be created: {reason}"
+            ) from exc
         store = await open_store(settings)
         # aiohttp's default pool (100 connections) would queue downloads behind polls when
         # many generations run; the engine already bounds concurrency, so size the pool to it.

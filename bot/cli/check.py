@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from bot.config import Settings
+from bot.fs import folder_error
 from bot.jobs.models import UNFINISHED_STATES, JobState
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
@@ -78,7 +79,7 @@ async def check(settings: Settings, out: TextIO) -> int:
         await asyncio.to_thread(audio_dir.mkdir, parents=True, exist_ok=True)
         writable = await asyncio.to_thread(os.access, audio_dir, os.W_OK)
     except OSError as exc:
-        report(False, f"AUDIO_DIR {audio_dir} cannot be created: {exc.strerror}")
+        report(False, f"AUDIO_DIR {audio_dir} cannot be created: {folder_error(audio_dir, exc)}")
     else:
         report(
             writable,

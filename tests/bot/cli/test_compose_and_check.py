@@ -264,3 +264,33 @@ async def test_check_reports_an_unusable_database(tmp_path: Path) -> None:
     )
     assert code == 1
     assert "problem: database:" in stdout and str(folder) in stdout
+
+
+async def test_check_says_when_a_folder_on_the_way_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where a folder should be")
+    code, stdout, stderr = await run_bot(
+        environment(
+            tmp_path,
+            None,
+            DISCORD_TOKEN="t",
+            AIMLAPI_KEY="k",
+            DATABASE_PATH=str(blocker / "db" / "bot.sqlite3"),
+            AUDIO_DIR=str(blocker / "audio"),
+        ),
+        "check",
+    )
+    assert code == 1, stderr
+    assert stderr == ""
+    assert f"problem: database: cannot open database {blocker}/db/bot.sqlite3: " in stdout
+    assert stdout.count(f"{blocker} is a file, not a folder") == 2  # the database and AUDIO_DIR
+
+
+async def test_check_says_when_the_database_path_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    _, stdout, _ = await run_bot(
+        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        "check",
+    )
+    assert f"cannot open database {folder}: it is a folder, not a file" in stdout
