@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot import redaction
 from bot.aimlapi.client import LyriaClient
 from bot.config import Settings
 from bot.fs import folder_error
@@ -48,6 +49,7 @@ class Services:
         resume_origins: Collection[Origin],
     ) -> Services:
         settings.require("AIMLAPI_KEY")  # before anything is created on disk
+        redaction.remember(settings)  # no stored or shown text may carry a secret
         try:
             await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
         except OSError as exc:

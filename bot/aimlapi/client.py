@@ -49,6 +49,7 @@ from bot.aimlapi.errors import (
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 from bot.config import Settings
+from bot.redaction import redact, register
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class LyriaClient:
             raise ValueError("the shared session must not carry a default Authorization header")
         self._session = session
         self._api_key = api_key
+        register([api_key])  # the provider may echo it: nothing stored or shown may carry it
         self._endpoint = URL(base_url.rstrip("/") + "/" + ENDPOINT)
         self.model = model
         self.request_timeout = request_timeout
@@ -187,7 +189,7 @@ class LyriaClient:
                     f"submission answered {answer.status} without a readable id",
                     status=answer.status,
                 ) from exc
-            status = str(payload.get("status") or "queued")
+            status = redact(str(payload.get("status") or "queued"))
             if status == "error":
                 _raise_generation_failed(generation_id, payload, answer.status)
             usage = _usage(payload, answer.headers)
@@ -233,6 +235,7 @@ class LyriaClient:
             raise MalformedResponse(
                 f"poll of {generation_id} answered without a status", status=answer.status
             )
+        status = redact(status)
         usage = _usage(payload, answer.headers)
         if status == "error":
             _raise_generation_failed(generation_id, payload, answer.status)
@@ -455,7 +458,9 @@ def _json_object(answer: _Answer) -> dict[str, Any]:
 
 def _usage(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Usage:
     usage_headers = {
-        k.lower(): v for k, v in headers.items() if k.lower().startswith(USAGE_HEADER_PREFIX)
+        k.lower(): redact(v)
+        for k, v in headers.items()
+        if k.lower().startswith(USAGE_HEADER_PREFIX)
     }
     credits: float | None = None
     meta = payload.get("meta")
@@ -503,7 +508,7 @@ def _readable_error(error: Any) -> tuple[str | None, str | None]:
 
 def _raise_generation_failed(generation_id: str, payload: Mapping[str, Any], http: int) -> NoReturn:
     name, message = _readable_error(payload.get("error"))
-    message = message or "the provider gave no reason"
+    name, message = redact(name), redact(message or "the provider gave no reason")
     raise GenerationFailed(
         f"generation {generation_id} failed: {name + ': ' if name else ''}{message}",
         name=name,
@@ -540,6 +545,7 @@ def _http_error(answer: _Answer, what: str) -> AimlApiError:
         _, provider_message = _readable_error(payload)
         if provider_message is None:
             _, provider_message = _readable_error(payload.get("error"))
+        provider_message = redact(provider_message)
         rid = payload.get("requestId") or payload.get("request_id")
         request_id = str(rid) if rid else None
     request_id = request_id or answer.headers.get("x-request-id")

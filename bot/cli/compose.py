@@ -22,6 +22,7 @@ from typing import TextIO
 
 import aiohttp
 
+from bot import redaction
 from bot.aimlapi.client import LyriaClient
 from bot.config import ConfigError, Settings
 from bot.jobs.engine import EngineTuning, JobEngine
@@ -77,6 +78,7 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
     # Logs would tear the progress line apart: only warnings and worse, secrets redacted.
     level = settings.log_level if settings.log_level in {"ERROR", "CRITICAL"} else "WARNING"
     setup_logging(level, secrets=[settings.aimlapi_key.reveal()])
+    redaction.remember(settings)
     out = Path(args.out).expanduser() if args.out else None
     request = JobRequest(
         prompt=normalize_prompt(prompt),

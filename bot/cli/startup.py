@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from bot import redaction
 from bot.config import ConfigError, Settings
 from bot.endpoints import apply_discord_endpoints
 from bot.logs import setup_logging
@@ -33,5 +34,6 @@ def prepare(settings: Settings, *required: str, quiet: bool = False) -> int | No
     if quiet and level == "INFO":
         level = "WARNING"
     setup_logging(level, secrets_of(settings))
+    redaction.remember(settings)
     apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     return None

@@ -18,6 +18,7 @@ from bot.aimlapi.errors import (
     UpstreamTimeout,
 )
 from bot.jobs.models import ErrorKind
+from bot.redaction import redact
 
 DETAIL_CHARS = 300
 
@@ -50,5 +51,6 @@ def error_detail(exc: AimlApiError) -> str | None:
     if isinstance(exc, DownloadError):
         return exc.reason
     if isinstance(exc, BadRequest | GenerationFailed) and exc.provider_message:
-        return " ".join(exc.provider_message.split())[:DETAIL_CHARS]
+        # Secrets are masked before the text is cut, so a cut never leaves half a key.
+        return redact(" ".join(exc.provider_message.split()))[:DETAIL_CHARS]
     return None
