@@ -43,6 +43,7 @@ from bot.store.connect import open_store
 from bot.store.errors import StoreError
 from bot.text.failures import download_note, failure_text
 from bot.text.requests import invalid_request_text
+from bot.text.terminal import account_problem_text
 
 REQUESTER = "terminal"
 
@@ -183,6 +184,9 @@ async def _report(
     engine: JobEngine, job: Job, out: Path | None, stdout: TextIO, stderr: TextIO
 ) -> int:
     if job.state is not JobState.COMPLETED:
+        if job.error_kind is not None and job.error_kind.account_problem:
+            print(f"Failed: {account_problem_text(job.error_kind, job.error_detail)}", file=stderr)
+            return EXIT_FAILED
         print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {failure_text(job)}", file=stderr)
         if job.state is JobState.SUBMIT_UNKNOWN:
             print(

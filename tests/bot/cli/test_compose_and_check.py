@@ -150,8 +150,22 @@ async def test_a_refused_submission_exits_1(tmp_path: Path) -> None:
             environment(tmp_path, api, AIMLAPI_KEY="wrong-key"), "compose", "jazz"
         )
     assert code == 1
-    assert "API account has a problem" in stderr
+    # At the terminal the reader is the owner: name the setting, the answer and the fix.
+    assert "owner has been told" not in stderr
+    assert "AIMLAPI_KEY" in stderr and "HTTP 401" in stderr
+    assert "Invalid or missing API key" in stderr  # what the provider said
+    assert "https://aimlapi.com/app/keys" in stderr
     assert "wrong-key" not in stderr
+
+
+async def test_an_account_out_of_credit_says_so_at_the_terminal(tmp_path: Path) -> None:
+    async with FakeAimlApi() as api:
+        api.script_submit(403, body={"message": "Insufficient credits", "statusCode": 403})
+        code, _, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
+    assert code == 1
+    assert "owner has been told" not in stderr
+    assert "HTTP 403" in stderr and "Insufficient credits" in stderr
+    assert "AIMLAPI_KEY" in stderr and "credit" in stderr
 
 
 async def test_a_generation_that_outlives_the_timeout_exits_3(tmp_path: Path) -> None:
