@@ -15,10 +15,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Discord bot (the default)")
 
     compose = sub.add_parser("compose", help="generate one piece of music in the terminal")
-    compose.add_argument("prompt", help="what the music should sound like")
+    compose.add_argument("prompt", nargs="?", help="what the music should sound like")
     compose.add_argument("--negative-prompt", default=None, help="what to leave out")
     compose.add_argument("--seed", type=int, default=None, help="a seed >= 0 for repeatability")
     compose.add_argument("--out", default=None, help="where to save the audio (default: AUDIO_DIR)")
+    compose.add_argument(
+        "--resume",
+        metavar="JOB",
+        default=None,
+        help="finish a job an interruption left behind (no new submission, no new charge)",
+    )
 
     sub.add_parser("check", help="validate the settings and the database, and say what is wrong")
 
@@ -41,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
+    if command == "compose" and args.resume is not None:
+        from bot.cli.resume import run_resume
+
+        return run_resume(settings, args)
     if command == "compose":
         from bot.cli.compose import run_compose
 

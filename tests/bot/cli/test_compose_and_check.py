@@ -308,3 +308,84 @@ async def test_check_says_when_the_database_path_is_a_folder(tmp_path: Path) -> 
         "check",
     )
     assert f"cannot open database {folder}: it is a folder, not a file" in stdout
+
+
+async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi) -> str:
+    """Start `compose`, press Ctrl-C once the provider has the job; the stderr it printed."""
+    process = await start_bot_process(environment(tmp_path, api), "compose", "a long drone")
+    assert process.stderr is not None
+    line = b""
+    async with asyncio.timeout(15):
+        while b"generating" not in line:
+            line = await process.stderr.readline()
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 130
+    return stderr.decode()
+
+
+async def test_resume_finishes_a_job_interrupted_after_submission(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=60) as api:
+        await learn_fast_generations(tmp_path, 0.2)
+        stderr = await interrupt_while_generating(tmp_path, api)
+        job_id = stderr.split("--resume ", 1)[1].split()[0].strip("`.")
+        api.finish_now(next(iter(api.jobs)))
+        out = tmp_path / "drone.wav"
+        code, stdout, stderr = await run_bot(
+            environment(tmp_path, api), "compose", "--resume", job_id, "--out", str(out)
+        )
+        assert code == 0, stderr
+        assert f"Saved: {out.resolve()}" in stdout
+        assert await asyncio.to_thread(out.read_bytes) == api.audio
+        assert len(api.posts) == 1  # polled and downloaded, never submitted again
+        # Resuming it again says where it went, and changes nothing.
+        code, stdout, stderr = await run_bot(
+            environment(tmp_path, api), "compose", "--resume", job_id
+        )
+        assert code == 0, stderr
+        assert f"already saved: {out.resolve()}" in stdout.lower()
+        assert len(api.posts) == 1 and api.cdn_downloads == 1
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        counts = await db.jobs.count_by_state()
+    finally:
+        await db.close()
+    assert counts == {JobState.DELIVERED: 1}
+
+
+async def test_resume_refuses_unknown_and_discord_jobs_in_one_line(tmp_path: Path) -> None:
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        now = 1_000.0
+        await db.jobs.insert(
+            Job(
+                id="0123456789ab",
+                state=JobState.SUBMITTED,
+                prompt="p",
+                negative_prompt=None,
+                seed=None,
+                model="google/lyria2",
+                requester_id="42",
+                guild_id="1",
+                channel_id="2",
+                origin=Origin.DISCORD,
+                context={},
+                created_at=now,
+                updated_at=now,
+                deadline_at=now + 600,
+                generation_id="gen-1",
+            )
+        )
+    finally:
+        await db.close()
+    async with FakeAimlApi() as api:
+        env = environment(tmp_path, api)
+        for job_id, complaint in (("ffffffffffff", "no job"), ("0123456789ab", "Discord")):
+            code, _, stderr = await run_bot(env, "compose", "--resume", job_id)
+            assert code == 2, stderr
+            assert stderr.strip().count("\n") == 0 and complaint in stderr and job_id in stderr
+        code, _, stderr = await run_bot(env, "compose", "jazz", "--resume", "ffffffffffff")
+        assert code == 2 and "not both" in stderr
+        code, _, stderr = await run_bot(env, "compose")
+        assert code == 2 and "--resume" in stderr
+        assert api.requests == []
