@@ -9,8 +9,10 @@ Secrets are wrapped in `Secret`, whose repr and str never show the value.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import time
@@ -130,6 +132,25 @@ def _parse_snowflakes(raw: str) -> frozenset[int]:
     return frozenset(_parse_snowflake(part) for part in raw.split(",") if part.strip())
 
 
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
+
+def _parse_hosts_and_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names and IP networks (CIDR or single addresses), lower-cased."""
+    entries: list[str] = []
+    for part in raw.split(","):
+        entry = part.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(entry):
+                raise ValueError(raw) from None
+        entries.append(entry)
+    return tuple(entries)
+
+
 def _parse_choice(*choices: str, case: Callable[[str], str] = str.lower) -> Callable[[str], str]:
     """One of `choices`, compared after `case` (lower-case by default)."""
 
@@ -180,6 +201,11 @@ _SPECS: dict[str, _Spec] = {
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
     ),
+    "AUDIO_URL_ALLOW": _Spec(
+        _parse_hosts_and_networks,
+        "comma-separated host names and IP networks such as cdn.internal, 10.0.0.0/8",
+        "",
+    ),
     "DISCORD_API_BASE_URL": _Spec(
         _parse_url(("http", "https")), "an http(s) URL", "https://discord.com/api/v10"
     ),
@@ -200,6 +226,10 @@ _SPECS: dict[str, _Spec] = {
 }
 
 
+# Settings whose empty value is an empty collection rather than "unset".
+_COLLECTIONS = frozenset({"OWNER_IDS", "AUDIO_URL_ALLOW"})
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated settings. Build with `load_settings()`; never mutate."""
@@ -214,6 +244,7 @@ class Settings:
     generation_timeout_seconds: float
     max_concurrent_generations: int
     max_audio_bytes: int
+    audio_url_allow: tuple[str, ...]
     discord_api_base_url: str
     discord_gateway_url: str
     dev_guild_id: int | None
@@ -285,8 +316,8 @@ def env_file_path(environment: Mapping[str, str]) -> Path | None:
 
 
 def _empty_value(variable: str, spec: _Spec) -> Any:
-    if variable == "OWNER_IDS":
-        return frozenset()
+    if variable in _COLLECTIONS:
+        return spec.parse("")
     if spec.secret or spec.default == "":
         return None
     raise ConfigError(variable, spec.expected)

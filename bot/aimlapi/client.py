@@ -7,6 +7,10 @@ unreadable 200) raises `AmbiguousSubmission` and is never retried here.
 
 The API key is sent per request (never stored on the shared session), never to the CDN, and
 never appears in reprs, exceptions or logs.
+
+The audio URL of a completed job is vetted by `url_policy.UrlPolicy` when the poll returns it
+(a URL that can never be fetched fails the job at once) and again at every hop of the download
+(redirects followed one by one) and on the address each connection reached.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -42,12 +47,14 @@ from bot.aimlapi.errors import (
     NotFound,
     OutOfCredits,
     RateLimited,
+    RefusedUrl,
     ServerError,
     ServiceUnavailable,
     Unauthorized,
     UpstreamTimeout,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
+from bot.aimlapi.url_policy import GuardedResolver, UrlAllowance, UrlPolicy
 from bot.config import Settings
 from bot.redaction import redact, register
 
@@ -58,6 +65,8 @@ USAGE_HEADER_PREFIX = "x-aimlapi-"
 MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
 WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+MAX_REDIRECTS = 5  # hops a download follows, each checked by the URL policy
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # In-progress statuses seen so far (`waiting` is undocumented); others are logged once.
 KNOWN_PENDING_STATUSES = frozenset({"queued", "generating", "waiting"})
 _warned_statuses: set[str] = set()
@@ -97,7 +106,12 @@ class LyriaClient:
         max_retry_delay: float = 30.0,
         download_timeout: float = 300.0,
         jitter: Callable[[], float] = random.random,
+        audio_url_allow: Collection[str] = (),
+        resolver_factory: Callable[[], AbstractResolver] = aiohttp.DefaultResolver,
     ) -> None:
+        """`audio_url_allow`: AUDIO_URL_ALLOW's entries (hosts, networks) the audio may come
+        from besides https and the API's own origin. `resolver_factory` makes the DNS resolver
+        the audio URL is checked and fetched with (tests play a hostile DNS with it)."""
         if not api_key:
             raise ValueError("an API key is required")
         if submit_attempts < 1:
@@ -118,6 +132,8 @@ class LyriaClient:
         self.max_retry_delay = max_retry_delay
         self.download_timeout = download_timeout
         self._jitter = jitter
+        self.url_policy = UrlPolicy(base_url, UrlAllowance.parse(audio_url_allow))
+        self._new_resolver = resolver_factory
 
     @classmethod
     def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> LyriaClient:
@@ -129,6 +145,7 @@ class LyriaClient:
             api_key=settings.aimlapi_key.reveal(),
             base_url=settings.aimlapi_base_url,
             model=settings.aimlapi_model,
+            audio_url_allow=settings.audio_url_allow,
         )
 
     def __repr__(self) -> str:
@@ -242,15 +259,29 @@ class LyriaClient:
         if status == "completed":
             audio_file = payload.get("audio_file")
             url_value = audio_file.get("url") if isinstance(audio_file, dict) else None
-            if not isinstance(url_value, str) or not url_value.startswith(("http://", "https://")):
+            if not isinstance(url_value, str) or not url_value.strip():
                 raise MalformedResponse(
                     f"job {generation_id} completed without an audio URL", status=answer.status
                 )
+            await self._vet_audio_url(url_value)
             return PollResult(generation_id, status, "completed", url_value, usage)
         if status not in KNOWN_PENDING_STATUSES and status not in _warned_statuses:
             _warned_statuses.add(status)
             log.warning("Lyria sent an unknown status %r; treating it as in progress", status)
         return PollResult(generation_id, status, "pending", None, usage)
+
+    async def _vet_audio_url(self, url: str) -> None:
+        """Refuse (`RefusedUrl`, not transient: the job fails at once) a URL the download
+        would refuse; a name that does not resolve now is left to the download's retries."""
+        resolver = self._new_resolver()
+        try:
+            await self.url_policy.check(url, resolver)
+        except RefusedUrl:
+            raise
+        except DownloadError as exc:
+            log.info("audio URL not vetted yet: %s", exc)
+        finally:
+            await resolver.close()
 
     # -- download --------------------------------------------------------------------------
 
@@ -268,9 +299,8 @@ class LyriaClient:
         )
         done = False
         try:
-            async with self._session.get(
-                url, headers={"User-Agent": USER_AGENT}, timeout=timeout, max_redirects=5
-            ) as resp:
+            async with self._open_audio(url, timeout) as resp:
+                where = _safe_url(str(resp.url))
                 if resp.status in (404, 410):
                     raise DownloadError(
                         f"audio at {where} is gone (HTTP {resp.status})",
@@ -311,6 +341,40 @@ class LyriaClient:
                 await asyncio.shield(asyncio.to_thread(part.discard))
         log.info("Downloaded %d bytes of %s from %s", size, content_type, where)
         return DownloadedAudio(dest, size, duration, content_type, url)
+
+    @contextlib.asynccontextmanager
+    async def _open_audio(
+        self, url: str, limits: aiohttp.ClientTimeout
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET `url` through a connector of its own whose DNS answers only with addresses the
+        URL policy accepts, following redirects one hop at a time, each hop checked."""
+        target = self.url_policy.check_form(url)
+        guard = GuardedResolver(self.url_policy, self._new_resolver())
+        connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False, limit=1)
+        try:
+            async with aiohttp.ClientSession(connector=connector) as cdn:
+                for _hop in range(MAX_REDIRECTS + 1):
+                    guard.target = target
+                    async with cdn.get(
+                        target,
+                        headers={"User-Agent": USER_AGENT},
+                        timeout=limits,
+                        allow_redirects=False,
+                    ) as resp:
+                        location = resp.headers.get("Location")
+                        if resp.status not in _REDIRECTS or not location:
+                            yield resp
+                            return
+                        try:
+                            following = resp.url.join(URL(location))
+                        except ValueError as exc:
+                            raise RefusedUrl("an audio redirect cannot be parsed") from exc
+                    target = self.url_policy.check_form(following)
+        finally:
+            await guard.close()
+        raise DownloadError(
+            f"audio at {_safe_url(url)} redirects more than {MAX_REDIRECTS} times", reason="http"
+        )
 
     async def _stream_to(
         self, resp: aiohttp.ClientResponse, part: _PartFile, max_bytes: int, where: str
@@ -432,12 +496,11 @@ def _require_audio(head: bytes, where: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without query or fragment (signed CDN links carry tokens there)."""
+    """The URL without credentials, query or fragment (signed CDN links carry tokens there)."""
     try:
-        parsed = URL(url)
+        return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except ValueError:
         return "<invalid URL>"
-    return str(parsed.with_query(None).with_fragment(None))
 
 
 def _json_object(answer: _Answer) -> dict[str, Any]:

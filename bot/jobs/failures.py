@@ -13,6 +13,7 @@ from bot.aimlapi.errors import (
     NotFound,
     OutOfCredits,
     RateLimited,
+    RefusedUrl,
     ServerError,
     Unauthorized,
     UpstreamTimeout,
@@ -22,7 +23,7 @@ from bot.redaction import redact
 
 DETAIL_CHARS = 300
 
-# Most specific first: ConnectionFailed is a ServerError.
+# Most specific first: ConnectionFailed is a ServerError, RefusedUrl a DownloadError.
 _KINDS: tuple[tuple[type[AimlApiError], ErrorKind], ...] = (
     (GenerationFailed, ErrorKind.PROVIDER_FAILED),
     (BadRequest, ErrorKind.BAD_REQUEST),
@@ -35,6 +36,7 @@ _KINDS: tuple[tuple[type[AimlApiError], ErrorKind], ...] = (
     (UpstreamTimeout, ErrorKind.UPSTREAM_TIMEOUT),
     (MalformedResponse, ErrorKind.MALFORMED),
     (AmbiguousSubmission, ErrorKind.AMBIGUOUS),
+    (RefusedUrl, ErrorKind.REFUSED_URL),
     (DownloadError, ErrorKind.DOWNLOAD_FAILED),
 )
 

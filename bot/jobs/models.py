@@ -82,6 +82,7 @@ class ErrorKind(enum.StrEnum):
     INTERRUPTED = "Interrupted"  # the process stopped mid-submission
     TIMED_OUT = "Timeout"  # our own deadline passed
     DOWNLOAD_FAILED = "DownloadError"  # completed, but only the link could be kept
+    REFUSED_URL = "RefusedUrl"  # the audio URL points where the bot never fetches (nor shows)
     OTHER = "Other"
 
     @classmethod

@@ -63,6 +63,7 @@ def test_values_are_parsed_and_normalised() -> None:
         ("GUILD_RESET_TIME", "25:00"),
         ("DM_POLICY", "sometimes"),
         ("DEV_GUILD_ID", "-5"),
+        ("AUDIO_URL_ALLOW", "cdn.internal, not a host"),
     ],
 )
 def test_malformed_value_names_the_variable_in_one_line(variable: str, value: str) -> None:
@@ -179,3 +180,11 @@ def test_a_gateway_url_with_a_query_is_refused() -> None:
     # discord.py replaces the query with its own (v, encoding, compress): it would be lost.
     with pytest.raises(ConfigError, match=r"^DISCORD_GATEWAY_URL: expected .*query"):
         load_settings({"DISCORD_GATEWAY_URL": "wss://gw.example/?v=9"}, dotenv_path=EMPTY_DOTENV)
+
+
+def test_audio_url_allow_lists_hosts_and_networks() -> None:
+    assert load_settings({}, dotenv_path=EMPTY_DOTENV).audio_url_allow == ()
+    settings = load_settings(
+        {"AUDIO_URL_ALLOW": " CDN.internal., 10.0.0.0/8,,fd00::/8 "}, dotenv_path=EMPTY_DOTENV
+    )
+    assert settings.audio_url_allow == ("cdn.internal", "10.0.0.0/8", "fd00::/8")

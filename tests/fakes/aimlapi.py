@@ -181,6 +181,8 @@ class FakeAimlApi:
         self.schema_errors: list[str] = []
         self.jobs: dict[str, FakeJob] = {}
         self._cdn_mode = "ok"
+        # A completed job's audio_file.url, instead of the fake's own CDN (a hostile provider).
+        self.audio_url_override: str | None = None
         self.cdn_downloads = 0
         self.cdn_requests: list[RecordedRequest] = []
 
@@ -500,7 +502,8 @@ class FakeAimlApi:
             "id": job.id,
             "status": "completed",
             "audio_file": {
-                "url": f"{self.origin}{CDN_PREFIX}/{job.cdn_token}/output.wav",
+                "url": self.audio_url_override
+                or f"{self.origin}{CDN_PREFIX}/{job.cdn_token}/output.wav",
                 "content_type": "audio/wav",
                 "file_name": "output.wav",
                 "file_size": len(self.audio),
