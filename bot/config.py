@@ -189,6 +189,12 @@ _SPECS: dict[str, _Spec] = {
     "AIMLAPI_MODEL": _Spec(str.strip, "a model id such as google/lyria2", "google/lyria2"),
     "DATABASE_PATH": _Spec(_parse_path, "a file path", "data/lyria-jam-bot.sqlite3"),
     "AUDIO_DIR": _Spec(_parse_path, "a folder path", "data/audio"),
+    "AUDIO_RETENTION_HOURS": _Spec(
+        _parse_float(0, 100 * 365 * 24), "hours, 0 or more (0: delete at the next sweep)", "168"
+    ),
+    "JOB_ROW_RETENTION_DAYS": _Spec(
+        _parse_int(1), "whole days, at least 1 (empty: keep job rows)", ""
+    ),
     "LOG_LEVEL": _Spec(
         _parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", case=str.upper),
         "DEBUG, INFO, WARNING, ERROR or CRITICAL",
@@ -240,6 +246,8 @@ class Settings:
     aimlapi_model: str
     database_path: Path
     audio_dir: Path
+    audio_retention_hours: float
+    job_row_retention_days: int | None
     log_level: str
     generation_timeout_seconds: float
     max_concurrent_generations: int

@@ -1,7 +1,8 @@
 """Everything the bot runs on besides Discord, built from the settings in one place.
 
 `Services.open` creates the folders, opens (and migrates) the database, the shared HTTP session,
-the Lyria client, the quota and the job engine; `close` undoes it in reverse. The Discord layer
+the Lyria client, the quota and the job engine, and starts the audio retention sweep (on a
+`TaskTracker` of its own, `housekeeping`); `close` undoes it in reverse. The Discord layer
 reaches them through `JamBot.services`; nothing here imports discord.
 """
 
@@ -19,6 +20,7 @@ from bot.config import Settings
 from bot.fs import folder_error
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
+from bot.jobs.retention import AudioRetention
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
 from bot.store.base import Store
@@ -38,6 +40,10 @@ class Services:
     quota: Quota
     engine: JobEngine
     tasks: TaskTracker
+    retention: AudioRetention
+    # Periodic work that never ends by itself (the retention sweep), apart from `tasks`, whose
+    # `wait_idle()` means "everything started so far has finished".
+    housekeeping: TaskTracker
 
     @classmethod
     async def open(
@@ -72,10 +78,17 @@ class Services:
             tuning=tuning,
             tasks=tasks,
         )
-        return cls(settings, store, http, quota, engine, tasks)
+        retention = AudioRetention.from_settings(settings, store.jobs)
+        # A crash's partial downloads go before anything new is downloaded; the first full
+        # sweep (expired audio, old rows) runs in the background, then one every hour.
+        await retention.remove_part_files()
+        housekeeping = TaskTracker()
+        housekeeping.spawn(retention.run_forever(), name="audio-retention")
+        return cls(settings, store, http, quota, engine, tasks, retention, housekeeping)
 
     async def close(self) -> None:
-        """Close the network and the database (stop the engine first)."""
+        """Stop the housekeeping, close the network and the database (stop the engine first)."""
+        await self.housekeeping.close()
         if not self.http.closed:
             await self.http.close()
         await self.store.close()

@@ -65,6 +65,7 @@ USAGE_HEADER_PREFIX = "x-aimlapi-"
 MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
 WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+PART_SUFFIX = ".part"  # a download in progress: `.NAME.UUID.part` beside its destination
 MAX_REDIRECTS = 5  # hops a download follows, each checked by the URL policy
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # In-progress statuses seen so far (`waiting` is undocumented); others are logged once.
@@ -291,7 +292,7 @@ class LyriaClient:
         No Authorization header goes to the CDN. A partial file never remains on failure.
         """
         where = _safe_url(url)
-        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part"))
+        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}{PART_SUFFIX}"))
         timeout = aiohttp.ClientTimeout(
             total=self.download_timeout,
             sock_connect=self.request_timeout,
@@ -486,6 +487,25 @@ class _PartFile:
             self._fh.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+def remove_stale_part_files(folder: Path, *, older_than: float, now: float) -> tuple[int, int]:
+    """Delete the partial downloads in `folder` last written more than `older_than` seconds
+    before `now` (left by a crash: a live download writes at least every few seconds and
+    gives up after its timeout). Blocking: call it in a worker thread. (count, bytes)."""
+    removed = freed = 0
+    try:
+        candidates = list(folder.glob(f".*{PART_SUFFIX}"))
+    except OSError:
+        return 0, 0
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            if now - info.st_mtime > older_than:
+                path.unlink()
+                removed += 1
+                freed += info.st_size
+    return removed, freed
 
 
 def _require_audio(head: bytes, where: str) -> str:

@@ -193,6 +193,7 @@ class Job:
     cancelled_by: str | None = None
     delivery: Delivery | None = None
     failure_reported_at: float | None = None  # when the requester was told of a failure
+    audio_pruned_at: float | None = None  # when retention deleted the file at audio_path
 
 
 class JobChanges(TypedDict, total=False):

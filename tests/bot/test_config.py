@@ -188,3 +188,15 @@ def test_audio_url_allow_lists_hosts_and_networks() -> None:
         {"AUDIO_URL_ALLOW": " CDN.internal., 10.0.0.0/8,,fd00::/8 "}, dotenv_path=EMPTY_DOTENV
     )
     assert settings.audio_url_allow == ("cdn.internal", "10.0.0.0/8", "fd00::/8")
+
+
+def test_retention_settings() -> None:
+    defaults = load_settings({}, dotenv_path=EMPTY_DOTENV)
+    assert defaults.audio_retention_hours == 168.0 and defaults.job_row_retention_days is None
+    settings = load_settings(
+        {"AUDIO_RETENTION_HOURS": "0", "JOB_ROW_RETENTION_DAYS": "30"}, dotenv_path=EMPTY_DOTENV
+    )
+    assert settings.audio_retention_hours == 0.0 and settings.job_row_retention_days == 30
+    for variable, value in (("AUDIO_RETENTION_HOURS", "-1"), ("JOB_ROW_RETENTION_DAYS", "0")):
+        with pytest.raises(ConfigError, match=f"^{variable}: expected "):
+            load_settings({variable: value}, dotenv_path=EMPTY_DOTENV)

@@ -389,3 +389,19 @@ async def test_resume_refuses_unknown_and_discord_jobs_in_one_line(tmp_path: Pat
         code, _, stderr = await run_bot(env, "compose")
         assert code == 2 and "--resume" in stderr
         assert api.requests == []
+
+
+async def test_check_reports_the_disk_audio_dir_uses_and_the_retention(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    (audio / "a.wav").write_bytes(b"a" * 1_000_000)
+    (audio / "b.wav").write_bytes(b"b" * 500_000)
+    code, stdout, _ = await run_bot(
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", JOB_ROW_RETENTION_DAYS="90"
+        ),
+        "check",
+    )
+    assert code == 0, stdout
+    assert "disk: AUDIO_DIR holds 2 file(s), 1.5 MB" in stdout
+    assert "audio kept 168 h after delivery, job rows kept 90 day(s)" in stdout
