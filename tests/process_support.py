@@ -15,7 +15,8 @@ from pathlib import Path
 from bot.store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[1]
-_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "SYSTEMROOT")
+# COVERAGE_: `make test` measures the processes too (coverage's patch = subprocess).
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "SYSTEMROOT", "COVERAGE_")
 
 
 def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
