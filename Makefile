@@ -17,7 +17,7 @@ INSTALL_PROJECT := $(BIN)/pip install --quiet --no-deps -e .
 PIP_COMPILE := $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
 	--allow-unsafe --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
 
-.PHONY: run test lint bench check sync lock clean
+.PHONY: run test lint bench check sync lock pictures clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,10 @@ lock:
 		-o requirements.txt pyproject.toml
 	env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null $(PIP_COMPILE) \
 		--extra test --extra lint -o requirements-dev.txt pyproject.toml
+
+# The README's pictures (.github/readme/), drawn from what a run against the fakes posts.
+pictures: $(DEV_STAMP)
+	$(BIN)/python -m tests.pictures
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .pytest_cache .ruff_cache .coverage .coverage.*

@@ -21,7 +21,13 @@ Targets: overhead p95 <= 1.5 s, loop lag p99 <= 100 ms, peak RSS <= 300 MB, zero
 The fakes share one process (and, on a small machine, the CPU) with the load generator, so
 their own latency is part of "overhead"; OpenAPI validation is off unless `--spec` is given.
 
+Every result goes through the audio craft (tags, waveform, a format that fits): the fake API
+serves `--audio-seconds` of 48 kHz stereo WAV (Lyria's 30 s by default; 5.8 MB, under the
+10 MiB limit, so WAV), and generations take `--gen-min`..`--gen-max` seconds (the spread of
+completions decides how many pieces the audio worker must prepare at once).
+
     .venv/bin/python bench/compose_load.py [--n 500] [--members 100] [--channels 10]
+        [--audio-seconds 30] [--gen-min 3] [--gen-max 9]
 """
 
 from __future__ import annotations
@@ -47,8 +53,6 @@ sys.path.insert(0, str(ROOT))
 from bot.config import load_settings  # noqa: E402
 from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
 
-GEN_MIN, GEN_MAX = 3.0, 9.0  # fake generation times (s): spread so completions interleave
-
 
 def edit_kinds(fake_discord: Any) -> str:
     """How many status edits showed each kind of text (the first line's first words)."""
@@ -71,10 +75,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+GENERATION_RANGE = "BENCH_GENERATION_SECONDS"  # "min:max", handed to the bot process
+
+
 def bench_schedule(history: Any) -> PollSchedule:
     """The adaptive schedule, warmed with the bench's own generation-time distribution."""
+    low, high = (float(x) for x in os.environ[GENERATION_RANGE].split(":"))
     rng = random.Random(7)
-    return PollSchedule.from_history([rng.uniform(GEN_MIN, GEN_MAX) for _ in range(200)])
+    return PollSchedule.from_history([rng.uniform(low, high) for _ in range(200)])
 
 
 async def drain(stream: asyncio.StreamReader) -> bytes:
@@ -144,6 +152,8 @@ async def child_main() -> None:
 
 
 async def parent_main(args: argparse.Namespace) -> int:
+    from tests.audio_support import music, pcm16_wav_bytes
+    from tests.conftest import job_id_of
     from tests.fakes.aimlapi import FakeAimlApi
     from tests.fakes.discord import FakeDiscord
 
@@ -151,11 +161,12 @@ async def parent_main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="compose-load-"))
 
     def generation_seconds(body: dict[str, Any]) -> float:
-        return rng.uniform(GEN_MIN, GEN_MAX)
+        return rng.uniform(args.gen_min, args.gen_max)
 
+    audio = pcm16_wav_bytes((music(args.audio_seconds) * 32767).astype("int16"))
     async with (
         FakeDiscord(validate_spec=args.spec) as fake_discord,
-        FakeAimlApi(generation_seconds=generation_seconds) as fake_api,
+        FakeAimlApi(generation_seconds=generation_seconds, audio=audio) as fake_api,
     ):
         guild = fake_discord.add_guild("Load Test")
         channels = [guild.add_text_channel(f"music-{i}") for i in range(args.channels)]
@@ -172,6 +183,7 @@ async def parent_main(args: argparse.Namespace) -> int:
             "AUDIO_DIR": str(tmp / "audio"),
             "DEV_GUILD_ID": str(guild.id),
             "LOG_LEVEL": "WARNING",
+            GENERATION_RANGE: f"{args.gen_min}:{args.gen_max}",
             "MAX_CONCURRENT_GENERATIONS": str(min(1000, args.max_concurrent or args.n)),
             "MEMBER_MAX_IN_FLIGHT": str(per_member),
             "MEMBER_LIMIT_PER_WINDOW": str(per_member * 2),
@@ -247,11 +259,8 @@ async def parent_main(args: argparse.Namespace) -> int:
         # Result messages and when they were posted, by job id.
         posted: dict[str, tuple[float, str]] = {}
         for message in fake_discord.messages.values():
-            if not (message.embeds and message.attachments):
-                continue
-            for item in message.embeds[0].get("fields", []):
-                if item["name"] == "Job":
-                    posted[str(item["value"]).strip("`")] = (message.created_at, message.via)
+            if message.embeds and message.attachments:
+                posted[job_id_of(message)] = (message.created_at, message.via)
         db = sqlite3.connect(tmp / "bot.sqlite3")
         rows = db.execute(
             "SELECT id, generation_id, provider_completed_at, completed_at FROM jobs"
@@ -277,7 +286,11 @@ async def parent_main(args: argparse.Namespace) -> int:
 
         n429 = fake_discord.ratelimited_count
         late = len(fake_discord.late_acks)
-        print(f"compose_load: N={args.n} members={args.members} channels={args.channels}")
+        print(
+            f"compose_load: N={args.n} members={args.members} channels={args.channels} "
+            f"audio {args.audio_seconds:g} s ({len(audio):,} bytes) "
+            f"generations {args.gen_min:g}-{args.gen_max:g} s"
+        )
         print(f"  fired all interactions in {fired:.2f} s; wall time {wall:.1f} s")
         print(f"  delivered            {len(posted)}/{args.n}  {vias}")
         print(
@@ -345,6 +358,9 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--channels", type=int, default=10)
+    parser.add_argument("--audio-seconds", type=float, default=30.0)
+    parser.add_argument("--gen-min", type=float, default=3.0)
+    parser.add_argument("--gen-max", type=float, default=9.0)
     parser.add_argument("--max-concurrent", type=int, default=0, help="default: N")
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=1)

@@ -1,4 +1,5 @@
-"""`python -m bot [run|compose|check|sync]`: the command line. `run` is the default."""
+"""`python -m bot [run|compose|check|sync|migrate|copy-db]`: the command line. `run` is the
+default."""
 
 from __future__ import annotations
 
@@ -26,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="finish a job an interruption left behind (no new submission, no new charge)",
     )
 
-    sub.add_parser("check", help="validate the settings and the database, and say what is wrong")
+    check = sub.add_parser(
+        "check", help="validate the settings and the database, and say what is wrong"
+    )
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also ask Discord and the AI/ML API whether the token and key work (costs nothing)",
+    )
 
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
@@ -35,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --guild: remove that server's own copies (when it shows every command twice)",
     )
+
+    sub.add_parser("migrate", help="apply the database migrations (the bot also does at start)")
+    copy = sub.add_parser("copy-db", help="copy every table into another, empty database")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="copy from")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="copy into")
     return parser
 
 
@@ -58,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "check":
         from bot.cli.check import run_check
 
-        return run_check(settings)
+        return run_check(settings, online=args.online)
+    if command == "migrate":
+        from bot.cli.migrate import run_migrate
+
+        return run_migrate(settings)
+    if command == "copy-db":
+        from bot.cli.copy_db import run_copy_db
+
+        return run_copy_db(settings, args.source, args.target)
     if command == "sync":
         from bot.cli.sync import run_sync
 

@@ -22,7 +22,9 @@ from discord.utils import MISSING
 from bot.config import Settings
 from bot.extensions import EXTENSIONS
 from bot.interactions import NO_PINGS
+from bot.invite import invite_url
 from bot.jobs.models import Origin
+from bot.metrics import Instruments
 from bot.services import Services
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
@@ -30,8 +32,9 @@ from bot.tuning import Tuning
 
 log = logging.getLogger(__name__)
 
-# Reservations this old without a job row are leftovers of a crash between reserve and enqueue.
-ORPHAN_AGE_SECONDS = 120.0
+# At start nothing of this process is between reserve and enqueue yet: a reservation without a
+# job row is a crash's leftover at any age (one process per SQLite file).
+ORPHAN_AGE_SECONDS = 0.0
 DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
@@ -54,6 +57,7 @@ class JamBot(commands.Bot):
     ) -> None:
         """`commands_only`: load the extensions but open no database and start no jobs
         (for `python -m bot sync`). `tuning` lets tests and the benchmark change timings."""
+        self.instruments = Instruments()  # before the client: discord.py takes its HTTP trace
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -62,6 +66,7 @@ class JamBot(commands.Bot):
             allowed_mentions=NO_PINGS,
             # No message cache: the bot never reads it, and every MESSAGE_UPDATE would scan it.
             max_messages=None,
+            http_trace=self.instruments.discord_trace,
         )
         self.settings = settings
         self.extension_names = tuple(extensions)
@@ -97,7 +102,15 @@ class JamBot(commands.Bot):
                 tasks=self.tasks,
                 tuning=self.tuning.engine,
                 resume_origins=frozenset({Origin.DISCORD}),
+                instruments=self.instruments,
             )
+            if self.settings.metrics_port is not None:
+                await self.instruments.serve(
+                    self.settings.metrics_host,
+                    self.settings.metrics_port,
+                    gateway=self.gateway_status,
+                    tasks=self.tasks,
+                )
         await self._load_extensions()
         if self.settings.dev_guild_id and not self.commands_only:
             guild = discord.Object(id=self.settings.dev_guild_id)
@@ -105,11 +118,17 @@ class JamBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to the dev server %s", len(synced), guild.id)
         if self._services is not None:
+            ledger = self._services.quota.ledger
+            await ledger.finish_ended()
             await self._services.engine.start()
-            released = await self._services.quota.ledger.release_orphans(
-                older_than=ORPHAN_AGE_SECONDS
-            )
+            released = await ledger.release_orphans(older_than=ORPHAN_AGE_SECONDS)
             log.info("ready: %d orphaned reservation(s) released", released)
+
+    def gateway_status(self) -> tuple[bool, list[tuple[int, float]]]:
+        """Connected to the gateway (and ready), and the heartbeat latency of each shard."""
+        ws = self.ws
+        connected = self.is_ready() and not self.is_closed() and ws is not None and ws.open
+        return connected, [(self.shard_id or 0, self.latency)]
 
     async def on_ready(self) -> None:
         if not self._gc_frozen:
@@ -120,6 +139,8 @@ class JamBot(commands.Bot):
             gc.collect()
             gc.freeze()
         log.info("connected as %s to %d server(s)", self.user, len(self.guilds))
+        if not self.guilds and self.application_id is not None:
+            log.warning("I am in no server yet; invite me with %s", invite_url(self.application_id))
 
     async def _load_extensions(self) -> None:
         for name in self.extension_names:
@@ -136,6 +157,7 @@ class JamBot(commands.Bot):
         if self._services is not None:
             await self._services.engine.stop()
         await super().close()
+        await self.instruments.close()
         await self.tasks.close()
         if self._services is not None:
             services, self._services = self._services, None

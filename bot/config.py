@@ -14,10 +14,11 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from dotenv import dotenv_values
 
@@ -76,6 +77,73 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+Backend = Literal["sqlite", "postgresql"]
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+# The password in `scheme://user:password@host` and in a `password=` query parameter.
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@?#]*):([^/?#]*)@")
+_QUERY_PASSWORD = re.compile(r"(?<=[?&])(password=)([^&#]*)", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by ***, also when the URL is malformed."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", url)
+    return _QUERY_PASSWORD.sub(r"\1***", text)
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    """Where the store lives: `sqlite:///data/bot.sqlite3` (relative to the project folder;
+    `sqlite:////abs/path` for an absolute one) or `postgresql://user:password@host:5432/db`.
+
+    `str()` and `repr()` show it with the password masked; `reveal()` is for the driver only.
+    """
+
+    backend: Backend
+    path: Path | None = None  # SQLite's file
+    _url: Secret = field(default=Secret(""))
+    masked: str = ""
+
+    @classmethod
+    def sqlite(cls, path: Path) -> DatabaseUrl:
+        return cls(
+            "sqlite", path=path, _url=Secret(f"sqlite:///{path}"), masked=f"sqlite:///{path}"
+        )
+
+    @classmethod
+    def parse(cls, raw: str) -> DatabaseUrl:
+        """Raise ValueError (never showing a password) when `raw` is neither form."""
+        value = raw.strip()
+        scheme, sep, rest = value.partition("://")
+        scheme = scheme.lower()
+        if sep and scheme == "sqlite":
+            if not rest.startswith("/") or not rest[1:].strip():
+                raise ValueError("sqlite URLs look like sqlite:///path/to/file.sqlite3")
+            return cls.sqlite(_parse_path(rest[1:]))
+        if sep and scheme in _POSTGRES_SCHEMES and rest:
+            try:
+                parts = urlsplit(value)
+                parts.port  # noqa: B018 - raises ValueError on a malformed port
+            except ValueError:
+                raise ValueError("malformed PostgreSQL URL") from None
+            return cls("postgresql", _url=Secret(value), masked=mask_url(value))
+        raise ValueError("expected sqlite:///... or postgresql://...")
+
+    def passwords(self) -> list[str]:
+        """Every password in the URL, as written and decoded: what log masking must hide."""
+        url = self._url.reveal()
+        found = [m.group(2) for m in (_URL_PASSWORD.search(url), _QUERY_PASSWORD.search(url)) if m]
+        return sorted({form for raw in found if raw for form in (raw, unquote(raw))})
+
+    def reveal(self) -> str:
+        return self._url.reveal()
+
+    def __str__(self) -> str:
+        return self.masked
+
+    def __repr__(self) -> str:
+        return f"DatabaseUrl({self.masked!r})"
 
 
 def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
@@ -176,6 +244,7 @@ class _Spec:
     expected: str
     default: str | None
     secret: bool = False
+    shown: Callable[[str], str] = str  # how a malformed value is quoted back (masked URLs)
 
 
 # One row per setting: the environment variable, how to parse it, what it expects, its default.
@@ -187,7 +256,12 @@ _SPECS: dict[str, _Spec] = {
         _parse_url(("http", "https")), "an http(s) URL", "https://api.aimlapi.com"
     ),
     "AIMLAPI_MODEL": _Spec(str.strip, "a model id such as google/lyria2", "google/lyria2"),
-    "DATABASE_PATH": _Spec(_parse_path, "a file path", "data/lyria-jam-bot.sqlite3"),
+    "DATABASE_URL": _Spec(
+        DatabaseUrl.parse,
+        "sqlite:///path/to/file.sqlite3 or postgresql://user:password@host:5432/database",
+        "sqlite:///data/lyria-jam-bot.sqlite3",
+        shown=mask_url,
+    ),
     "AUDIO_DIR": _Spec(_parse_path, "a folder path", "data/audio"),
     "AUDIO_RETENTION_HOURS": _Spec(
         _parse_float(0, 100 * 365 * 24), "hours, 0 or more (0: delete at the next sweep)", "168"
@@ -204,6 +278,7 @@ _SPECS: dict[str, _Spec] = {
         _parse_float(30, 86400), "seconds, from 30 to 86400 (a day)", "600"
     ),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
+    "CANCEL_WINDOW_SECONDS": _Spec(_parse_float(0, 60), "seconds from 0 to 60", "4"),
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
     ),
@@ -229,7 +304,14 @@ _SPECS: dict[str, _Spec] = {
     "GUILD_DAILY_POOL": _Spec(_parse_int(0), "a whole number, 0 or more", "50"),
     "GUILD_RESET_TIME": _Spec(_parse_time_of_day, "a UTC time of day as HH:MM", "00:00"),
     "DM_POLICY": _Spec(_parse_choice("personal", "off"), "personal or off", "personal"),
+    "METRICS_PORT": _Spec(_parse_int(0, 65535), "a TCP port 1-65535 (0: any free port)", ""),
+    "METRICS_HOST": _Spec(str.strip, "an address to listen on, such as 127.0.0.1", "127.0.0.1"),
 }
+
+# Old names still read (with a note from `python -m bot check`): old name -> its replacement.
+# DATABASE_PATH=file is DATABASE_URL=sqlite:///file; in one source (the environment or the
+# settings file) DATABASE_URL wins, and a source that sets either overrides the other source.
+DEPRECATED = {"DATABASE_PATH": "DATABASE_URL"}
 
 
 # Settings whose empty value is an empty collection rather than "unset".
@@ -244,13 +326,14 @@ class Settings:
     aimlapi_key: Secret | None
     aimlapi_base_url: str
     aimlapi_model: str
-    database_path: Path
+    database_url: DatabaseUrl
     audio_dir: Path
     audio_retention_hours: float
     job_row_retention_days: int | None
     log_level: str
     generation_timeout_seconds: float
     max_concurrent_generations: int
+    cancel_window_seconds: float
     max_audio_bytes: int
     audio_url_allow: tuple[str, ...]
     discord_api_base_url: str
@@ -264,6 +347,9 @@ class Settings:
     guild_daily_pool: int
     guild_reset_time: time
     dm_policy: str
+    metrics_port: int | None
+    metrics_host: str
+    deprecated: tuple[str, ...] = ()  # old setting names that were read (see DEPRECATED)
 
     def require(self, *variables: str) -> None:
         """Raise `MissingSettings` naming every one of `variables` ("AIMLAPI_KEY", ...) unset."""
@@ -294,23 +380,44 @@ def load_settings(
         # The default .env may be absent; a file someone named must not be silently skipped.
         raise ConfigError(ENV_FILE_VARIABLE, "an existing settings file", got=str(env_file))
     if env_file is not None and env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(environment)
+        _layer(merged, {k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    _layer(merged, environment)
 
     values: dict[str, Any] = {}
+    deprecated: list[str] = []
+    old_path = merged.get("DATABASE_PATH", "")
+    if old_path.strip() and not merged.get("DATABASE_URL", "").strip():
+        try:
+            values["database_url"] = DatabaseUrl.sqlite(_parse_path(old_path))
+        except ValueError:
+            raise ConfigError("DATABASE_PATH", "a file path", got=old_path) from None
+        deprecated.append("DATABASE_PATH")
     for variable, spec in _SPECS.items():
+        name = variable.lower()
+        if name in values:
+            continue
         raw = merged.get(variable, spec.default)
-        field = variable.lower()
         if raw is None or raw.strip() == "":
-            values[field] = _empty_value(variable, spec)
+            values[name] = _empty_value(variable, spec)
             continue
         try:
             parsed = spec.parse(raw)
         except (ValueError, TypeError):
-            raise ConfigError(variable, spec.expected, got=None if spec.secret else raw) from None
-        values[field] = Secret(parsed) if spec.secret else parsed
-    assert set(values) == {f.name for f in fields(Settings)}
-    return Settings(**values)
+            got = None if spec.secret else spec.shown(raw)
+            raise ConfigError(variable, spec.expected, got=got) from None
+        values[name] = Secret(parsed) if spec.secret else parsed
+    assert set(values) | {"deprecated"} == {f.name for f in fields(Settings)}
+    return Settings(**values, deprecated=tuple(deprecated))
+
+
+def _layer(merged: dict[str, str], source: Mapping[str, str]) -> None:
+    """Put `source` over `merged`; a source naming a setting under either of its names (old
+    or new) replaces both names from the sources below it."""
+    for old, new in DEPRECATED.items():
+        if old in source or new in source:
+            merged.pop(old, None)
+            merged.pop(new, None)
+    merged.update(source)
 
 
 def env_file_path(environment: Mapping[str, str]) -> Path | None:
@@ -326,6 +433,8 @@ def env_file_path(environment: Mapping[str, str]) -> Path | None:
 def _empty_value(variable: str, spec: _Spec) -> Any:
     if variable in _COLLECTIONS:
         return spec.parse("")
+    if variable == "DATABASE_URL":  # set to nothing: the default file
+        return DatabaseUrl.parse(str(spec.default))
     if spec.secret or spec.default == "":
         return None
     raise ConfigError(variable, spec.expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 EXTENSIONS: tuple[str, ...] = (
     "cogs.compose",
+    "cogs.history",
     "cogs.meta",
     "cogs.quota",
     "cogs.modlog",

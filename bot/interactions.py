@@ -188,14 +188,14 @@ class FileRefused(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A message to post. `file` opens a fresh attachment for each attempt (a sent File is
-    closed); None posts without one."""
+    """A message to post. `files` opens fresh attachments for each attempt (a sent File is
+    closed); None posts without any."""
 
     content: str
     embeds: Sequence[discord.Embed] = ()
     view: discord.ui.View | None = None
     allowed_mentions: discord.AllowedMentions = NO_PINGS
-    file: Callable[[], Awaitable[discord.File]] | None = None
+    files: Callable[[], Awaitable[list[discord.File]]] | None = None
 
 
 @dataclass(frozen=True)
@@ -218,11 +218,11 @@ async def send(
     The interaction route is skipped when the token has less than `token_margin` seconds to
     live or is refused; the channel route gives way to a DM only when the channel is closed to
     the bot (403). An attachment refused as too large raises `FileRefused` at once (every route
-    has the same limit). Other errors are raised."""
+    has the same limit). Discord's 5xx and other errors are raised."""
     content = fit_message(message.content)
 
-    async def attachment() -> discord.File | Any:
-        return await message.file() if message.file is not None else MISSING
+    async def attachments() -> list[discord.File] | Any:
+        return await message.files() if message.files is not None else MISSING
 
     view = message.view or MISSING
     for route in routes:
@@ -233,37 +233,33 @@ async def send(
                 followup = await handle.webhook(client).send(
                     content,
                     embeds=list(message.embeds),
-                    file=await attachment(),
+                    files=await attachments(),
                     view=view,
                     allowed_mentions=message.allowed_mentions,
                     wait=True,
                 )
                 return Posted(route, followup)
+            target: discord.abc.Messageable
             if route is Route.CHANNEL:
                 if handle.channel_id is None:
                     continue
-                channel = client.get_partial_messageable(handle.channel_id)
-                sent = await channel.send(
-                    content,
-                    embeds=list(message.embeds),
-                    file=await attachment(),
-                    view=view,
-                    allowed_mentions=message.allowed_mentions,
-                )
-                return Posted(route, sent)
-            if dm_user_id is None:
-                continue
-            dm = await client.create_dm(discord.Object(id=dm_user_id))
-            sent = await dm.send(
+                target = client.get_partial_messageable(handle.channel_id)
+            else:
+                if dm_user_id is None:
+                    continue
+                target = await client.create_dm(discord.Object(id=dm_user_id))
+            sent = await target.send(
                 content,
                 embeds=list(message.embeds),
-                file=await attachment(),
+                files=await attachments(),
                 view=view,
                 allowed_mentions=message.allowed_mentions,
             )
             return Posted(route, sent)
         except discord.HTTPException as error:
-            if message.file is not None and file_too_large(error):
+            if isinstance(error, discord.DiscordServerError):
+                raise  # Discord's own trouble: the caller decides whether to try again
+            if message.files is not None and file_too_large(error):
                 raise FileRefused from error
             if route is Route.INTERACTION and token_dead(error):
                 log.info("interaction token refused; trying the next route")

@@ -30,8 +30,9 @@ def register(secrets: Iterable[str | None]) -> None:
 
 
 def remember(settings: Settings) -> None:
-    """Register the settings' secrets (the Discord token and the API key)."""
+    """Register the settings' secrets (the Discord token, the API key, database passwords)."""
     register(s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s)
+    register(settings.database_url.passwords())
 
 
 @overload

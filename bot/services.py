@@ -16,11 +16,13 @@ import aiohttp
 
 from bot import redaction
 from bot.aimlapi.client import LyriaClient
+from bot.audio import AudioWorker
 from bot.config import Settings
 from bot.fs import folder_error
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
 from bot.jobs.retention import AudioRetention
+from bot.metrics import Instruments
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
 from bot.store.base import Store
@@ -40,6 +42,7 @@ class Services:
     quota: Quota
     engine: JobEngine
     tasks: TaskTracker
+    audio: AudioWorker  # tags, waveform pictures, re-encoding: in a small pool of its own
     retention: AudioRetention
     # Periodic work that never ends by itself (the retention sweep), apart from `tasks`, whose
     # `wait_idle()` means "everything started so far has finished".
@@ -53,7 +56,10 @@ class Services:
         tasks: TaskTracker,
         tuning: EngineTuning,
         resume_origins: Collection[Origin],
+        instruments: Instruments | None = None,
     ) -> Services:
+        """`instruments`: what metrics hook into (the provider session, the job rows, the
+        engine's events and the ledger's decisions)."""
         settings.require("AIMLAPI_KEY")  # before anything is created on disk
         redaction.remember(settings)  # no stored or shown text may carry a secret
         try:
@@ -67,28 +73,36 @@ class Services:
         # aiohttp's default pool (100 connections) would queue downloads behind polls when
         # many generations run; the engine already bounds concurrency, so size the pool to it.
         connections = 2 * settings.max_concurrent_generations + 10
-        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections))
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections),
+            trace_configs=instruments.http_traces() if instruments else None,
+        )
         quota = Quota.build(store.quota, QuotaDefaults.from_settings(settings), tasks=tasks)
         engine = JobEngine.from_settings(
             settings,
-            store=store.jobs,
+            store=instruments.wrap_jobs(store.jobs) if instruments else store.jobs,
             client=LyriaClient.from_settings(http, settings),
             ledger=quota.ledger,
             resume_origins=resume_origins,
             tuning=tuning,
             tasks=tasks,
         )
+        if instruments is not None:
+            instruments.attach(store=store, engine=engine, ledger=quota.ledger)
         retention = AudioRetention.from_settings(settings, store.jobs)
         # A crash's partial downloads go before anything new is downloaded; the first full
         # sweep (expired audio, old rows) runs in the background, then one every hour.
         await retention.remove_part_files()
         housekeeping = TaskTracker()
         housekeeping.spawn(retention.run_forever(), name="audio-retention")
-        return cls(settings, store, http, quota, engine, tasks, retention, housekeeping)
+        return cls(
+            settings, store, http, quota, engine, tasks, AudioWorker(), retention, housekeeping
+        )
 
     async def close(self) -> None:
         """Stop the housekeeping, close the network and the database (stop the engine first)."""
         await self.housekeeping.close()
         if not self.http.closed:
             await self.http.close()
+        await self.audio.close()
         await self.store.close()

@@ -7,8 +7,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import JamBot
-from bot.interactions import NO_PINGS
-from bot.text.help import HELP_TEXT
+from bot.interactions import NO_PINGS, requester_of
+from bot.text.help import help_text
 
 
 class Meta(commands.Cog):
@@ -17,8 +17,11 @@ class Meta(commands.Cog):
 
     @app_commands.command(name="help", description="How to make music with this bot")
     async def help(self, interaction: discord.Interaction[JamBot]) -> None:
+        remaining = None
+        if self.bot.has_services:
+            remaining = await self.bot.services.quota.queries.remaining(requester_of(interaction))
         await interaction.response.send_message(
-            HELP_TEXT, ephemeral=True, allowed_mentions=NO_PINGS
+            help_text(remaining), ephemeral=True, allowed_mentions=NO_PINGS
         )
 
 

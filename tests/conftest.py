@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +88,7 @@ def harness_settings(
         "GENERATION_TIMEOUT_SECONDS": "60",
         "MEMBER_LIMIT_PER_WINDOW": "20",
         "MEMBER_MAX_IN_FLIGHT": "3",
+        "CANCEL_WINDOW_SECONDS": "0",
     }
     environ.update(env or {})
     return load_settings(environ=environ, dotenv_path=tmp_path / "no.env")
@@ -274,28 +276,33 @@ class NoteRecorder:
         return list(self.notes)
 
 
+RESULT_PING = re.compile(r"^<@(\d+)> your track is ready")
+
+
 def requester_of_result(message: FakeMessage) -> int | None:
-    """The member a result embed names as its requester (None for other messages)."""
-    for embed in message.embeds:
-        for item in embed.get("fields", []):
-            if item["name"] == "Requested by":
-                return int(str(item["value"]).strip("<@!>"))
-    return None
+    """The member a result message is for (its ping line), None for other messages."""
+    if not any(cid.startswith("jam:reroll:") for cid in message.custom_ids()):
+        return None
+    found = RESULT_PING.match(message.content)
+    return int(found.group(1)) if found else None
 
 
 def job_id_of(message: FakeMessage) -> str:
-    """The job id shown in a result embed."""
-    for embed in message.embeds:
-        for item in embed.get("fields", []):
-            if item["name"] == "Job":
-                return str(item["value"]).strip("`")
-    raise AssertionError(f"message {message.id} shows no job id")
+    """The job a result message carries (its Re-roll button names it)."""
+    for custom_id in message.custom_ids():
+        if custom_id.startswith("jam:reroll:"):
+            return custom_id.rsplit(":", 1)[1]
+    raise AssertionError(f"message {message.id} carries no job")
 
 
-@pytest.fixture
-async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
-    marker = request.node.get_closest_marker("harness")
-    tune: dict[str, Any] = dict(marker.kwargs) if marker else {}
+@contextlib.asynccontextmanager
+async def open_harness(
+    tmp_path: Path, tune: Mapping[str, Any] | None = None
+) -> AsyncIterator[Harness]:
+    """The fakes and a started JamBot (files under `tmp_path`), tuned as `@pytest.mark.harness`
+    tunes the fixture; on a clean exit the bot is stopped and `assert_clean()` checked. Usable
+    outside pytest (tests/pictures runs it from a script)."""
+    tune = dict(tune or {})
     async with (
         FakeDiscord(**tune.get("discord", {})) as fake_discord,
         FakeAimlApi(**tune.get("api", {})) as fake_api,
@@ -328,3 +335,10 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             with contextlib.suppress(Exception):
                 await h.stop()
         h.assert_clean()
+
+
+@pytest.fixture
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    marker = request.node.get_closest_marker("harness")
+    async with open_harness(tmp_path, marker.kwargs if marker else None) as h:
+        yield h

@@ -25,7 +25,7 @@ def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env.update(
         {
             "ENV_FILE": "",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",  # absolute: sqlite:////...
             "AUDIO_DIR": str(tmp_path / "audio"),
             "PYTHONUNBUFFERED": "1",
         }

@@ -5,7 +5,6 @@ functions it runs (`prepare_audio`, `convert_audio`, `write_waveform`, `fit_piec
 CPU-bound and belong in a worker thread or process, never on the event loop.
 """
 
-from bot.audio.explain import explain, problem_text, size_text
 from bot.audio.fit import AudioWorkError, FitResult, Piece, fit_pieces, opus_bitrates
 from bot.audio.models import (
     AudioFile,
@@ -52,13 +51,10 @@ __all__ = [
     "WaveformStyle",
     "build_tags",
     "convert_audio",
-    "explain",
     "fit_pieces",
     "inspect_source",
     "opus_bitrates",
     "original_only",
     "prepare_audio",
-    "problem_text",
-    "size_text",
     "write_waveform",
 ]

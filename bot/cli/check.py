@@ -11,7 +11,9 @@ import os
 import sys
 from typing import TextIO
 
-from bot.config import Settings
+from bot.cli.online import check_aimlapi, check_discord
+from bot.config import DEPRECATED, Settings
+from bot.endpoints import apply_discord_endpoints
 from bot.fs import folder_error
 from bot.jobs.models import UNFINISHED_STATES, JobState
 from bot.jobs.retention import audio_dir_usage
@@ -19,11 +21,13 @@ from bot.store.connect import open_store
 from bot.store.errors import StoreError
 
 
-def run_check(settings: Settings) -> int:
-    return asyncio.run(check(settings, sys.stdout))
+def run_check(settings: Settings, *, online: bool = False) -> int:
+    if online:
+        apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
+    return asyncio.run(check(settings, sys.stdout, online=online))
 
 
-async def check(settings: Settings, out: TextIO) -> int:
+async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int:
     problems = 0
 
     def report(ok: bool, text: str) -> None:
@@ -46,6 +50,16 @@ async def check(settings: Settings, out: TextIO) -> int:
         "(create a key at https://aimlapi.com/app/keys and put it in .env)",
     )
     report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
+    for old in settings.deprecated:
+        print(
+            f"note: {old} is deprecated; write DATABASE_URL={settings.database_url} instead"
+            if DEPRECATED[old] == "DATABASE_URL"
+            else f"note: {old} is deprecated; use {DEPRECATED[old]}",
+            file=out,
+        )
+    if online:
+        await check_discord(settings, report)
+        await check_aimlapi(settings, report)
 
     try:
         store = await open_store(settings)

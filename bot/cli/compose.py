@@ -1,4 +1,4 @@
-"""`python -m bot compose "PROMPT"`: generate one piece in the terminal, with live progress.
+"""`python -m bot compose "PROMPT"`: generate one track in the terminal, with live progress.
 
 Uses the same job engine as the bot (so the job is a row in DATABASE_PATH like any other), with
 no credit ledger. Progress goes to stderr (one line rewritten in place on a terminal, plain lines
@@ -44,7 +44,9 @@ from bot.store.base import JobRepository
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
 from bot.text.failures import download_note, failure_text
+from bot.text.format import format_bytes
 from bot.text.requests import invalid_request_text
+from bot.text.status import phase_label, progress_line, time_left
 from bot.text.terminal import account_problem_text
 
 REQUESTER = "terminal"
@@ -255,7 +257,7 @@ async def _report(
     size = job.audio_size_bytes or 0
     print(f"Saved: {path}", file=stdout)
     print("Duration: " + (f"{duration:.1f} s" if duration is not None else "unknown"), file=stdout)
-    print(f"Size: {_human_size(size)} ({size:,} bytes)", file=stdout)
+    print(f"Size: {format_bytes(size)} ({size:,} bytes)", file=stdout)
     return EXIT_OK
 
 
@@ -274,25 +276,17 @@ def _move(source: Path, out: Path) -> Path:
     return target.resolve()
 
 
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1000
-    raise AssertionError("unreachable")
-
-
 def describe(progress: Progress) -> str:
-    """One short line for the terminal, e.g. "generating (waiting) · 12 s · about 25 s left"."""
-    phase = progress.phase.value
-    if progress.phase is Phase.QUEUED and progress.queue_position:
-        phase = f"queued (position {progress.queue_position})"
-    elif progress.phase is Phase.GENERATING and progress.provider_status:
-        phase = f"generating (provider: {progress.provider_status})"
-    parts = [phase, f"{progress.elapsed:.0f} s elapsed"]
-    if progress.estimate_remaining is not None:
-        parts.append(f"about {max(1.0, progress.estimate_remaining):.0f} s left")
+    """One line for the terminal in the words Discord shows, e.g.
+    "Composing · ▰▰▰▱▱▱▱▱ ~25 s left · 12 s"."""
+    _emoji, words = phase_label(progress.phase, progress)
+    parts = [words]
+    bar = progress_line(progress)
+    if bar is not None:
+        parts.append(bar)
+    elif progress.estimate_remaining is not None:
+        parts.append(time_left(progress.estimate_remaining))
+    parts.append(f"{progress.elapsed:.0f} s")
     return " · ".join(parts)
 
 

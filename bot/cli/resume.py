@@ -169,6 +169,16 @@ class OnlyJob:
     async def count_by_state(self) -> dict[JobState, int]:
         return await self._inner.count_by_state()
 
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        return await self._inner.history(requester_id, guild_id, limit=limit, offset=offset)
+
+    async def unreported_failures(
+        self, origins: Collection[Origin] | None, *, since: float
+    ) -> list[Job]:
+        return await self._inner.unreported_failures(origins, since=since)
+
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
         await self._inner.record_generation_time(job_id, seconds, now=now)
 

@@ -3,10 +3,11 @@ masked) and point discord.py at the configured endpoints."""
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from bot import redaction
-from bot.config import ConfigError, Settings
+from bot.config import DEPRECATED, ConfigError, Settings
 from bot.endpoints import apply_discord_endpoints
 from bot.logs import setup_logging
 
@@ -17,7 +18,8 @@ def one_line(error: BaseException) -> str:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    return [s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s is not None]
+    tokens = [s.reveal() for s in (settings.discord_token, settings.aimlapi_key) if s is not None]
+    return tokens + settings.database_url.passwords()
 
 
 def prepare(settings: Settings, *required: str, quiet: bool = False) -> int | None:
@@ -35,5 +37,7 @@ def prepare(settings: Settings, *required: str, quiet: bool = False) -> int | No
         level = "WARNING"
     setup_logging(level, secrets_of(settings))
     redaction.remember(settings)
+    for old in settings.deprecated:
+        logging.getLogger(__name__).warning("%s is deprecated: use %s", old, DEPRECATED[old])
     apply_discord_endpoints(settings.discord_api_base_url, settings.discord_gateway_url)
     return None

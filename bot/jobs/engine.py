@@ -54,6 +54,10 @@ from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
 
+# Failures older than this that were never reported are left alone at start (stale news).
+UNREPORTED_FAILURES_SECONDS = 24 * 3600.0
+_FINAL_PHASE = {JobState.CANCELLED: Phase.CANCELLED, JobState.TIMED_OUT: Phase.TIMED_OUT}
+
 __all__ = ["EngineTuning", "JobEngine", "JobError"]
 
 
@@ -62,6 +66,7 @@ class EngineTuning:
     """Timing knobs a deployment never needs, but tests and benchmarks do."""
 
     tick_interval: float = 2.0  # seconds between periodic progress events
+    hold_seconds: float | None = None  # the cancel window; None: CANCEL_WINDOW_SECONDS
     schedule_factory: ScheduleFactory = PollSchedule.from_history
     download_attempts: int = 3
     stop_grace: float = 5.0  # seconds stop() waits for submissions in flight
@@ -92,6 +97,11 @@ class JobEngine:
             generation_timeout=settings.generation_timeout_seconds,
             max_audio_bytes=settings.max_audio_bytes,
             resume_origins=resume_origins,
+            hold_seconds=(
+                settings.cancel_window_seconds
+                if tuning.hold_seconds is None
+                else tuning.hold_seconds
+            ),
             tick_interval=tuning.tick_interval,
             schedule_factory=tuning.schedule_factory,
             download_attempts=tuning.download_attempts,
@@ -119,9 +129,11 @@ class JobEngine:
         rng: random.Random | None = None,
         stop_grace: float = 5.0,
         tasks: TaskTracker | None = None,
+        hold_seconds: float = 0.0,
     ) -> None:
         """`resume_origins`: which jobs `start()` picks up (None: all; the bot passes Discord's
-        so a terminal run sharing the database is left alone, and vice versa). `sleep`, `clock`
+        so a terminal run sharing the database is left alone, and vice versa). `hold_seconds`:
+        a new job waits this long before it may be sent (its cancel window). `sleep`, `clock`
         and `rng` are injectable so tests control time and jitter."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
@@ -134,6 +146,8 @@ class JobEngine:
         self._resume_origins = resume_origins
         self._stop_grace = max(0.0, stop_grace)
         self._tasks = tasks or TaskTracker()
+        self._hold_seconds = max(0.0, hold_seconds)
+        self._holds: dict[str, asyncio.TimerHandle] = {}  # jobs in their cancel window
 
         self._queue = FairQueue()
         self._board = JobBoard(self.progress_for)
@@ -170,7 +184,12 @@ class JobEngine:
             return
         self._times.load(await self._store.generation_times())
         self._started = True
+        since = self._clock() - UNREPORTED_FAILURES_SECONDS
+        unreported = await self._store.unreported_failures(self._resume_origins, since=since)
         resumed = await self._store.unfinished(self._resume_origins)
+        for ended in unreported:
+            # Ended while nobody was there to tell the requester (a crash right after).
+            await self._board.finished(ended, _FINAL_PHASE.get(ended.state, Phase.FAILED))
         for job in resumed:
             await self._resume(job)
         self._ticker = self._tasks.spawn(self._tick_forever(), name="jobs-ticker")
@@ -196,6 +215,9 @@ class JobEngine:
         if submitting and grace > 0:
             log.info("waiting up to %.1f s for %d submission(s) in flight", grace, len(submitting))
             await asyncio.wait(list(self._runner.submissions.values()), timeout=grace)
+        for handle in self._holds.values():
+            handle.cancel()
+        self._holds.clear()
         tasks = [*self._running.values(), *([self._ticker] if self._ticker else [])]
         for task in tasks:
             task.cancel()
@@ -229,10 +251,22 @@ class JobEngine:
         )
         await self._store.insert(job)
         self._board.track(job, Phase.QUEUED)
-        self._queue.push(job.id, job.requester_id)
+        if self._hold_seconds > 0:
+            loop = asyncio.get_running_loop()
+            self._holds[job.id] = loop.call_later(self._hold_seconds, self._release, job)
+        else:
+            self._queue.push(job.id, job.requester_id)
         await self._board.progress(job, Phase.QUEUED)
         self._dispatch()
         return job
+
+    def _release(self, job: Job) -> None:
+        """The cancel window is over: the job joins the queue (unless cancelled meanwhile)."""
+        if self._holds.pop(job.id, None) is None or not self._started:
+            return
+        if self._board.phase(job.id) is Phase.QUEUED:
+            self._queue.push(job.id, job.requester_id)
+            self._dispatch()
 
     async def cancel(self, job_id: str, *, by: str) -> bool:
         """Cancel a job that has not been submitted yet; False when it is too late (or unknown)."""
@@ -242,6 +276,9 @@ class JobEngine:
         if job is None:
             return False
         self._queue.remove(job_id)
+        hold = self._holds.pop(job_id, None)
+        if hold is not None:
+            hold.cancel()
         await self._runner.refund(job_id)
         await self._board.finished(job, Phase.CANCELLED)
         self._dispatch()
@@ -275,6 +312,12 @@ class JobEngine:
     async def get(self, job_id: str) -> Job | None:
         return await self._store.get(job_id)
 
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        """The requester's delivered tracks in that server, newest first."""
+        return await self._store.history(requester_id, guild_id, limit=limit, offset=offset)
+
     async def wait_finished(self, job_id: str) -> Job:
         """Return once the job is completed (ready to deliver) or final."""
         future = self._board.waiter(job_id)
@@ -294,6 +337,17 @@ class JobEngine:
     def estimate_seconds(self) -> float:
         """The typical generation time (median of the learnt history, or of the prior)."""
         return self._times.typical()
+
+    def expected_finish(self, requester_id: str) -> float | None:
+        """When the requester's earliest unfinished job here should be ready (unix s)."""
+        now = self._clock()
+        ends = [
+            now + (progress.estimate_remaining or 0.0)
+            for job in self._board.in_phase(Phase.QUEUED, Phase.SUBMITTING, Phase.GENERATING)
+            if job.requester_id == requester_id
+            for progress in [self.progress_for(job, self._board.phase(job.id) or Phase.QUEUED)]
+        ]
+        return min(ends, default=None)
 
     @property
     def schedule(self) -> PollSchedule:
@@ -365,8 +419,12 @@ class JobEngine:
         now = self._clock()
         position = self._queue.position(job.id) if phase is Phase.QUEUED else None
         estimate: float | None = None
+        starts_at: float | None = None
         schedule = self._times.schedule
-        if phase is Phase.QUEUED:
+        if job.id in self._holds:
+            starts_at = job.created_at + self._hold_seconds
+            estimate = max(0.0, starts_at - now) + schedule.typical()
+        elif phase is Phase.QUEUED:
             waves = math.ceil((position or 1) / self._max_concurrent)
             estimate = schedule.typical() * (waves + 0.5)
         elif phase in (Phase.SUBMITTING, Phase.GENERATING):
@@ -379,6 +437,7 @@ class JobEngine:
             provider_status=job.provider_status,
             queue_position=position,
             estimate_remaining=estimate,
+            starts_at=starts_at,
         )
 
     async def _tick_forever(self) -> None:

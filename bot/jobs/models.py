@@ -53,6 +53,13 @@ _FINAL = frozenset(
     }
 )
 _CHARGED = frozenset({JobState.SUBMITTED, JobState.COMPLETED, JobState.DELIVERED})
+# Ended without a result: the requester must be told (once).
+FAILED_STATES: tuple[JobState, ...] = (
+    JobState.FAILED,
+    JobState.CANCELLED,
+    JobState.TIMED_OUT,
+    JobState.SUBMIT_UNKNOWN,
+)
 UNFINISHED_STATES: tuple[JobState, ...] = (
     JobState.QUEUED,
     JobState.SUBMITTING,
@@ -113,6 +120,7 @@ class Delivery:
     message_id: int | None = None
     channel_id: int | None = None
     saved_to: str | None = None  # the terminal's file, or the link it printed
+    files: tuple[str, ...] = ()  # files made for it (tagged/re-encoded audio, waveform)
 
 
 class Phase(enum.StrEnum):
@@ -233,3 +241,4 @@ class Progress:
     provider_status: str | None = None
     queue_position: int | None = None  # 1 = next to be submitted
     estimate_remaining: float | None = None
+    starts_at: float | None = None  # a job held for its cancel window is sent then (unix s)

@@ -17,6 +17,7 @@ The bot runs `run_forever()` as a background task: a sweep at start, then one ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -213,33 +214,41 @@ class _Deletion:
 
 
 def _delete_files(audio_dir: Path, jobs: list[Job]) -> _Deletion:
-    """Delete the jobs' files that lie inside `audio_dir` (in a worker thread). A file already
-    missing counts as gone; one outside AUDIO_DIR is never deleted but no longer kept either;
-    one that cannot be deleted stays for the next sweep."""
+    """Delete the jobs' files that lie inside `audio_dir` (in a worker thread): the downloaded
+    audio and the files made for its delivery (`delivery.files`: tagged or re-encoded audio,
+    the waveform), then their folder when that is left empty. A file already missing counts as
+    gone; one outside AUDIO_DIR is never deleted but no longer kept either; a job with a file
+    that cannot be deleted stays for the next sweep."""
     root = audio_dir.resolve()
     result = _Deletion()
     for job in jobs:
-        assert job.audio_path is not None
-        try:
-            path = Path(job.audio_path).resolve()
-        except OSError:
-            continue
-        if not path.is_relative_to(root) or path == root:
-            result.outside.append(job.audio_path)
+        paths = [p for p in (job.audio_path, *(job.delivery.files if job.delivery else ())) if p]
+        done = True
+        for name in paths:
+            try:
+                path = Path(name).resolve()
+            except OSError:
+                done = False
+                continue
+            if not path.is_relative_to(root) or path == root:
+                result.outside.append(name)
+                continue
+            try:
+                size = path.stat().st_size
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("retention: cannot delete %s: %s", path, exc.strerror or exc)
+                done = False
+                continue
+            result.deleted += 1
+            result.freed += size
+            if path.parent != root:
+                with contextlib.suppress(OSError):  # not empty, or already gone: keep it
+                    path.parent.rmdir()
+        if done:
             result.gone.add(job.id)
-            continue
-        try:
-            size = path.stat().st_size
-            os.unlink(path)
-        except FileNotFoundError:
-            result.gone.add(job.id)
-            continue
-        except OSError as exc:
-            log.warning("retention: cannot delete %s: %s", path, exc.strerror or exc)
-            continue
-        result.deleted += 1
-        result.freed += size
-        result.gone.add(job.id)
     return result
 
 

@@ -13,7 +13,9 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from bot.aimlapi.errors import (
     AimlApiError,
@@ -29,8 +31,13 @@ from bot.jobs.learning import GenerationTimes
 from bot.jobs.models import ErrorKind, Job, JobChanges, JobState, Phase
 from bot.jobs.ports import CreditLedger, ProviderClient
 from bot.store.base import JobRepository
+from bot.store.errors import StoreBusy
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A busy database is waited out with backoff up to this gap between tries.
+STORE_RETRY_MAX_SECONDS = 30.0
 
 _EXTENSIONS = {
     "audio/wav": ".wav",
@@ -166,17 +173,20 @@ class JobRunner:
         # Shielded: once the provider has the job, its id must reach the row even if the engine
         # is being stopped at this very moment (otherwise a restart would call it unknown).
         submitted = await asyncio.shield(
-            self._store.transition(
+            self._persist(
                 job.id,
-                JobState.SUBMITTING,
-                JobState.SUBMITTED,
-                now=now,
-                generation_id=submission.generation_id,
-                provider_status=submission.status,
-                submitted_at=now,
-                deadline_at=now + self._limits.generation_timeout,
-                credits_used=submission.usage.credits_used,
-                usage_headers=dict(submission.usage.headers),
+                lambda: self._store.transition(
+                    job.id,
+                    JobState.SUBMITTING,
+                    JobState.SUBMITTED,
+                    now=now,
+                    generation_id=submission.generation_id,
+                    provider_status=submission.status,
+                    submitted_at=now,
+                    deadline_at=now + self._limits.generation_timeout,
+                    credits_used=submission.usage.credits_used,
+                    usage_headers=dict(submission.usage.headers),
+                ),
             )
         )
         if submitted is None:
@@ -249,15 +259,19 @@ class JobRunner:
             duration = max(0.0, duration)
             # One transaction: the link (so a restart downloads instead of polling again), the
             # poll count kept in memory so far, and the learnt generation time.
-            completed = await self._store.update(
+            completed = await self._persist(
                 job.id,
-                expected=JobState.SUBMITTED,
-                now=noticed,
-                learn_seconds=duration,
-                poll_count=job.poll_count + 1,
-                provider_status=result.status,
-                provider_completed_at=noticed,
-                audio_url=result.audio_url,
+                partial(
+                    self._store.update,
+                    job.id,
+                    expected=JobState.SUBMITTED,
+                    now=noticed,
+                    learn_seconds=duration,
+                    poll_count=job.poll_count + 1,
+                    provider_status=result.status,
+                    provider_completed_at=noticed,
+                    audio_url=result.audio_url,
+                ),
             )
             if completed is None:
                 return None
@@ -364,8 +378,11 @@ class JobRunner:
         now = self._clock()
         changes = changes.copy()
         changes["completed_at"] = now
-        completed = await self._store.transition(
-            job.id, JobState.SUBMITTED, JobState.COMPLETED, now=now, **changes
+        completed = await self._persist(
+            job.id,
+            lambda: self._store.transition(
+                job.id, JobState.SUBMITTED, JobState.COMPLETED, now=now, **changes
+            ),
         )
         if completed is not None:
             await self._board.finished(completed, Phase.COMPLETED)
@@ -375,8 +392,11 @@ class JobRunner:
     async def _time_out(self, job: Job) -> None:
         changes = _poll_changes(job)
         changes["error_kind"] = ErrorKind.TIMED_OUT
-        ended = await self._store.transition(
-            job.id, JobState.SUBMITTED, JobState.TIMED_OUT, now=self._clock(), **changes
+        ended = await self._persist(
+            job.id,
+            lambda: self._store.transition(
+                job.id, JobState.SUBMITTED, JobState.TIMED_OUT, now=self._clock(), **changes
+            ),
         )
         if ended is not None:
             await self._board.finished(ended, Phase.TIMED_OUT)
@@ -387,12 +407,27 @@ class JobRunner:
         changes = _poll_changes(job)
         changes["error_kind"] = error_kind(exc)
         changes["error_detail"] = error_detail(exc)
-        ended = await self._store.transition(job.id, expected, state, now=self._clock(), **changes)
+        ended = await self._persist(
+            job.id,
+            lambda: self._store.transition(job.id, expected, state, now=self._clock(), **changes),
+        )
         if ended is None:
             return
         if refund:
             await self.refund(job.id)
         await self._board.finished(ended, Phase.FAILED)
+
+    async def _persist(self, job_id: str, write: Callable[[], Awaitable[T]]) -> T:
+        """A write of a job the provider may have charged for: a busy database is waited out
+        with backoff in this process (giving up would leave the job stuck until a restart)."""
+        delay = 0.5
+        while True:
+            try:
+                return await write()
+            except StoreBusy as exc:
+                log.warning("job %s: %s; trying again in %.1f s", job_id, exc, delay)
+                await self._sleep(delay)
+                delay = min(STORE_RETRY_MAX_SECONDS, delay * 2)
 
     async def save_poll_counts(self) -> None:
         """On stop: write the in-memory poll counts of jobs still generating."""

@@ -41,6 +41,7 @@ class Quota:
             ),
             moderation=Moderation(
                 store,
+                defaults,
                 block_lists=block_lists,
                 modlog_channels=modlog_channels,
                 events=events,

@@ -22,6 +22,7 @@ class PoolChanged:
     actor_id: int
     size: int | None  # None: unchanged
     reset_minute: int | None
+    carried: int = 0  # today's usage carried over to the period of the new reset time
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ class QuotaLedger:
         self._events = events
         self._tasks = tasks
         self._clock = clock
+        self._observers: list[Callable[[Requester, Grant | Refusal], None]] = []
+
+    def add_observer(self, observer: Callable[[Requester, Grant | Refusal], None]) -> None:
+        """`observer(requester, outcome)` after every decision (metrics count refusals)."""
+        self._observers.append(observer)
 
     async def reserve(self, requester: Requester, job_id: str, prompt: str) -> Grant | Refusal:
         """Reserve one piece's credit under `job_id`, or say (in numbers) why not."""
@@ -73,6 +78,8 @@ class QuotaLedger:
             self._tasks.spawn(self.refund(job_id), name=f"quota-refund-{job_id}")
             raise
         outcome = decision.outcome
+        for observer in self._observers:
+            observer(requester, outcome)
         if isinstance(outcome, Refusal) and outcome.limit is Limit.BLOCKED_PROMPT and hit:
             await self._events.publish(
                 PromptBlocked(
@@ -99,6 +106,13 @@ class QuotaLedger:
         await self._store.finish(job_id, now=self._clock(), note=note)
         if note is not None and note.guild_id != DM_GUILD_ID:
             await self._events.publish(GenerationFinished(note))
+
+    async def finish_ended(self) -> int:
+        """End the in-flight status of reservations whose job has ended; returns how many."""
+        finished = await self._store.finish_ended(now=self._clock())
+        if finished:
+            log.info("ended the in-flight status of %d finished job(s)", finished)
+        return finished
 
     async def release_orphans(self, *, older_than: float) -> int:
         """Refund reservations older than `older_than` seconds that have no job (a crash between

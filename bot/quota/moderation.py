@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable, Collection
 
+from bot.quota import limits
 from bot.quota.caches import BlockLists, ModlogChannels
 from bot.quota.events import (
     BarChanged,
@@ -35,11 +36,13 @@ from bot.quota.limits import (
 from bot.quota.models import (
     BlockedTerm,
     InputProblem,
+    QuotaDefaults,
     QuotaInputError,
     RoleOverride,
     TermKind,
 )
 from bot.quota.prompt_policy import validate_regex, validate_word
+from bot.quota.timeutil import pool_key
 from bot.store.base import GuildChanges, QuotaRepository
 
 
@@ -47,6 +50,7 @@ class Moderation:
     def __init__(
         self,
         store: QuotaRepository,
+        defaults: QuotaDefaults,
         *,
         block_lists: BlockLists,
         modlog_channels: ModlogChannels,
@@ -54,6 +58,7 @@ class Moderation:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._defaults = defaults
         self._block_lists = block_lists
         self._modlog_channels = modlog_channels
         self._events = events
@@ -66,19 +71,31 @@ class Moderation:
 
     async def set_pool(
         self, guild_id: int, *, by: int, size: int | None = None, reset_minute: int | None = None
-    ) -> None:
-        """Set the daily pool size and/or reset time (minutes after 00:00 UTC)."""
-        changes: GuildChanges = {}
-        if size is not None:
-            changes["daily_pool"] = _bounded(size, 0, MAX_POOL, InputProblem.POOL_SIZE)
-        if reset_minute is not None:
-            if not 0 <= reset_minute < 1440:
-                raise QuotaInputError(InputProblem.RESET_TIME)
-            changes["reset_minute"] = reset_minute
-        if not changes:
+    ) -> int:
+        """Set the daily pool size and/or reset time (minutes after 00:00 UTC). A new reset
+        time starts a new period: today's usage is carried over to it (returned), so moving
+        the reset does not hand out a fresh pool."""
+        if size is None and reset_minute is None:
             raise QuotaInputError(InputProblem.NO_POOL_CHANGE)
-        await self._set(guild_id, changes)
-        await self._events.publish(PoolChanged(guild_id, by, size, reset_minute))
+        if size is not None:
+            _bounded(size, 0, MAX_POOL, InputProblem.POOL_SIZE)
+        if reset_minute is not None and not 0 <= reset_minute < 1440:
+            raise QuotaInputError(InputProblem.RESET_TIME)
+        carried = 0
+        if reset_minute is not None:
+            now = self._clock()
+            current = limits.server_limits(self._defaults, await self._store.guild(guild_id))
+            carried = await self._store.move_pool_period(
+                guild_id,
+                reset_minute,
+                old_period=pool_key(now, current.reset_minute),
+                new_period=pool_key(now, reset_minute),
+                now=now,
+            )
+        if size is not None:
+            await self._set(guild_id, {"daily_pool": size})
+        await self._events.publish(PoolChanged(guild_id, by, size, reset_minute, carried))
+        return carried
 
     async def set_member_limits(
         self,

@@ -66,6 +66,18 @@ class JobRepository(Protocol):
 
     async def count_by_state(self) -> dict[JobState, int]: ...
 
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        """The requester's delivered tracks in that server (None: in DMs), newest first."""
+        ...
+
+    async def unreported_failures(
+        self, origins: Collection[Origin] | None, *, since: float
+    ) -> list[Job]:
+        """Jobs that ended without a result since `since` whose requester was never told."""
+        ...
+
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None: ...
 
     async def generation_times(self) -> list[float]: ...
@@ -139,6 +151,11 @@ class QuotaRepository(Protocol):
         many (a crash between reserve and enqueue must not keep the credit)."""
         ...
 
+    async def finish_ended(self, *, now: float) -> int:
+        """End the in-flight status of reservations whose job has ended (a crash between the
+        job's end and `finish` must not keep the member's slot); returns how many."""
+        ...
+
     # -- reads ---------------------------------------------------------------------------------
 
     async def guild(self, guild_id: int) -> GuildQuotaRecord | None: ...
@@ -170,6 +187,14 @@ class QuotaRepository(Protocol):
     async def set_allowed_channels(
         self, guild_id: int, channel_ids: Collection[int], *, now: float
     ) -> None: ...
+
+    async def move_pool_period(
+        self, guild_id: int, reset_minute: int, *, old_period: int, new_period: int, now: float
+    ) -> int:
+        """Set the pool's reset time and carry the usage counted under `old_period` over to
+        `new_period` (the reservations too, so refunds find it), in one transaction; returns
+        the usage carried."""
+        ...
 
     async def set_role_override(self, guild_id: int, override: RoleOverride) -> None: ...
 

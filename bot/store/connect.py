@@ -1,12 +1,23 @@
-"""Open the database the settings name, with its migrations applied."""
+"""Open the database the settings name (SQLite or PostgreSQL), with its migrations applied."""
 
 from __future__ import annotations
 
-from bot.config import Settings
+from bot.config import DatabaseUrl, Settings
 from bot.store.base import Store
 from bot.store.sqlite import SqliteStore
 
 
 async def open_store(settings: Settings) -> Store:
     """Open (and migrate) the configured database; `StoreError` says in one line what failed."""
-    return await SqliteStore.open(settings.database_path)
+    return await open_url(settings.database_url)
+
+
+async def open_url(url: DatabaseUrl) -> Store:
+    """Open (and migrate) the database at `url`: the backend follows the URL's scheme."""
+    if url.backend == "postgresql":
+        # Imported here: asyncpg is only loaded by deployments that use it.
+        from bot.store.postgres import PostgresStore
+
+        return await PostgresStore.open(url)
+    assert url.path is not None
+    return await SqliteStore.open(url.path)

@@ -77,20 +77,27 @@ def format_seconds(seconds: float) -> str:
 
 
 def format_bytes(size: int) -> str:
-    """'512 B', '3.4 KiB', '5.1 MiB'."""
+    """'512 B', '3.4 KiB', '5.1 MiB', '10 MiB' (one unit everywhere: binary multiples)."""
     if size < 1024:
         return f"{size} B"
     value = float(size)
     for unit in ("KiB", "MiB", "GiB"):
         value /= 1024
         if value < 1024 or unit == "GiB":
-            return f"{value:.1f} {unit}"
+            shown = f"{value:.1f}"
+            return f"{shown.removesuffix('.0')} {unit}"
     raise AssertionError("unreachable")
 
 
 def plural(n: int, one: str, many: str | None = None) -> str:
-    """'1 piece', '3 pieces' (`many` defaults to `one` + 's')."""
+    """'1 track', '3 tracks' (`many` defaults to `one` + 's')."""
     return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def per_duration_text(seconds: int) -> str:
+    """A window as in "per hour", "per 2 hours", "per 90 minutes" (never "per 1 hour")."""
+    text = duration_text(seconds)
+    return text.removeprefix("1 ") if text.startswith("1 ") else text
 
 
 def duration_text(seconds: int) -> str:

@@ -42,13 +42,14 @@ def modlog_line(event: ModEvent) -> str:
 
 def _line(event: ModEvent) -> str:
     match event:
-        case PoolChanged(actor_id=by, size=size, reset_minute=minute):
+        case PoolChanged(actor_id=by, size=size, reset_minute=minute, carried=carried):
             parts = []
             if size is not None:
-                parts.append(f"the daily pool to {plural(size, 'piece')}")
+                parts.append(f"the daily pool to {plural(size, 'track')}")
             if minute is not None:
                 parts.append(f"the reset time to {format_hhmm(minute)} UTC")
-            return f"⚙️ <@{by}> set {' and '.join(parts)}."
+            carry = f" ({plural(carried, 'track')} used today carried over)" if carried else ""
+            return f"⚙️ <@{by}> set {' and '.join(parts)}{carry}."
         case MemberLimitsChanged(actor_id=by):
             return f"⚙️ <@{by}> set the member limits: {_member_limits(event)}."
         case RoleOverrideSet(actor_id=by, override=override):
@@ -57,7 +58,7 @@ def _line(event: ModEvent) -> str:
             return f"⚙️ <@{by}> cleared the override for <@&{role_id}>."
         case ExtraGranted(actor_id=by, user_id=user, amount=amount, balance=balance):
             return (
-                f"🎁 <@{by}> granted <@{user}> {plural(amount, 'extra piece')} "
+                f"🎁 <@{by}> granted <@{user}> {plural(amount, 'extra track')} "
                 f"(extra balance {balance})."
             )
         case MemberWindowReset(actor_id=by, user_id=user):
@@ -87,7 +88,7 @@ def _line(event: ModEvent) -> str:
             )
         case GenerationFinished(note=note):
             text = (
-                f"🎵 <@{note.user_id}>'s piece: {note.outcome.replace('_', ' ')}.\n"
+                f"🎵 <@{note.user_id}>'s track: {note.outcome.replace('_', ' ')}.\n"
                 f"Prompt: {safe_text(note.prompt, PROMPT_CHARS)}"
             )
             if note.link is not None and _LINK.fullmatch(note.link):
@@ -98,7 +99,7 @@ def _line(event: ModEvent) -> str:
 def _member_limits(event: MemberLimitsChanged) -> str:
     parts = []
     if event.per_window is not None:
-        parts.append(f"{plural(event.per_window, 'piece')} per window")
+        parts.append(f"{plural(event.per_window, 'track')} per window")
     if event.window_seconds is not None:
         parts.append(f"a window of {duration_text(event.window_seconds)}")
     if event.max_in_flight is not None:

@@ -15,7 +15,7 @@ from bot.quota.models import (
     TermKind,
 )
 from bot.quota.timeutil import format_hhmm
-from bot.text.format import duration_text, plural, relative_time, safe_text
+from bot.text.format import per_duration_text, plural, relative_time, safe_text
 
 NOT_A_MODERATOR = (
     "Sorry, only members with the **Manage Server** permission can change the quota settings. "
@@ -66,11 +66,11 @@ def input_problem_text(error: QuotaInputError) -> str:
         case InputProblem.WINDOW_LENGTH:
             return "The window must be between 1 minute and 30 days."
         case InputProblem.IN_FLIGHT:
-            return f"Songs at once must be between 1 and {limit}."
+            return f"Tracks at once must be between 1 and {limit}."
         case InputProblem.NO_LIMIT_CHANGE:
             return "Please give at least one of the member limits to change."
         case InputProblem.NO_ROLE_LIMIT:
-            return "Please give a limit per window, songs at once, or make the role exempt."
+            return "Please give a limit per window, tracks at once, or make the role exempt."
         case InputProblem.EXTRA_CREDIT:
             return f"Extra credit must be between 1 and {limit}."
         case InputProblem.TOO_MANY_CHANNELS:
@@ -157,20 +157,20 @@ def me_text(remaining: Remaining) -> str:
         lines.append("🎟️ Your roles exempt you from the per-member limits.")
     else:
         lines.append(
-            f"🎟️ You can compose {plural(remaining.member_remaining, 'more piece')} right now."
+            f"🎟️ You can compose {plural(remaining.member_remaining, 'more track')} right now."
         )
         if remaining.member_slot_at is not None:
             lines.append(f"⏳ Your next one frees up {relative_time(remaining.member_slot_at)}.")
     if remaining.extra_credit:
         lines.append(
-            f"🎁 {plural(remaining.extra_credit, 'extra piece')} from the moderators "
+            f"🎁 {plural(remaining.extra_credit, 'extra track')} from the moderators "
             "(included above)."
         )
     if remaining.in_flight:
-        lines.append(f"🎧 {plural(remaining.in_flight, 'piece')} of yours still composing.")
+        lines.append(f"🎧 {plural(remaining.in_flight, 'track')} of yours still being made.")
     if remaining.pool_remaining is not None:
         lines.append(
-            f"🎶 The server's shared pool has {plural(remaining.pool_remaining, 'piece')} "
+            f"🎶 The server's shared pool has {plural(remaining.pool_remaining, 'track')} "
             "left today."
         )
     if remaining.next_reset_at is not None:
@@ -197,8 +197,8 @@ def show_text(
         f"Pool: {usage.used} of {usage.size} used today{mark('daily_pool')}; resets at "
         f"{format_hhmm(settings.reset_minute)} UTC{mark('reset_minute')} "
         f"({relative_time(usage.next_reset_at)})",
-        f"Each member: {plural(settings.member_limit, 'piece')} per "
-        f"{duration_text(settings.window_seconds)}{mark('member_limit')}, "
+        f"Each member: {plural(settings.member_limit, 'track')} per "
+        f"{per_duration_text(settings.window_seconds)}{mark('member_limit')}, "
         f"{settings.max_in_flight} at once{mark('max_in_flight')}",
     ]
     if settings.allowed_channel_ids:
@@ -223,22 +223,28 @@ def show_text(
 def leaderboard_text(board: Sequence[tuple[int, int]]) -> str:
     if not board:
         return "Nobody has composed anything in this pool period yet."
-    lines = ["**Most pieces since the last pool reset**"]
-    lines += [f"{i}. <@{user}> — {plural(n, 'piece')}" for i, (user, n) in enumerate(board, 1)]
+    lines = ["**Most tracks since the last pool reset**"]
+    lines += [f"{i}. <@{user}> — {plural(n, 'track')}" for i, (user, n) in enumerate(board, 1)]
     return fit(lines)
 
 
-def pool_set_text(settings: GuildQuotaSettings) -> str:
-    return (
-        f"✅ The pool is now {plural(settings.daily_pool, 'piece')} a day, refilling at "
+def pool_set_text(settings: GuildQuotaSettings, carried: int = 0) -> str:
+    text = (
+        f"✅ The pool is now {plural(settings.daily_pool, 'track')} a day, refilling at "
         f"{format_hhmm(settings.reset_minute)} UTC."
     )
+    if carried:
+        text += (
+            f" The {plural(carried, 'track')} already made today still count: the new reset "
+            "time does not hand out a fresh pool."
+        )
+    return text
 
 
 def member_limits_set_text(settings: GuildQuotaSettings) -> str:
     return (
-        f"✅ Each member may now compose {plural(settings.member_limit, 'piece')} per "
-        f"{duration_text(settings.window_seconds)}, {settings.max_in_flight} at once."
+        f"✅ Each member may now compose {plural(settings.member_limit, 'track')} per "
+        f"{per_duration_text(settings.window_seconds)}, {settings.max_in_flight} at once."
     )
 
 
@@ -256,14 +262,14 @@ def role_set_text(override: RoleOverride) -> str:
         )
     bits = []
     if override.member_limit is not None:
-        bits.append(f"{plural(override.member_limit, 'piece')} per window")
+        bits.append(f"{plural(override.member_limit, 'track')} per window")
     if override.max_in_flight is not None:
         bits.append(f"{override.max_in_flight} at once")
     return f"✅ Members with <@&{override.role_id}> get {', '.join(bits)}."
 
 
 def grant_text(user_id: int, extra: int, balance: int) -> str:
-    return f"✅ <@{user_id}> got {plural(extra, 'extra piece')} (extra balance now {balance})."
+    return f"✅ <@{user_id}> got {plural(extra, 'extra track')} (extra balance now {balance})."
 
 
 def reset_text(user_id: int) -> str:

@@ -4,15 +4,29 @@ from __future__ import annotations
 
 from bot.quota.models import Limit, Refusal
 from bot.quota.timeutil import format_hhmm
-from bot.text.format import duration_text, plural, relative_time
+from bot.text.format import per_duration_text, plural, relative_time
 
 
 def refusal_text(refusal: Refusal) -> str:
     """The refusal, with a live 'try again' time when there is one."""
     text = _reason(refusal)
-    if refusal.retry_at is not None:
-        text += f"\nYou can try again {relative_time(refusal.retry_at)}."
-    return text
+    if refusal.retry_at is None:
+        return text
+    if refusal.limit is Limit.MEMBER_IN_FLIGHT:
+        return f"{text} {relative_time(refusal.retry_at)}."
+    return f"{text}\nYou can try again {relative_time(refusal.retry_at)}."
+
+
+LOW_ALLOWANCE = 2  # at or below this many tracks left, the member hears it privately
+
+
+def low_allowance_note(member_remaining: int | None) -> str | None:
+    """A private heads-up when the member's allowance runs low (None when it does not)."""
+    if member_remaining is None or member_remaining > LOW_ALLOWANCE:
+        return None
+    if member_remaining == 0:
+        return "🎟️ That was your last track for now; `/quota me` says when you get more."
+    return f"🎟️ You have {plural(member_remaining, 'more track')} for now (`/quota me`)."
 
 
 def _reason(refusal: Refusal) -> str:
@@ -42,25 +56,25 @@ def _reason(refusal: Refusal) -> str:
             )
         case Limit.MEMBER_IN_FLIGHT:
             which = "it" if allowance == 1 else "one of them"
+            when = " It should be ready" if refusal.retry_at is not None else ""
             return (
-                f"You already have {plural(allowance, 'song')} being composed, which is the most "
-                f"at once. Please wait for {which} to finish, then try again."
-            )
+                f"You already have {plural(allowance, 'track')} being made, the most at once. "
+                f"Please wait for {which} to finish, then try again.{when}"
+            ).rstrip()
         case Limit.MEMBER_WINDOW:
             if allowance <= 0:
                 return (
                     "Composing is currently switched off for members in this server. Please ask "
                     "the moderators if you think this is a mistake."
                 )
-            used = plural(allowance, "generation", "generations")
-            window = duration_text(refusal.window_seconds or 0)
+            window = per_duration_text(refusal.window_seconds or 0)
             return (
-                f"You've used your {used} for this {window}. "
-                "You can compose again once a slot frees up."
+                f"You've used your {plural(allowance, 'track')} per {window}. "
+                "You can compose again once the oldest of them is out of the window."
             )
         case Limit.GUILD_POOL:
             return (
-                f"This server's shared pool of {plural(allowance, 'generation', 'generations')} "
+                f"This server's shared pool of {plural(allowance, 'track')} "
                 f"for today is used up. It refills at {format_hhmm(refusal.reset_minute or 0)} "
                 "UTC."
             )

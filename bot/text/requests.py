@@ -24,3 +24,6 @@ def invalid_request_text(problem: RequestProblem) -> str:
             return f"The {_FIELD[field]} is {length} characters long; it can be at most {limit}."
         case OutOfRange(field=field, minimum=low, maximum=high):
             return f"The {_FIELD[field]} must be a whole number from {low} to {high}."
+
+
+UNKNOWN_TRACK = "I no longer know that track, sorry."

@@ -1,4 +1,4 @@
-"""The /compose extension: the command, the piece's buttons, and the delivery of results.
+"""The /compose extension: the command, the track's buttons, and the delivery of results.
 
 - `cog`: the /compose command and the engine listener's lifetime.
 - `flow`: validate → defer → reserve → enqueue (also behind Re-roll and Variation).

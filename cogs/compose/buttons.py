@@ -1,4 +1,4 @@
-"""The buttons and the modal of a piece: Re-roll, Variation and Cancel.
+"""The buttons and the modal of a track: Re-roll, Variation and Cancel.
 
 They are `DynamicItem`s: the job id travels in the custom_id (`jam:<action>:<job id>`), and the
 job row holds everything else, so buttons keep working after a restart without stored views.
@@ -16,23 +16,33 @@ from bot.bot import JamBot
 from bot.interactions import is_moderator, reply
 from bot.jobs.models import Job
 from bot.jobs.request import PROMPT_MAX_CHARS
+from bot.text.requests import UNKNOWN_TRACK
 from bot.tree import report_error
 from cogs.compose.flow import random_seed, start_compose
 
 JOB_ID = r"(?P<job_id>[0-9a-f]{6,32})"
+
+
+def reroll_custom_id(job_id: str) -> str:
+    """The custom_id of a result's Re-roll button: it marks the message that carries the track
+    of `job_id` (looked for after a restart, so a result is never posted twice)."""
+    return f"jam:{RerollButton.action}:{job_id}"
+
+
 VARIATION_MODAL_PREFIX = "jam:variation:"
 
 
 async def _job_or_apologise(interaction: discord.Interaction[JamBot], job_id: str) -> Job | None:
     job = await interaction.client.services.engine.get(job_id)
     if job is None:
-        await reply(interaction, "I no longer know that piece, sorry.", ephemeral=True)
+        await reply(interaction, UNKNOWN_TRACK, ephemeral=True)
     return job
 
 
 class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"(?!)"):
-    """A button about one job, custom_id `jam:<action>:<job id>`. Subclasses name the action
-    and the look in their class statement and implement `act`; errors get the tree's policy.
+    """A button about one job, custom_id `jam:<action>:<job id>` (`:<number>` when a list of
+    tracks numbers its buttons). Subclasses name the action and the look in their class
+    statement and implement `act`; errors get the tree's policy.
 
     (The base's own template never matches: only the subclasses are registered.)
     """
@@ -45,19 +55,23 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
     def __init_subclass__(
         cls, *, action: str, label: str, emoji: str, style: discord.ButtonStyle
     ) -> None:
-        super().__init_subclass__(template=rf"jam:{action}:{JOB_ID}")
+        super().__init_subclass__(template=rf"jam:{action}:{JOB_ID}(?::(?P<number>\d+))?")
         cls.action, cls.label, cls.emoji, cls.style = action, label, emoji, style
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, number: int = 0) -> None:
+        suffix = f":{number}" if number else ""
         super().__init__(
             discord.ui.Button(
-                label=self.label,
+                label=self.numbered_label(number),
                 emoji=self.emoji,
                 style=self.style,
-                custom_id=f"jam:{self.action}:{job_id}",
+                custom_id=f"jam:{self.action}:{job_id}{suffix}",
             )
         )
         self.job_id = job_id
+
+    def numbered_label(self, number: int) -> str:
+        return self.label
 
     @classmethod
     async def from_custom_id(
@@ -67,7 +81,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
         match: re.Match[str],
         /,
     ) -> Self:
-        return cls(match["job_id"])
+        return cls(match["job_id"], int(match["number"] or 0))
 
     async def callback(self, interaction: discord.Interaction[JamBot]) -> None:  # type: ignore[override]
         try:
@@ -96,7 +110,7 @@ class RerollButton(
 
 
 class VariationModal(discord.ui.Modal, title="Make a variation"):
-    """Edit the prompt; the seed stays, so the piece changes only where the words do.
+    """Edit the prompt; the seed stays, so the track changes only where the words do.
 
     Submissions are handled by `handle_variation_submit` (from the compose cog's interaction
     listener), not by this object: a modal lives only in the process that showed it, and a
@@ -144,7 +158,7 @@ class CancelButton(
         if not is_requester and not is_moderator(interaction):
             await reply(
                 interaction,
-                "Only the member who asked for this piece, or a moderator with Manage Server, "
+                "Only the member who asked for this track, or a moderator with Manage Server, "
                 "can cancel it.",
             )
             return

@@ -51,6 +51,8 @@ class Compose(commands.Cog):
             owners,
             result_view=result_view,
             tuning=tuning,
+            audio=services.audio,
+            audio_dir=services.settings.audio_dir,
         )
         services.engine.add_listener(self.delivery)
 
@@ -60,7 +62,7 @@ class Compose(commands.Cog):
             if unfinished:
                 log.warning("%d deliveries cut short; the next start redoes them", unfinished)
 
-    @app_commands.command(name="compose", description="Turn a text prompt into a piece of music")
+    @app_commands.command(name="compose", description="Turn a text prompt into a track of music")
     @app_commands.describe(
         prompt="What the music should sound like: genre, mood, instruments, tempo…",
         negative_prompt="What to leave out, e.g. 'vocals, drums'",

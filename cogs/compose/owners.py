@@ -33,9 +33,11 @@ class OwnerAlerts:
         self._interval = interval
         self._clock = clock
         self._last = -math.inf
+        self._told_last = False
 
-    async def account_problem(self, job: Job) -> None:
-        """Log it, and DM the owners — at most once per `interval`."""
+    async def account_problem(self, job: Job) -> bool:
+        """Log it, and DM the owners — at most once per `interval`; whether they have been
+        told (now, or by the last alert within the interval)."""
         kind = job.error_kind or ErrorKind.OTHER
         log.error(
             "job %s: the AI/ML API account has a problem (%s): %s",
@@ -45,15 +47,19 @@ class OwnerAlerts:
         )
         now = self._clock()
         if now - self._last < self._interval:
-            return
+            return self._told_last
         self._last = now
         text = owner_alert_text(kind, job.id)
+        told = False
         for owner_id in self.recipients():
             try:
                 dm = await self._client.create_dm(discord.Object(id=owner_id))
                 await dm.send(text, allowed_mentions=NO_PINGS)
+                told = True
             except discord.HTTPException as error:
                 log.warning("cannot DM owner %s: %s %s", owner_id, error.status, error.code)
+        self._told_last = told
+        return told
 
     def recipients(self) -> list[int]:
         if self._owner_ids:

@@ -1,10 +1,13 @@
-"""The status message of each running piece, edited as its job moves on — but never too often.
+"""The status message of each running track, edited as its job moves on — but never too often.
 
 Edits are throttled per job: at most one every `edit_interval` seconds, only when the text
 changed, later updates coalescing into the next allowed edit — so a busy bot never provokes
-Discord 429s. A status message found deleted is never edited again. When the interaction
-token is about to die before the job is likely done, the message says where the result will
-go and stops being edited (bot-token edits share the channel's rate limit).
+Discord 429s. Edits are best-effort: one that Discord does not answer within
+`EDIT_TIMEOUT_SECONDS` (discord.py retries 5xx for half a minute) is dropped, and closing a
+job's status cancels any edit still in flight, so a status never delays the result. A status
+message found deleted is never edited again. When the interaction token is about to die
+before the job is likely done, the message says where the result will go and stops being
+edited (bot-token edits share the channel's rate limit).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import discord
 
@@ -22,7 +25,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, Phase, Progress
 from bot.tasks import TaskTracker
 from bot.text.format import fit_message
-from bot.text.status import EXPIRY_NOTE, Credit, status_text
+from bot.text.status import EXPIRY_NOTE, status_text
 from bot.tuning import DeliveryTuning
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 ViewFactory = Callable[[str], discord.ui.View | None]
 FROZEN_MEMORY = 10_000
 DOWNLOADING_NOTICE_DELAY = 1.5  # seconds in the downloading phase before it is shown
+EDIT_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass
@@ -43,7 +47,6 @@ class StatusSlot:
     closed: bool = False
     notice_sent: bool = False  # told the member the result will come by channel message
     not_before: float = 0.0  # loop time before which the pending edit must not be sent
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def is_open(self) -> bool:
         """Read anew after every await: `close` may have run meanwhile."""
@@ -83,9 +86,8 @@ class StatusBoard:
             prompt=job.prompt,
             phase=progress.phase,
             progress=progress,
-            started_at=job.created_at,
-            now=self._tuning.clock(),
-            credit=Credit(ctx.member_remaining, ctx.pool_remaining),
+            seed=job.seed,
+            pool_remaining=ctx.pool_remaining,
         )
         wanted = (text, progress.phase == Phase.QUEUED)
         if wanted == (slot.pending or slot.sent):
@@ -101,28 +103,58 @@ class StatusBoard:
         if slot.task is None or slot.task.done():
             slot.task = self._tasks.spawn(self._flush(job.id, ctx, slot), name=f"status-{job.id}")
 
-    def close(self, job_id: str) -> StatusSlot:
-        """Stop progress edits for the job. An edit already in flight is left to finish;
-        `final_edit` waits for it, so the final text lands last."""
+    def close(self, job_id: str) -> None:
+        """Stop progress edits for the job, cancelling one still in flight: whatever comes
+        next (the result, a failure) must not wait for a status edit."""
         self._frozen[job_id] = None
         while len(self._frozen) > FROZEN_MEMORY:
             del self._frozen[next(iter(self._frozen))]
-        slot = self._slots.pop(job_id, None) or StatusSlot()
+        slot = self._slots.pop(job_id, None)
+        if slot is None:
+            return
         slot.closed = True
         slot.pending = None
-        if slot.task is not None and not slot.task.done() and not slot.lock.locked():
-            slot.task.cancel()  # it is only waiting for its next turn
-        return slot
+        if slot.task is not None and not slot.task.done():
+            slot.task.cancel()
 
-    def may_edit_now(self, slot: StatusSlot) -> bool:
-        """Whether an edit now keeps to the per-message interval."""
-        loop_time = asyncio.get_running_loop().time()
-        return slot.sent is None or loop_time - slot.sent_at >= self._tuning.edit_interval
+    async def final_edit(self, ctx: DiscordContext, text: str) -> bool:
+        """Replace the status with `text` (after `close`); False when it is gone."""
+        return await self._edit(ctx, text, None)
 
-    async def final_edit(self, slot: StatusSlot, ctx: DiscordContext, text: str) -> bool:
-        """An edit after progress stopped: it waits for any progress edit still in flight."""
-        async with slot.lock:
-            return await self._edit(ctx, text, None)
+    async def remove(self, ctx: DiscordContext) -> bool:
+        """Delete the status message (the result now stands in its place); False when that
+        failed and it is still there."""
+        message_id = ctx.status_message_id
+        if message_id is None or message_id in self._gone:
+            return True
+        if ctx.handle.alive(margin=EXPIRY_MARGIN, now=self._tuning.clock()):
+            try:
+                await ctx.handle.webhook(self._client).delete_message(message_id)
+                self._gone.add(message_id)
+                return True
+            except discord.HTTPException as error:
+                if message_gone(error):
+                    return True
+                if not token_dead(error):
+                    log.info(
+                        "could not remove status %s: %s %s", message_id, error.status, error.code
+                    )
+                    return False
+        if ctx.channel_id is None:
+            return False
+        try:
+            await (
+                self._client.get_partial_messageable(ctx.channel_id)
+                .get_partial_message(message_id)
+                .delete()
+            )
+        except discord.HTTPException as error:
+            if message_gone(error):
+                return True
+            log.info("could not remove status %s: %s %s", message_id, error.status, error.code)
+            return False
+        self._gone.add(message_id)
+        return True
 
     async def _flush(self, job_id: str, ctx: DiscordContext, slot: StatusSlot) -> None:
         loop = asyncio.get_running_loop()
@@ -134,11 +166,8 @@ class StatusBoard:
             wanted, slot.pending = slot.pending, None
             if wanted == slot.sent:
                 continue
-            async with slot.lock:
-                if not slot.is_open():
-                    return
-                await self._send(job_id, ctx, slot, wanted)
-                slot.sent, slot.sent_at = wanted, loop.time()
+            await self._send(job_id, ctx, slot, wanted)
+            slot.sent, slot.sent_at = wanted, loop.time()
 
     async def _send(
         self, job_id: str, ctx: DiscordContext, slot: StatusSlot, wanted: tuple[str, bool]
@@ -151,7 +180,12 @@ class StatusBoard:
             await self._engine.update_context(job_id, ctx.with_notice_sent().to_context())
             text, cancellable = f"{text}\n{EXPIRY_NOTE}", False
         view = self._queued_view(job_id) if cancellable else None
-        if not await self._edit(ctx, text, view) and ctx.status_message_id in self._gone:
+        try:
+            edited = await asyncio.wait_for(self._edit(ctx, text, view), EDIT_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.info("status edit of job %s dropped: Discord did not answer in time", job_id)
+            return
+        if not edited and ctx.status_message_id in self._gone:
             self.close(job_id)
 
     async def _edit(self, ctx: DiscordContext, text: str, view: discord.ui.View | None) -> bool:

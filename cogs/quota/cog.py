@@ -28,7 +28,7 @@ WindowMinutes = app_commands.Range[
     int, limits.MIN_WINDOW_SECONDS // 60, limits.MAX_WINDOW_SECONDS // 60
 ]
 InFlight = app_commands.Range[int, 1, limits.MAX_IN_FLIGHT]
-ExtraPieces = app_commands.Range[int, 1, limits.MAX_EXTRA_GRANT]
+ExtraTracks = app_commands.Range[int, 1, limits.MAX_EXTRA_GRANT]
 BlockText = app_commands.Range[str, 1, 200]
 
 MEMBER_COMMANDS = frozenset({"me"})
@@ -72,9 +72,12 @@ class QuotaCog(commands.Cog):
 
     # -- everyone -------------------------------------------------------------------------------
 
-    @quota_group.command(name="me", description="How many pieces you and this server have left")
+    @quota_group.command(name="me", description="How many tracks you and this server have left")
     async def me(self, interaction: discord.Interaction[JamBot]) -> None:
         guild_of(interaction)
+        # Acknowledged first: the reads are quick, but a busy database must not cost the
+        # member Discord's 3 seconds.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         queries = self.bot.services.quota.queries
         remaining = await queries.remaining(requester_of(interaction))
         await say(interaction, replies.me_text(remaining))
@@ -104,7 +107,7 @@ class QuotaCog(commands.Cog):
 
     @quota_group.command(name="pool", description="Moderators: the server's daily shared pool")
     @app_commands.describe(
-        size="Pieces per day for the whole server (0 stops composing)",
+        size="Tracks per day for the whole server (0 stops composing)",
         reset_time="When the pool refills each day, HH:MM in UTC",
     )
     async def pool(
@@ -121,16 +124,17 @@ class QuotaCog(commands.Cog):
             except ValueError:
                 raise QuotaInputError(InputProblem.RESET_TIME) from None
         quota = self.bot.services.quota
-        await quota.moderation.set_pool(
+        carried = await quota.moderation.set_pool(
             guild_id, size=size, reset_minute=minute, by=interaction.user.id
         )
-        await say(interaction, replies.pool_set_text(await quota.queries.settings(guild_id)))
+        settings = await quota.queries.settings(guild_id)
+        await say(interaction, replies.pool_set_text(settings, carried))
 
     @quota_group.command(name="member-limits", description="Moderators: each member's limits")
     @app_commands.describe(
-        per_window="Pieces each member may compose per window",
+        per_window="Tracks each member may compose per window",
         window_minutes="Length of the rolling window in minutes",
-        in_flight="Pieces a member may have in progress at once",
+        in_flight="Tracks a member may have in progress at once",
     )
     async def member_limits(
         self,
@@ -156,8 +160,8 @@ class QuotaCog(commands.Cog):
     @app_commands.describe(
         role="The role",
         action="Set limits for the role, exempt it from member limits, or clear its override",
-        per_window="Pieces per window for members with this role",
-        in_flight="Pieces at once for members with this role",
+        per_window="Tracks per window for members with this role",
+        in_flight="Tracks at once for members with this role",
     )
     async def role(
         self,
@@ -184,10 +188,10 @@ class QuotaCog(commands.Cog):
         )
         await say(interaction, replies.role_set_text(override))
 
-    @quota_group.command(name="grant", description="Moderators: give a member extra pieces")
-    @app_commands.describe(member="Who gets them", extra="How many extra pieces")
+    @quota_group.command(name="grant", description="Moderators: give a member extra tracks")
+    @app_commands.describe(member="Who gets them", extra="How many extra tracks")
     async def grant(
-        self, interaction: discord.Interaction[JamBot], member: discord.Member, extra: ExtraPieces
+        self, interaction: discord.Interaction[JamBot], member: discord.Member, extra: ExtraTracks
     ) -> None:
         guild_id = guild_of(interaction)
         balance = await self.bot.services.quota.moderation.grant_extra(

@@ -24,7 +24,10 @@ def test_defaults_apply_when_nothing_is_set() -> None:
     settings = load_settings({}, dotenv_path=EMPTY_DOTENV)
     assert settings.aimlapi_base_url == "https://api.aimlapi.com"
     assert settings.aimlapi_model == "google/lyria2"
-    assert settings.database_path == PROJECT_ROOT / "data" / "lyria-jam-bot.sqlite3"
+    assert settings.database_url.backend == "sqlite"
+    assert settings.database_url.path == PROJECT_ROOT / "data" / "lyria-jam-bot.sqlite3"
+    assert settings.metrics_port is None and settings.metrics_host == "127.0.0.1"
+    assert settings.deprecated == ()
     assert settings.discord_token is None
     assert settings.guild_reset_time == time(0, 0)
     assert settings.dev_guild_id is None
@@ -39,7 +42,8 @@ def test_values_are_parsed_and_normalised() -> None:
             "MAX_CONCURRENT_GENERATIONS": "8",
             "GUILD_RESET_TIME": "18:30",
             "OWNER_IDS": "1, 2,3",
-            "DATABASE_PATH": "/tmp/x.sqlite3",
+            "DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+            "METRICS_PORT": "9108",
         },
         dotenv_path=EMPTY_DOTENV,
     )
@@ -48,7 +52,8 @@ def test_values_are_parsed_and_normalised() -> None:
     assert settings.max_concurrent_generations == 8
     assert settings.guild_reset_time == time(18, 30)
     assert settings.owner_ids == frozenset({1, 2, 3})
-    assert settings.database_path == Path("/tmp/x.sqlite3")
+    assert settings.database_url.path == Path("/tmp/x.sqlite3")
+    assert settings.metrics_port == 9108
 
 
 @pytest.mark.parametrize(
@@ -64,6 +69,10 @@ def test_values_are_parsed_and_normalised() -> None:
         ("DM_POLICY", "sometimes"),
         ("DEV_GUILD_ID", "-5"),
         ("AUDIO_URL_ALLOW", "cdn.internal, not a host"),
+        ("DATABASE_URL", "mysql://db/bot"),
+        ("DATABASE_URL", "sqlite://relative.sqlite3"),
+        ("DATABASE_URL", "postgresql://u:pw@host:port/db"),
+        ("METRICS_PORT", "70000"),
     ],
 )
 def test_malformed_value_names_the_variable_in_one_line(variable: str, value: str) -> None:
@@ -200,3 +209,37 @@ def test_retention_settings() -> None:
     for variable, value in (("AUDIO_RETENTION_HOURS", "-1"), ("JOB_ROW_RETENTION_DAYS", "0")):
         with pytest.raises(ConfigError, match=f"^{variable}: expected "):
             load_settings({variable: value}, dotenv_path=EMPTY_DOTENV)
+
+
+def test_database_urls_pick_the_backend_and_never_show_the_password() -> None:
+    relative = load_settings(
+        {"DATABASE_URL": "sqlite:///var/bot.sqlite3"}, dotenv_path=EMPTY_DOTENV
+    )
+    assert relative.database_url.path == PROJECT_ROOT / "var" / "bot.sqlite3"
+    raw = "postgresql://bot:s3cr%40t-pw@db.internal:5432/jams?password=other-pw&sslmode=require"
+    settings = load_settings({"DATABASE_URL": raw}, dotenv_path=EMPTY_DOTENV)
+    url = settings.database_url
+    assert url.backend == "postgresql" and url.path is None and url.reveal() == raw
+    assert url.masked == ("postgresql://bot:***@db.internal:5432/jams?password=***&sslmode=require")
+    assert url.passwords() == ["other-pw", "s3cr%40t-pw", "s3cr@t-pw"]
+    for text in (repr(settings), str(settings), repr(url), str(url), f"{url}"):
+        assert "s3cr" not in text and "other-pw" not in text
+    with pytest.raises(ConfigError) as caught:
+        load_settings(
+            {"DATABASE_URL": "postgresql://bot:s3cret@host:notaport/db"}, dotenv_path=EMPTY_DOTENV
+        )
+    assert "s3cret" not in str(caught.value) and "bot:***@host" in str(caught.value)
+
+
+def test_database_path_still_works_and_is_reported_as_deprecated(tmp_path: Path) -> None:
+    settings = load_settings({"DATABASE_PATH": "old.sqlite3"}, dotenv_path=EMPTY_DOTENV)
+    assert settings.database_url.path == PROJECT_ROOT / "old.sqlite3"
+    assert settings.deprecated == ("DATABASE_PATH",)
+    # One source naming either name overrides the other name from the source below it.
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DATABASE_URL=sqlite:///from-dotenv.sqlite3\n", encoding="utf-8")
+    from_env = load_settings({"DATABASE_PATH": "/srv/env.sqlite3"}, dotenv_path=dotenv)
+    assert from_env.database_url.path == Path("/srv/env.sqlite3")
+    dotenv.write_text("DATABASE_PATH=/srv/dotenv.sqlite3\n", encoding="utf-8")
+    url_wins = load_settings({"DATABASE_URL": "sqlite:////srv/url.sqlite3"}, dotenv_path=dotenv)
+    assert url_wins.database_url.path == Path("/srv/url.sqlite3") and url_wins.deprecated == ()

@@ -38,7 +38,7 @@ def test_unexpected_errors_get_a_reference_that_is_logged(
     assert any(reference in record.getMessage() for record in caplog.records)
 
 
-async def test_unexpected_failure_after_defer_fills_the_status_message(
+async def test_an_unexpected_failure_is_answered_privately_with_a_reference(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def broken_reserve(*args: Any, **kwargs: Any) -> Any:
@@ -48,7 +48,7 @@ async def test_unexpected_failure_after_defer_fills_the_status_message(
     interaction = await harness.compose("calm piano")
     status = await harness.status_of(interaction, lambda m: "reference" in m.content)
     assert "quota store unavailable" not in status.content
-    assert status.ephemeral is False  # the deferred message carries the apology
+    assert status.ephemeral  # nothing was reserved: the apology is the member's alone
     assert harness.fake_api.submissions == []
     assert "quota store unavailable" in caplog.text
 

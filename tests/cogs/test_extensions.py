@@ -24,14 +24,14 @@ def make_bot(tmp_path: Path, extensions: tuple[str, ...]) -> JamBot:
 
 
 async def test_every_extension_loads_and_the_tree_serialises(tmp_path: Path) -> None:
-    assert EXTENSIONS == ("cogs.compose", "cogs.meta", "cogs.quota", "cogs.modlog")
+    assert EXTENSIONS == ("cogs.compose", "cogs.history", "cogs.meta", "cogs.quota", "cogs.modlog")
     bot = make_bot(tmp_path, EXTENSIONS)
     async with bot:
         await bot._load_extensions()
         commands = bot.tree.get_commands()
         payloads = [command.to_dict(bot.tree) for command in commands]
     names = {payload["name"] for payload in payloads}
-    assert {"compose", "help", "quota"} <= names
+    assert {"compose", "help", "history", "quota"} <= names
     compose = next(p for p in payloads if p["name"] == "compose")
     options = {o["name"]: o for o in compose["options"]}
     # Discord enforces the request's one definition of its limits.

@@ -25,14 +25,14 @@ async def stored_rows(harness: Harness) -> str:
 async def test_a_key_echoed_in_a_failure_reaches_no_member_and_no_row(harness: Harness) -> None:
     harness.fake_api.fail_generation(None, message=f"quota exceeded for key {KEY}, sorry")
     failed = await harness.compose("calm piano")
-    status = await harness.status_of(failed, lambda m: "could not generate" in m.content)
+    status = await harness.status_of(failed, lambda m: "could not make" in m.content)
     assert "quota exceeded for key" in status.content and "sorry" in status.content
 
     harness.fake_api.script_submit(
         400, body={"message": f"bad prompt (key {KEY})", "statusCode": 400, "path": "/x"}
     )
     refused = await harness.compose("loud drums")
-    await harness.status_of(refused, lambda m: "rejected this prompt" in m.content)
+    await harness.status_of(refused, lambda m: "refused this prompt" in m.content)
 
     # A header the provider echoes it in is stored with the usage headers.
     harness.fake_api.script_submit(200, headers={"x-aimlapi-note": f"billed to {KEY}"})

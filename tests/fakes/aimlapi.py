@@ -65,14 +65,15 @@ class ManualClock:
         return self.now
 
 
-def make_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
-    """A valid 16-bit mono PCM WAV of `seconds` of a quiet square-ish tone."""
+def make_wav(seconds: float = 1.0, rate: int = 8000, channels: int = 1) -> bytes:
+    """A valid 16-bit PCM WAV of `seconds` of a quiet square-ish tone."""
     frames = max(0, round(seconds * rate))
     pattern = struct.pack("<hh", 1000, -1000)
-    data = (pattern * (frames // 2 + 1))[: frames * 2]
+    samples = frames * channels
+    data = (pattern * (samples // 2 + 1))[: samples * 2]
     buf = io.BytesIO()
     with wave.open(buf, "wb") as wav:
-        wav.setnchannels(1)
+        wav.setnchannels(channels)
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(data)
@@ -163,7 +164,8 @@ class FakeAimlApi:
             raise ValueError("progress_statuses must not be empty")
         self.api_key = api_key
         self.generation_seconds = generation_seconds
-        self.audio = audio if audio is not None else make_wav(1.0)
+        # What Lyria 2 delivers: 48 kHz stereo WAV (a short one).
+        self.audio = audio if audio is not None else make_wav(1.0, rate=48000, channels=2)
         self.progress_statuses = tuple(progress_statuses)
         self.time_source = time_source
         self.credits_used = credits_used

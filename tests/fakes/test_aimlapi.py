@@ -80,8 +80,8 @@ async def test_a_job_progresses_through_every_status_then_completes_with_a_cdn_l
         audio = await resp.read()
     assert audio == api.audio
     with wave.open(io.BytesIO(audio)) as wav:
-        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 8000)
-        assert wav.getnframes() == 8000
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 48000)
+        assert wav.getnframes() == 48000  # one second
     assert api.cdn_downloads == 1 and not api.cdn_saw_authorization
     assert api.schema_errors == []
 

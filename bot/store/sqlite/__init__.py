@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.store.sqlite.database import SqliteDatabase, migration_scripts
+from bot.store.sqlite.database import BUSY_TIMEOUT_MS, SqliteDatabase, migration_scripts
 from bot.store.sqlite.jobs import SqliteJobRepository
 from bot.store.sqlite.quota import SqliteQuotaRepository
 
@@ -18,8 +18,8 @@ class SqliteStore:
         self._quota = SqliteQuotaRepository(database)
 
     @classmethod
-    async def open(cls, path: Path | str) -> SqliteStore:
-        return cls(await SqliteDatabase.open(path))
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> SqliteStore:
+        return cls(await SqliteDatabase.open(path, busy_timeout_ms=busy_timeout_ms))
 
     @property
     def jobs(self) -> SqliteJobRepository:

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.store.errors import StoreError
+from bot.store.errors import StoreBusy, StoreError
+from bot.store.migrations import load_migrations
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +33,11 @@ Params = Sequence[Any] | dict[str, Any]
 # unbounded batch would make that pass (and the loop's lag) long.
 MAX_BATCH = 32
 BUSY_TIMEOUT_MS = 5000
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
 def migration_scripts() -> list[tuple[int, str, str]]:
     """(number, file name, SQL) for every migration shipped with the package, in order."""
-    found: list[tuple[int, str, str]] = []
-    for entry in resources.files("bot.store.sqlite.migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [number for number, _, _ in found]
-    if numbers != list(range(1, len(numbers) + 1)):
-        raise StoreError(f"migrations must be numbered 1..N without gaps, found {numbers}")
-    return found
+    return load_migrations("bot.store.sqlite.migrations")
 
 
 class SqliteDatabase:
@@ -77,13 +66,21 @@ class SqliteDatabase:
         return f"SqliteDatabase({str(self.path)!r})"
 
     @classmethod
-    async def open(cls, path: Path | str, *, max_batch: int = MAX_BATCH) -> SqliteDatabase:
-        """Open (creating folders and file as needed), set WAL mode and apply migrations."""
+    async def open(
+        cls,
+        path: Path | str,
+        *,
+        max_batch: int = MAX_BATCH,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> SqliteDatabase:
+        """Open (creating folders and file as needed), set WAL mode and apply migrations.
+        A statement waits up to `busy_timeout_ms` for another writer's lock, then raises
+        `StoreBusy`."""
         db_path = Path(path)
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         loop = asyncio.get_running_loop()
         try:
-            connection = await loop.run_in_executor(worker, _connect, db_path)
+            connection = await loop.run_in_executor(worker, _connect, db_path, busy_timeout_ms)
         except (OSError, sqlite3.Error) as exc:
             worker.shutdown(wait=False)
             reason = _open_problem(db_path) or _reason(exc)
@@ -248,7 +245,7 @@ class SqliteDatabase:
                     future.set_exception(value)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
     """On the worker thread: create the folder and file, open, set the pragmas."""
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -259,11 +256,21 @@ def _connect(path: Path) -> sqlite3.Connection:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA foreign_keys=ON")
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        connection.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     except sqlite3.Error:
         connection.close()
         raise
     return connection
+
+
+def _busy(exc: sqlite3.OperationalError) -> StoreBusy | None:
+    """SQLite's "database is locked" / "busy" as the store's transient error."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        busy = StoreBusy(f"the database is busy: {exc}")
+        busy.__cause__ = exc
+        return busy
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -297,6 +304,8 @@ def _run_batch(
     for work in works:
         try:
             outcomes.append((True, work(conn)))
+        except sqlite3.OperationalError as exc:
+            outcomes.append((False, _busy(exc) or exc))
         except BaseException as exc:  # delivered to its caller; the batch goes on
             outcomes.append((False, exc))
         if conn.in_transaction:  # a bug left a transaction open: never leak it to the next one

@@ -13,56 +13,17 @@ from collections.abc import Collection
 from typing import Any, Unpack
 
 from bot.jobs.models import (
+    FAILED_STATES,
     UNFINISHED_STATES,
     Delivery,
-    DeliveryVia,
-    ErrorKind,
     Job,
     JobChanges,
     JobState,
     Origin,
 )
+from bot.store.rows import JOB_COLUMNS, check_job_changes, encode_job_value, job_from_row
 from bot.store.sqlite.database import SqliteDatabase
 
-# Columns that map one-to-one onto a Job field of the same name.
-_PLAIN_COLUMNS: tuple[str, ...] = (
-    "id",
-    "state",
-    "prompt",
-    "negative_prompt",
-    "seed",
-    "model",
-    "requester_id",
-    "guild_id",
-    "channel_id",
-    "origin",
-    "context",
-    "created_at",
-    "updated_at",
-    "deadline_at",
-    "generation_id",
-    "provider_status",
-    "submitted_at",
-    "provider_completed_at",
-    "completed_at",
-    "delivered_at",
-    "audio_path",
-    "audio_url",
-    "audio_size_bytes",
-    "audio_duration_seconds",
-    "audio_content_type",
-    "credits_used",
-    "usage_headers",
-    "error_kind",
-    "error_detail",
-    "poll_count",
-    "cancelled_by",
-    "failure_reported_at",
-    "audio_pruned_at",
-)
-_DELIVERY_COLUMNS = ("delivered_via", "result_message_id", "result_channel_id", "saved_to")
-_JSON_COLUMNS = frozenset({"context", "usage_headers"})
-_WRITABLE = frozenset(JobChanges.__annotations__)
 DEFAULT_HISTORY_LIMIT = 200
 _FINAL_STATES = tuple(state for state in JobState if state.is_final)
 _ENDED_WITHOUT_DELIVERY = tuple(
@@ -78,16 +39,16 @@ class SqliteJobRepository:
         self._history_limit = history_limit
 
     async def insert(self, job: Job) -> None:
-        values = [_encode(name, getattr(job, name)) for name in _PLAIN_COLUMNS]
-        placeholders = ", ".join("?" for _ in _PLAIN_COLUMNS)
+        values = [encode_job_value(name, getattr(job, name)) for name in JOB_COLUMNS]
+        placeholders = ", ".join("?" for _ in JOB_COLUMNS)
         await self._db.execute(
-            f"INSERT INTO jobs ({', '.join(_PLAIN_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
             values,
         )
 
     async def get(self, job_id: str) -> Job | None:
         row = await self._db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     async def transition(
         self,
@@ -136,8 +97,8 @@ class SqliteJobRepository:
         def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
             conn.execute(
                 "UPDATE jobs SET state = ?, delivered_at = ?, updated_at = ?, delivered_via = ?, "
-                "result_message_id = ?, result_channel_id = ?, saved_to = ? "
-                "WHERE id = ? AND state = ?",
+                "result_message_id = ?, result_channel_id = ?, saved_to = ?, "
+                "delivered_files = ? WHERE id = ? AND state = ?",
                 (
                     JobState.DELIVERED.value,
                     now,
@@ -146,6 +107,7 @@ class SqliteJobRepository:
                     delivery.message_id,
                     delivery.channel_id,
                     delivery.saved_to,
+                    json.dumps(list(delivery.files)),
                     job_id,
                     JobState.COMPLETED.value,
                 ),
@@ -153,7 +115,7 @@ class SqliteJobRepository:
             return _select_row(conn, job_id)
 
         row = await self._db.run_in_transaction(work)
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
     async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
         """Persist (job id, poll count, provider status) kept in memory, for submitted jobs."""
@@ -174,7 +136,34 @@ class SqliteJobRepository:
             sql += f" AND origin IN ({', '.join('?' for _ in origins)})"
             params.extend(str(origin) for origin in origins)
         rows = await self._db.fetchall(sql + " ORDER BY created_at, rowid", params)
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
+
+    async def unreported_failures(
+        self, origins: Collection[Origin] | None, *, since: float
+    ) -> list[Job]:
+        states = [state.value for state in FAILED_STATES]
+        sql = (
+            f"SELECT * FROM jobs WHERE state IN ({', '.join('?' for _ in states)}) "  # noqa: S608
+            "AND failure_reported_at IS NULL AND updated_at >= ?"
+        )
+        params: list[Any] = [*states, since]
+        if origins is not None:
+            if not origins:
+                return []
+            sql += f" AND origin IN ({', '.join('?' for _ in origins)})"
+            params.extend(str(origin) for origin in origins)
+        rows = await self._db.fetchall(sql + " ORDER BY updated_at, rowid", params)
+        return [job_from_row(row) for row in rows]
+
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE requester_id = ? AND guild_id IS ? AND state = ? "
+            "ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (requester_id, guild_id, JobState.DELIVERED.value, limit, offset),
+        )
+        return [job_from_row(row) for row in rows]
 
     async def count_by_state(self) -> dict[JobState, int]:
         rows = await self._db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
@@ -199,7 +188,7 @@ class SqliteJobRepository:
                 limit,
             ),
         )
-        return [_job(row) for row in rows]
+        return [job_from_row(row) for row in rows]
 
     async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
         """Record that these jobs' audio files are gone; returns how many rows changed."""
@@ -255,13 +244,11 @@ class SqliteJobRepository:
         *,
         learn_seconds: float | None = None,
     ) -> Job | None:
-        unknown = set(changes) - _WRITABLE
-        if unknown:
-            raise ValueError(f"not job columns: {sorted(unknown)}")
+        check_job_changes(changes)
         if new_state is not None:
             changes = {"state": new_state, **changes}
         assignments = [f"{name} = ?" for name in changes]
-        values: list[Any] = [_encode(name, value) for name, value in changes.items()]
+        values: list[Any] = [encode_job_value(name, value) for name, value in changes.items()]
         assignments.append("updated_at = ?")
         values.append(now)
         sql = f"UPDATE jobs SET {', '.join(assignments)} WHERE id = ?"  # noqa: S608
@@ -280,7 +267,7 @@ class SqliteJobRepository:
             return _select_row(conn, job_id)
 
         row = await self._db.run_in_transaction(work)
-        return None if row is None else _job(row)
+        return None if row is None else job_from_row(row)
 
 
 def _append_generation_time(
@@ -296,33 +283,6 @@ def _append_generation_time(
         "(SELECT id FROM generation_times ORDER BY id DESC LIMIT ?)",
         (limit,),
     )
-
-
-def _encode(name: str, value: Any) -> Any:
-    if name in _JSON_COLUMNS:
-        return json.dumps(value or {}, sort_keys=True)
-    if isinstance(value, JobState | ErrorKind | Origin):
-        return value.value
-    return value
-
-
-def _job(row: sqlite3.Row) -> Job:
-    data: dict[str, Any] = {name: row[name] for name in _PLAIN_COLUMNS}
-    data["state"] = JobState(data["state"])
-    data["origin"] = Origin(data["origin"])
-    if data["error_kind"] is not None:
-        data["error_kind"] = ErrorKind(data["error_kind"])
-    for name in _JSON_COLUMNS:
-        data[name] = json.loads(data[name] or "{}")
-    via = row["delivered_via"]
-    if via is not None:
-        data["delivery"] = Delivery(
-            via=DeliveryVia(via),
-            message_id=row["result_message_id"],
-            channel_id=row["result_channel_id"],
-            saved_to=row["saved_to"],
-        )
-    return Job(**data)
 
 
 def _select_row(conn: sqlite3.Connection, job_id: str) -> sqlite3.Row | None:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Collection
 from typing import Any
 
+from bot.jobs.models import FAILED_STATES, JobState
 from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
@@ -27,6 +28,12 @@ from bot.quota.models import (
     UsageQuery,
 )
 from bot.store.base import GuildChanges, ReserveRules
+from bot.store.rows import (
+    guild_from_row,
+    member_from_row,
+    reservation_from_row,
+    role_overrides_from_rows,
+)
 from bot.store.sqlite.batching import TransactionBatcher
 from bot.store.sqlite.database import SqliteDatabase
 
@@ -119,20 +126,29 @@ class SqliteQuotaRepository:
 
         return await self._db.run_in_transaction(work)
 
+    async def finish_ended(self, *, now: float) -> int:
+        ended = [state.value for state in (*FAILED_STATES, JobState.DELIVERED)]
+        marks = ", ".join("?" for _ in ended)
+        return await self._db.execute(
+            "UPDATE quota_reservations SET in_flight = 0, updated_at = ? "  # noqa: S608
+            f"WHERE in_flight = 1 AND job_id IN (SELECT id FROM jobs WHERE state IN ({marks}))",
+            (now, *ended),
+        )
+
     # -- reads -----------------------------------------------------------------------------------
 
     async def guild(self, guild_id: int) -> GuildQuotaRecord | None:
         row = await self._db.fetchone(
             "SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,)
         )
-        return None if row is None else _guild_record(row)
+        return None if row is None else guild_from_row(row)
 
     async def member(self, guild_id: int, user_id: int) -> MemberQuotaRecord:
         row = await self._db.fetchone(_MEMBER_SQL, (guild_id, user_id))
-        return _member_record(row)
+        return member_from_row(row)
 
     async def role_overrides(self, guild_id: int) -> list[RoleOverride]:
-        return _overrides(await self._db.fetchall(_OVERRIDES_SQL, (guild_id,)))
+        return role_overrides_from_rows(await self._db.fetchall(_OVERRIDES_SQL, (guild_id,)))
 
     async def allowed_channels(self, guild_id: int) -> frozenset[int]:
         rows = await self._db.fetchall(
@@ -177,7 +193,7 @@ class SqliteQuotaRepository:
 
     async def reservation(self, job_id: str) -> Reservation | None:
         row = await self._db.fetchone(_RESERVATION_SQL, (job_id,))
-        return None if row is None else _reservation(row)
+        return None if row is None else reservation_from_row(row)
 
     # -- moderator writes ----------------------------------------------------------------------
 
@@ -221,6 +237,31 @@ class SqliteQuotaRepository:
 
         await self._db.run_in_transaction(work)
 
+    async def move_pool_period(
+        self, guild_id: int, reset_minute: int, *, old_period: int, new_period: int, now: float
+    ) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            conn.execute(
+                "INSERT INTO quota_guild_settings (guild_id, reset_minute, updated_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+                "reset_minute = excluded.reset_minute, updated_at = excluded.updated_at",
+                (guild_id, reset_minute, now),
+            )
+            if old_period == new_period:
+                return 0
+            used = _counter(conn, GUILD_SCOPE, guild_id, old_period)
+            if used:
+                _bump_counter(conn, GUILD_SCOPE, guild_id, new_period, used)
+                _bump_counter(conn, GUILD_SCOPE, guild_id, old_period, -used)
+            conn.execute(
+                "UPDATE quota_reservations SET pool_period = ? "
+                "WHERE guild_id = ? AND pool_period = ?",
+                (new_period, guild_id, old_period),
+            )
+            return used
+
+        return await self._db.run_in_transaction(work)
+
     async def set_role_override(self, guild_id: int, override: RoleOverride) -> None:
         await self._db.execute(
             "INSERT INTO quota_role_overrides (guild_id, role_id, member_limit, max_in_flight, "
@@ -246,7 +287,7 @@ class SqliteQuotaRepository:
     async def add_extra_credit(self, guild_id: int, user_id: int, amount: int) -> int:
         def work(conn: sqlite3.Connection) -> int:
             _add_extra_credit(conn, guild_id, user_id, amount)
-            return _member_record(
+            return member_from_row(
                 conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
             ).extra_credit
 
@@ -265,7 +306,7 @@ class SqliteQuotaRepository:
 
         def work(conn: sqlite3.Connection) -> bool:
             row = conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
-            if _member_record(row).barred == barred:
+            if member_from_row(row).barred == barred:
                 return False
             conn.execute(
                 "INSERT INTO quota_members (guild_id, user_id, barred) VALUES (?, ?, ?) "
@@ -332,7 +373,7 @@ def _reserve_context(
     if requester.guild_id is not None:
         row = conn.execute("SELECT * FROM quota_guild_settings WHERE guild_id = ?", (gid,))
         found = row.fetchone()
-        guild = None if found is None else _guild_record(found)
+        guild = None if found is None else guild_from_row(found)
         if guild is not None and guild.channels_restricted and requester.channel_id is not None:
             channel_allowed = (
                 conn.execute(
@@ -342,14 +383,14 @@ def _reserve_context(
                 is not None
             )
         if requester.role_ids:
-            overrides = _overrides(conn.execute(_OVERRIDES_SQL, (gid,)).fetchall())
+            overrides = role_overrides_from_rows(conn.execute(_OVERRIDES_SQL, (gid,)).fetchall())
     return ReserveContext(
         requester=requester,
         job_id=job_id,
         now=now,
-        existing=None if existing is None else _reservation(existing),
+        existing=None if existing is None else reservation_from_row(existing),
         guild=guild,
-        member=_member_record(conn.execute(_MEMBER_SQL, (gid, uid)).fetchone()),
+        member=member_from_row(conn.execute(_MEMBER_SQL, (gid, uid)).fetchone()),
         channel_allowed=channel_allowed,
         overrides=tuple(overrides),
         blocked_term=blocked_term,
@@ -447,7 +488,7 @@ def _refund(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
     row = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
     if row is None:
         return False
-    r = _reservation(row)
+    r = reservation_from_row(row)
     if r.state is not ReservationState.RESERVED:
         return False
     conn.execute(
@@ -471,63 +512,5 @@ def _finish(conn: sqlite3.Connection, job_id: str, now: float) -> None:
     )
 
 
-# -- rows to records ------------------------------------------------------------------------------
-
-
 def _bit(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
-
-
-def _guild_record(row: sqlite3.Row) -> GuildQuotaRecord:
-    return GuildQuotaRecord(
-        guild_id=int(row["guild_id"]),
-        daily_pool=row["daily_pool"],
-        reset_minute=row["reset_minute"],
-        member_limit=row["member_limit"],
-        window_seconds=row["window_seconds"],
-        max_in_flight=row["max_in_flight"],
-        paused=bool(row["paused"]),
-        channels_restricted=bool(row["channels_restricted"]),
-        modlog_channel_id=row["modlog_channel_id"],
-    )
-
-
-def _member_record(row: sqlite3.Row | None) -> MemberQuotaRecord:
-    if row is None:
-        return MemberQuotaRecord()
-    return MemberQuotaRecord(
-        extra_credit=int(row["extra_credit"]),
-        window_reset_at=float(row["window_reset_at"]),
-        barred=bool(row["barred"]),
-    )
-
-
-def _overrides(rows: list[sqlite3.Row]) -> list[RoleOverride]:
-    return [
-        RoleOverride(
-            role_id=int(r["role_id"]),
-            member_limit=r["member_limit"],
-            max_in_flight=r["max_in_flight"],
-            exempt=bool(r["exempt"]),
-        )
-        for r in rows
-    ]
-
-
-def _reservation(row: sqlite3.Row) -> Reservation:
-    return Reservation(
-        job_id=row["job_id"],
-        guild_id=int(row["guild_id"]),
-        user_id=int(row["user_id"]),
-        channel_id=row["channel_id"],
-        state=ReservationState(row["state"]),
-        in_flight=bool(row["in_flight"]),
-        counts_member=bool(row["counts_member"]),
-        used_extra=bool(row["used_extra"]),
-        pool_period=row["pool_period"],
-        bot_day=int(row["bot_day"]),
-        member_remaining=row["member_remaining"],
-        pool_remaining=row["pool_remaining"],
-        created_at=float(row["created_at"]),
-        updated_at=float(row["updated_at"]),
-    )

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from bot.audio import AudioFormat, AudioInputError, AudioProblem, convert_audio
 from bot.audio.tags import build_tags
-from tests.bot.audio.support import (
+from tests.audio_support import (
     aligned_correlation,
     flac_comments,
     info_fields,

@@ -11,7 +11,7 @@ import soundfile as sf
 from bot.audio.encode import EncodingError, opus_bitrate, opus_level, write_flac, write_opus
 from bot.audio.samples import read_samples
 from bot.audio.tags import build_tags
-from tests.bot.audio.support import (
+from tests.audio_support import (
     aligned_correlation,
     flac_comments,
     music,

@@ -20,7 +20,7 @@ from bot.audio.encode import write_flac
 from bot.audio.riff import plan_tagged_wav
 from bot.audio.samples import read_samples
 from bot.audio.tags import build_tags
-from tests.bot.audio.support import aligned_correlation, music, noise, provenance, write_wav
+from tests.audio_support import aligned_correlation, music, noise, provenance, write_wav
 
 TAGS = build_tags(provenance())
 LIMITS = OpusLimits()

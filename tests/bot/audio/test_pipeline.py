@@ -20,14 +20,14 @@ from bot.audio import (
     DeliveryReason,
     PreparedAudio,
     PrepareRequest,
-    explain,
     prepare_audio,
 )
 from bot.audio.encode import write_flac
 from bot.audio.riff import TaggedWavPlan
 from bot.audio.samples import read_samples
 from bot.audio.tags import build_tags
-from tests.bot.audio.support import (
+from bot.text.audio import explain
+from tests.audio_support import (
     aligned_correlation,
     flac_comments,
     music,

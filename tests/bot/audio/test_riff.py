@@ -11,7 +11,7 @@ import soundfile as sf
 
 from bot.audio.riff import RiffError, info_chunk, plan_tagged_wav, read_chunks, read_info
 from bot.audio.tags import build_tags
-from tests.bot.audio.support import (
+from tests.audio_support import (
     chunk,
     info_fields,
     music,

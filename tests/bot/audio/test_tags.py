@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from bot.audio.tags import AI_NOTE, TITLE_CHARS, build_tags, one_line, shorten, software_name
-from tests.bot.audio.support import provenance
+from tests.audio_support import provenance
 
 
 def test_tags_carry_prompt_negative_prompt_seed_model_job_and_ai_note() -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 from bot.audio import AudioInputError, AudioProblem, WaveformStyle, write_waveform
 from bot.audio.samples import read_samples
 from bot.audio.waveform import BODY_RGB, ENVELOPE_RGB, THEME_BACKGROUNDS, column_envelope
-from tests.bot.audio.support import RATE, music, write_wav
+from tests.audio_support import RATE, music, write_wav
 
 
 def half_loud_half_silent(tmp_path: Path) -> Path:

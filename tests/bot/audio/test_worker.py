@@ -23,7 +23,7 @@ from bot.audio import (
     prepare_audio,
 )
 from bot.audio import worker as worker_module
-from tests.bot.audio.support import music, provenance, write_wav
+from tests.audio_support import music, provenance, write_wav
 
 
 def request(source: Path, stem: str = "lyria-job") -> PrepareRequest:

@@ -66,7 +66,9 @@ async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path
         assert f"Saved: {out.resolve()}" in stdout
         assert "Duration: 1.0 s" in stdout
         assert f"({len(api.audio):,} bytes)" in stdout
-        assert "generating" in stderr  # plain progress lines when stderr is not a terminal
+        # Plain progress lines when stderr is not a terminal, in the words Discord shows.
+        assert "Waiting for Lyria 2 to start" in stderr or "Composing" in stderr
+        assert "provider:" not in stderr
         assert api.submissions == [
             {
                 "model": "google/lyria2",
@@ -140,7 +142,7 @@ async def test_an_ambiguous_submission_exits_4_and_is_not_retried(tmp_path: Path
         api.script_submit(0, accept=True)  # the job is created, then the connection drops
         code, _, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
         assert code == 4
-        assert "did not retry" in stderr
+        assert "did not send it again" in stderr
         assert len([r for r in api.requests if r.method == "POST"]) == 1
 
 
@@ -236,10 +238,10 @@ async def test_progress_is_rewritten_in_place_on_a_terminal() -> None:
     )
     await display.on_finished(job)
     text = stream.getvalue()
-    assert text.startswith("\rqueued (position 2) · 1 s elapsed")
-    assert "\rgenerating (provider: waiting) · 12 s elapsed · about 9 s left" in text
+    assert text.startswith("\rQueued (position 2) · 1 s")
+    assert "\rComposing · ▰▰▰▰▱▱▱▱ ~10 s left · 12 s" in text
     assert text.endswith("\n") and text.count("\n") == 1
-    assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "downloading · 3 s elapsed"
+    assert describe(Progress("j", Phase.DOWNLOADING, 3.0)) == "Fetching the audio · 3 s"
 
 
 async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
@@ -252,8 +254,8 @@ async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
         assert process.stderr is not None
         line = b""
         async with asyncio.timeout(15):
-            # "generating" is shown once the generation id is stored.
-            while b"generating" not in line:
+            # Lyria 2's own queue is shown once the generation id is stored.
+            while b"Lyria 2" not in line or b"Sending" in line:
                 line = await process.stderr.readline()
         process.send_signal(signal.SIGINT)
         stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
@@ -273,7 +275,9 @@ async def test_check_reports_an_unusable_database(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder"
     folder.mkdir()
     code, stdout, _ = await run_bot(
-        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_URL=f"sqlite:///{folder}"
+        ),
         "check",
     )
     assert code == 1
@@ -289,7 +293,7 @@ async def test_check_says_when_a_folder_on_the_way_is_a_file(tmp_path: Path) -> 
             None,
             DISCORD_TOKEN="t",
             AIMLAPI_KEY="k",
-            DATABASE_PATH=str(blocker / "db" / "bot.sqlite3"),
+            DATABASE_URL=f"sqlite:///{blocker / 'db' / 'bot.sqlite3'}",
             AUDIO_DIR=str(blocker / "audio"),
         ),
         "check",
@@ -304,7 +308,9 @@ async def test_check_says_when_the_database_path_is_a_folder(tmp_path: Path) -> 
     folder = tmp_path / "a-folder"
     folder.mkdir()
     _, stdout, _ = await run_bot(
-        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_URL=f"sqlite:///{folder}"
+        ),
         "check",
     )
     assert f"cannot open database {folder}: it is a folder, not a file" in stdout
@@ -316,7 +322,8 @@ async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi) -> str:
     assert process.stderr is not None
     line = b""
     async with asyncio.timeout(15):
-        while b"generating" not in line:
+        # Lyria 2's own queue is shown once the generation id is stored.
+        while b"Lyria 2" not in line or b"Sending" in line:
             line = await process.stderr.readline()
     process.send_signal(signal.SIGINT)
     _, stderr = await asyncio.wait_for(process.communicate(), 15)

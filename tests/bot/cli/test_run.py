@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.audio_support import same_audio
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeDiscord
 from tests.process_support import (
@@ -35,6 +36,7 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
             DISCORD_GATEWAY_URL=fake_discord.gateway_url,
             DEV_GUILD_ID=str(guild.id),
             LOG_LEVEL="INFO",
+            CANCEL_WINDOW_SECONDS="0",
         )
         # A bot that has learnt from past jobs (here: 0.3-1 s each) polls early; a fresh one
         # would wait for the vendor's ~30 s typical time before its first poll.
@@ -51,8 +53,8 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
                 "compose", {"prompt": "a process-level jam"}, user=alice, channel=channel
             )
             result = await interaction.wait_for_followup(lambda m: bool(m.embeds), timeout=30)
-            assert result.attachments[0].data == fake_api.audio
-            await interaction.wait_for_original(lambda m: "Done" in m.content, timeout=10)
+            assert same_audio(result.attachments[0].data, fake_api.audio)
+            await interaction.wait_for_original(lambda m: m.deleted, timeout=10)  # replaced
         finally:
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)
@@ -88,7 +90,7 @@ async def test_a_broken_database_stops_the_start_in_one_line(tmp_path: Path) -> 
     broken = tmp_path / "broken.sqlite3"
     broken.write_bytes(b"this is not a database, it only has its name" * 100)
     async with FakeDiscord() as fake_discord:
-        lines = await run_against(fake_discord, tmp_path, DATABASE_PATH=str(broken))
+        lines = await run_against(fake_discord, tmp_path, DATABASE_URL=f"sqlite:///{broken}")
     assert len(lines) == 1, lines
     assert "cannot start" in lines[0] and str(broken) in lines[0]
     assert "not a database" in lines[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,6 +31,7 @@ from bot.jobs.models import (
     Progress,
 )
 from bot.jobs.poll_schedule import PollSchedule
+from bot.store.errors import StoreBusy
 from bot.store.sqlite import SqliteStore
 from tests.bot.jobs.support import WAV, Harness, Recorder, ScriptedClient, finished, request
 
@@ -482,3 +484,80 @@ async def test_a_download_that_keeps_failing_falls_back_to_the_link(harness: Har
     assert done.state is JobState.COMPLETED and done.audio_path is None
     assert done.audio_url is not None and len(harness.client.downloads) == 3
     assert done.error_kind is ErrorKind.DOWNLOAD_FAILED and done.error_detail == "network"
+
+
+class BusyOnce:
+    """A job repository whose writes meet a busy database `times` times before they work."""
+
+    def __init__(self, inner: Any, times: int) -> None:
+        self._inner = inner
+        self.left = times
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._inner, name)
+        if name not in ("update", "transition"):
+            return attribute
+
+        async def busy_first(*args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("learn_seconds") is not None and self.left > 0:
+                self.left -= 1
+                self.refused += 1
+                raise StoreBusy("the database is busy: database is locked")
+            return await attribute(*args, **kwargs)
+
+        return busy_first
+
+
+async def test_a_busy_database_after_submission_is_waited_out_not_a_stuck_job(
+    harness: Harness,
+) -> None:
+    store = BusyOnce(harness.store, times=3)
+    engine = await harness.started(store=store)
+    done = await finished(engine, await engine.enqueue(request()))
+    assert done.state is JobState.COMPLETED and done.audio_path is not None
+    assert store.refused == 3 and len(harness.client.submits) == 1
+    busy_waits = [s for s in harness.time.sleeps if s in (0.5, 1.0, 2.0)]
+    assert busy_waits[-3:] == [0.5, 1.0, 2.0]  # backing off, in the running process
+
+
+async def test_a_held_job_waits_out_its_cancel_window_and_can_be_cancelled_in_it(
+    harness: Harness,
+) -> None:
+    engine = await harness.started(hold_seconds=0.2)
+    held = await engine.enqueue(request("oops", requester="alice"))
+    kept = await engine.enqueue(request("fine", requester="bob"))
+    first = next(p for job_id, p in harness.recorder.progress if job_id == held.id)
+    assert first.phase is Phase.QUEUED and first.starts_at == held.created_at + 0.2
+    assert harness.client.submits == [] and engine.queue_position(held.id) is None
+    assert await engine.cancel(held.id, by="alice")
+    await finished(engine, kept)  # the window passes in real time; the other one is sent
+    assert [r.prompt for r in harness.client.submits] == ["fine"]
+    assert (await harness.store.get(held.id)).state is JobState.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_the_expected_finish_of_a_members_running_job(harness: Harness) -> None:
+    harness.client.submit_gate = asyncio.Event()
+    engine = await harness.started(max_concurrent=1)
+    await engine.enqueue(request(requester="alice"))
+    assert engine.expected_finish("nobody") is None
+    ready = engine.expected_finish("alice")
+    assert ready is not None and ready > harness.time.now
+    harness.client.submit_gate.set()
+
+
+async def test_failures_nobody_was_told_about_are_told_at_the_next_start(
+    harness: Harness,
+) -> None:
+    harness.client.submit_script.append(BadRequest("400", provider_message="nope"))
+    engine = await harness.started()
+    job = await finished(engine, await engine.enqueue(request()))
+    assert job.state is JobState.FAILED
+    await engine.stop()
+    harness.recorder.finished.clear()
+    await harness.started()  # nobody recorded that the requester was told: tell them now
+    assert [j.id for j in harness.recorder.finished] == [job.id]
+    await harness.store.update(job.id, now=harness.time.now, failure_reported_at=1.0)
+    harness.recorder.finished.clear()
+    await harness.started()  # reported: not again
+    assert harness.recorder.finished == []

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.jobs.models import Job, JobState, Origin
+from bot.jobs.models import Delivery, DeliveryVia, Job, JobState, Origin
 from bot.jobs.retention import DAY, HOUR, AudioRetention, RetentionPolicy, audio_dir_usage
 from bot.store.sqlite import SqliteStore
 
@@ -218,3 +218,24 @@ async def test_the_schema_knows_when_audio_was_pruned(store: SqliteStore) -> Non
     row = job("j", JobState.DELIVERED, at=NOW)
     await store.jobs.insert(replace(row, audio_pruned_at=NOW))
     assert await store.jobs.get("j") == replace(row, audio_pruned_at=NOW)
+
+
+async def test_the_files_made_for_a_delivery_go_with_the_audio(
+    store: SqliteStore, audio_dir: Path
+) -> None:
+    downloaded = await add(store, audio_dir, "made", JobState.COMPLETED, at=NOW - 3 * WEEK)
+    prepared = audio_dir / "prepared" / "made"
+    prepared.mkdir(parents=True)
+    made = [prepared / "made.k1.flac", prepared / "made.k1.png"]
+    for path in made:
+        path.write_bytes(b"m" * 10)
+    delivered = await store.jobs.deliver(
+        "made",
+        Delivery(DeliveryVia.CHANNEL, message_id=1, channel_id=2, files=tuple(map(str, made))),
+        now=NOW - 2 * WEEK,
+    )
+    assert delivered is not None and delivered.state is JobState.DELIVERED
+    report = await retention(store, audio_dir).sweep()
+    assert report.files_deleted == 3 and report.bytes_freed == 1020
+    assert not downloaded.exists() and not prepared.exists()
+    assert (audio_dir / "prepared").exists()  # only the job's own folder goes

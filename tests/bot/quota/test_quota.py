@@ -168,7 +168,7 @@ async def test_in_flight_limit_refuses_the_second_until_the_first_finishes(
     await quota.ledger.commit("a")
     second = await quota.ledger.reserve(member(7), "b", "piano")
     assert isinstance(second, Refusal) and second.limit == "member_in_flight"
-    assert "1 song being composed" in refusal_text(second)
+    assert "1 track being made" in refusal_text(second)
     assert isinstance(
         await quota.ledger.reserve(member(8), "c", "piano"), Grant
     )  # others unaffected
@@ -337,7 +337,7 @@ async def test_the_member_window_rolls(db: Database, clock: Clock) -> None:
     refused = await quota.ledger.reserve(member(7), "c", "piano")
     assert isinstance(refused, Refusal) and refused.limit == "member_window"
     assert refused.retry_at == start + 3600
-    assert "2 generations for this 1 hour" in refusal_text(refused)
+    assert "2 tracks per hour" in refusal_text(refused)
     clock.now = start + 3600 - 1
     assert isinstance(await quota.ledger.reserve(member(7), "c", "piano"), Refusal)
     clock.now = start + 3600
@@ -388,21 +388,27 @@ async def test_the_pool_resets_at_the_servers_time_of_day(db: Database, clock: C
     assert remaining.next_reset_at == MIDNIGHT + 30 * 3600
 
 
-async def test_moving_the_reset_time_never_lands_in_yesterdays_full_pool(
+async def test_moving_the_reset_time_carries_todays_usage_and_never_yesterdays(
     db: Database, clock: Clock
 ) -> None:
-    quota = service(db, clock, guild_daily_pool=1)
-    clock.now = MIDNIGHT - 3600  # yesterday 23:00: yesterday's pool gets used up
+    quota = service(db, clock, guild_daily_pool=2)
+    clock.now = MIDNIGHT - 3600  # yesterday 23:00: one of yesterday's pool
     assert isinstance(await quota.ledger.reserve(member(1), "old", "piano"), Grant)
-    clock.now = MIDNIGHT + 10 * 3600  # today 10:00
+    clock.now = MIDNIGHT + 10 * 3600  # today 10:00: one of today's
     assert isinstance(await quota.ledger.reserve(member(2), "today", "piano"), Grant)
-    await quota.moderation.set_pool(
-        GUILD, reset_minute=12 * 60, by=MOD
-    )  # now inside "yesterday 12:00+"
+    carried = await quota.moderation.set_pool(GUILD, reset_minute=12 * 60, by=MOD)
+    # Now inside the period that began yesterday 12:00: today's track carries over (moving the
+    # reset hands out no fresh pool), yesterday's does not land in it.
+    assert carried == 1
     usage = await quota.queries.pool_usage(GUILD)
     assert usage.period_start == MIDNIGHT - 12 * 3600
-    assert usage.used == 0 and usage.next_reset_at == MIDNIGHT + 12 * 3600
+    assert usage.used == 1 and usage.next_reset_at == MIDNIGHT + 12 * 3600
     assert isinstance(await quota.ledger.reserve(member(3), "moved", "piano"), Grant)
+    refused = await quota.ledger.reserve(member(4), "full", "piano")
+    assert isinstance(refused, Refusal) and refused.limit == "guild_pool"
+    # A refund of the carried track gives back to the period it now counts in.
+    await quota.ledger.refund("today")
+    assert (await quota.queries.pool_usage(GUILD)).used == 1
 
 
 async def test_refund_after_the_pool_reset_gives_back_to_the_period_it_came_from(
@@ -636,7 +642,7 @@ async def test_moderator_actions_and_generations_reach_event_listeners(
     await quota.ledger.finish("j2", GenerationNote("j2", DM_GUILD_ID, 7, "dm", "delivered"))
     assert [type(e) for e in events] == [PoolChanged, ExtraGranted, GenerationFinished]
     assert modlog_line(events[0]) == (
-        f"⚙️ <@{MOD}> set the daily pool to 80 pieces and the reset time to 06:30 UTC."
+        f"⚙️ <@{MOD}> set the daily pool to 80 tracks and the reset time to 06:30 UTC."
     )
     assert events[1] == ExtraGranted(GUILD, MOD, 7, 3, 3)
     assert events[2] == GenerationFinished(note)
@@ -720,7 +726,7 @@ async def test_refusal_texts_read_naturally_for_any_number(db: Database, clock: 
     refused = await quota.ledger.reserve(member(7), "c", "piano")
     assert isinstance(refused, Refusal)
     said = refusal_text(refused)
-    assert "2 songs being composed" in said and "one of them" in said
+    assert "2 tracks being made" in said and "one of them" in said
     assert [duration_text(s) for s in (3600, 7200, 5400, 60, 90)] == [
         "1 hour",
         "2 hours",

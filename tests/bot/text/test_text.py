@@ -14,7 +14,7 @@ from bot.text.format import fit_message, format_bytes, format_seconds, safe_text
 from bot.text.refusals import refusal_text
 from bot.text.requests import invalid_request_text
 from bot.text.result import audio_filename, result_content, result_embed
-from bot.text.status import Credit, credit_line, finished_status_text, status_text
+from bot.text.status import EMPTY, progress_bar, status_text
 
 
 def make_job(**overrides: object) -> Job:
@@ -74,47 +74,46 @@ def test_formatting_helpers() -> None:
     assert format_bytes(5_300_000) == "5.1 MiB"
 
 
-def test_status_text_shows_phase_position_times_and_credit() -> None:
+def test_status_text_shows_phase_position_seed_and_the_pool_only() -> None:
     progress = Progress(
         job_id="j", phase=Phase.QUEUED, elapsed=12.3, queue_position=3, estimate_remaining=44
     )
     text = status_text(
-        prompt="calm piano",
-        phase=progress.phase,
-        progress=progress,
-        started_at=1_700_000_000.4,
-        now=1_700_000_012.7,
-        credit=Credit(member_remaining=4, pool_remaining=49),
+        prompt="calm piano", phase=progress.phase, progress=progress, seed=42, pool_remaining=49
     )
-    assert "position 3" in text
-    assert "started <t:1700000000:R>" in text  # Discord shows "12 seconds ago", live
-    assert "expected <t:1700000070:R>" in text  # now + 44 s, rounded up to 15 s steps
-    assert "You have 4 generations left" in text and "server pool: 49 left today" in text
+    assert text.startswith("⏳ **Queued (position 3)**")
+    assert "seed 42" in text and "server pool: 49 tracks left today" in text
+    assert "You have" not in text  # the member's own numbers are never public
     assert len(text) < 2000
 
 
-def test_status_text_does_not_change_while_a_job_simply_runs() -> None:
-    def at(now: float, remaining: float) -> str:
+def test_queued_without_a_line_says_starting_and_the_cancel_window_counts_down() -> None:
+    straight = Progress(job_id="j", phase=Phase.QUEUED, elapsed=0.0)
+    assert status_text(prompt="p", phase=Phase.QUEUED, progress=straight).startswith(
+        "⏳ **Starting**\n"
+    )
+    held = Progress(job_id="j", phase=Phase.QUEUED, elapsed=0.0, starts_at=1_700_000_004.6)
+    text = status_text(prompt="p", phase=Phase.QUEUED, progress=held)
+    assert "<t:1700000004:R>" in text and "Cancel" in text
+
+
+def test_the_progress_bar_fills_against_the_estimate_and_rounds_the_time_left() -> None:
+    def at(elapsed: float, remaining: float | None) -> str:
         progress = Progress(
             job_id="j",
             phase=Phase.GENERATING,
-            elapsed=now - 1000,
+            elapsed=elapsed,
             provider_status="generating",
             estimate_remaining=remaining,
         )
-        return status_text(
-            prompt="p", phase=progress.phase, progress=progress, started_at=1000, now=now
-        )
+        return status_text(prompt="p", phase=progress.phase, progress=progress).split("\n")[1]
 
-    # The estimate counts down as time passes: same expected time, same text, no edit.
-    assert at(1005.0, 30.0) == at(1010.0, 25.0) == at(1016.0, 19.0)
-    # The job runs late and the expected time moves: the text changes.
-    assert at(1005.0, 30.0) != at(1040.0, 20.0)
-
-
-def test_credit_line_unlimited_is_omitted() -> None:
-    assert credit_line(Credit()) is None
-    assert credit_line(Credit(member_remaining=1)) == "You have 1 generation left"
+    assert at(10.0, 30.0) == "▰▰▱▱▱▱▱▱ ~30 s left"
+    assert at(30.0, 10.0) == "▰▰▰▰▰▰▱▱ ~10 s left"
+    assert at(31.0, 9.0) == at(30.0, 10.0)  # a second later: the same text, no edit
+    assert at(20.0, 150.0) == "▱▱▱▱▱▱▱▱ ~3 min left"
+    assert at(80.0, None) == "▰▰▰▰▰▰▰▱ any moment now"  # past every known time
+    assert progress_bar(1.0).count(EMPTY) == 1  # never full before the track is there
 
 
 def test_result_embed_fields_and_escaping() -> None:
@@ -123,13 +122,9 @@ def test_result_embed_fields_and_escaping() -> None:
     fields = {field.name: field.value for field in embed.fields}
     assert embed.description is not None and "@everyone" not in embed.description
     assert "\\*\\*bold\\*\\*" in embed.description
-    assert fields["Seed"] == "42"
-    assert fields["Leaving out"] == "drums"
-    assert fields["Duration"] == "33 s"
-    assert fields["Size"] == "5.1 MiB"
-    assert fields["Model"] == "google/lyria2"
-    assert fields["Job"] == "`abcdef012345`"
-    assert fields["Requested by"] == "<@123456789012345678>"
+    # Plain words: no model, job id or size; a short reference in the footer.
+    assert fields == {"Leaving out": "drums", "Seed": "`42`", "Length": "33 s"}
+    assert embed.footer.text == "ref abcdef · made with Lyria 2"
     assert len(embed) <= 6000
 
 
@@ -167,9 +162,12 @@ def test_failure_texts_are_polite_and_specific() -> None:
         state=JobState.FAILED,
         error_kind=ErrorKind.PROVIDER_FAILED,
         error_detail="prompt blocked by *policy* @everyone",
+        submitted_at=time.time() - 30,
     )
     text = failure_text(failed)
-    assert "could not generate" in text and "\\*policy\\*" in text and "@everyone" not in text
+    assert "could not make this track" in text and "\\*policy\\*" in text
+    assert "@everyone" not in text
+    assert "> calm lo-fi piano" in text and "used one track of your allowance" in text
     account = make_job(
         state=JobState.FAILED, error_kind=ErrorKind.OUT_OF_CREDITS, error_detail="403 xyz"
     )
@@ -177,7 +175,12 @@ def test_failure_texts_are_polite_and_specific() -> None:
     assert "403" not in failure_text(account)
     assert "in time" in failure_text(make_job(state=JobState.TIMED_OUT))
     cancelled = make_job(state=JobState.CANCELLED, cancelled_by="99")
-    assert "cancelled by <@99>" in failure_text(cancelled)
+    assert "Cancelled** by <@99>" in failure_text(cancelled)
+    assert "Nothing was used" in failure_text(cancelled)
+    refused = make_job(state=JobState.FAILED, error_kind=ErrorKind.BAD_REQUEST, submitted_at=None)
+    assert "Nothing was used" in failure_text(refused)
+    assert "owner has been told" in failure_text(account)
+    assert "let the bot's owner know" in failure_text(account, owners_told=False)
 
 
 def test_validation_messages() -> None:
@@ -196,7 +199,7 @@ def test_validation_messages() -> None:
 def test_refusal_text_includes_live_timestamp() -> None:
     window = Refusal(Limit.MEMBER_WINDOW, 1700000000.4, allowance=5, window_seconds=3600)
     assert refusal_text(window).endswith("<t:1700000000:R>.")
-    assert "5 generations for this 1 hour" in refusal_text(window)
+    assert "5 tracks per hour" in refusal_text(window)
     assert refusal_text(Refusal(Limit.PAUSED)).endswith("Please try again later.")
 
 
@@ -211,6 +214,24 @@ def test_every_failure_kind_reads_as_a_sentence_without_internals() -> None:
         assert text[0] in "❌⚠️" and text.endswith(".") and kind.value not in text
 
 
-def test_finished_status_and_filename() -> None:
-    assert "Done" in finished_status_text(prompt="p", elapsed=61)
-    assert audio_filename(make_job()) == "lyria-abcdef012345.wav"
+def test_files_are_named_after_the_prompt_and_the_seed() -> None:
+    named = make_job(prompt="Warm analog Synthwave! (night drive)", seed=42)
+    assert audio_filename(named) == "warm-analog-synthwave-night-drive-seed42.wav"
+    assert audio_filename(make_job(prompt="Café — 夜", seed=1)) == "cafe-seed1.wav"
+    assert audio_filename(make_job(prompt="!!!", seed=None)) == "track.wav"
+    long = make_job(prompt="word " * 40, seed=3)
+    assert audio_filename(long) == "word-word-word-word-word-word-seed3.wav"
+
+
+def test_help_names_the_commands_gives_examples_and_the_limits_in_numbers() -> None:
+    from bot.jobs.request import PROMPT_MAX_CHARS
+    from bot.quota.models import Remaining
+    from bot.text.help import help_text
+
+    text = help_text()
+    assert "/compose" in text and "/quota me" in text and "/history" in text
+    assert f"up to {PROMPT_MAX_CHARS} characters" in text and "Cancel" in text
+    assert text.count("`/compose prompt:") >= 3  # examples to copy
+    mine = help_text(Remaining(member_remaining=4, pool_remaining=46, next_reset_at=1.7e9))
+    assert "4 more tracks right now" in mine and "46 tracks left today" in mine
+    assert len(mine) <= 2000

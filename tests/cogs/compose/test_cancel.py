@@ -32,7 +32,7 @@ async def test_queued_job_can_be_cancelled_by_its_requester_only(harness: Harnes
     ack = await done.wait_for_ack()
     assert "Cancelled" in ack["data"]["content"]
     await harness.wait_job_state(job_id, "cancelled")
-    cancelled = await harness.status_of(second, lambda m: "cancelled by" in m.content)
+    cancelled = await harness.status_of(second, lambda m: "Cancelled** by" in m.content)
     assert f"<@{harness.alice.id}>" in cancelled.content
     assert cancelled.custom_ids() == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.audio_support import same_audio
 from tests.conftest import Harness
 
 
@@ -16,7 +17,7 @@ async def test_compose_in_a_dm_delivers_there(harness: Harness) -> None:
     result = await harness.result_of(interaction)
     dm = harness.fake_discord.dm_channel(harness.alice)
     assert result.channel_id == dm.id
-    assert result.attachments[0].data == harness.fake_api.audio
+    assert same_audio(result.attachments[0].data, harness.fake_api.audio)
     assert "server pool" not in (await harness.status_of(interaction)).history[0]["content"]
     noted = await notes.wait()
     assert noted[0]["link"] == f"https://discord.com/channels/@me/{dm.id}/{result.id}"

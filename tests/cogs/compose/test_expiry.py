@@ -7,6 +7,7 @@ import time
 import pytest
 
 from bot.text.status import EXPIRY_NOTE
+from tests.audio_support import same_audio
 from tests.conftest import Harness
 from tests.fakes.discord import FakeMessage, Perm
 
@@ -14,7 +15,7 @@ TOKEN_LIFETIME = 900.0
 
 
 def is_result(message: FakeMessage) -> bool:
-    return bool(message.embeds) and "your piece is ready" in message.content
+    return bool(message.embeds) and "your track is ready" in message.content
 
 
 async def test_job_outliving_the_token_is_delivered_in_the_channel(harness: Harness) -> None:
@@ -27,7 +28,7 @@ async def test_job_outliving_the_token_is_delivered_in_the_channel(harness: Harn
 
     result = await harness.channel.wait_for(is_result, timeout=10)
     assert result.via == "bot"  # posted with the bot token, not the interaction webhook
-    assert result.attachments and result.attachments[0].data == harness.fake_api.audio
+    assert result.attachments and same_audio(result.attachments[0].data, harness.fake_api.audio)
     assert result.content.startswith(f"<@{harness.alice.id}>")
     assert [str(u) for u in (result.allowed_mentions or {}).get("users", [])] == [
         str(harness.alice.id)

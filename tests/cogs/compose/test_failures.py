@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.quota.models import Requester
+from tests.audio_support import same_audio
 from tests.conftest import Harness
 from tests.fakes.discord import FakeMessage
 
@@ -12,8 +13,12 @@ from tests.fakes.discord import FakeMessage
 async def test_provider_failure_is_explained_with_the_providers_reason(harness: Harness) -> None:
     harness.fake_api.fail_generation(None, message="Prompt was blocked by the safety filter")
     interaction = await harness.compose("something the provider refuses")
-    status = await harness.status_of(interaction, lambda m: "could not generate" in m.content)
-    assert "Prompt was blocked by the safety filter" in status.content
+    status = await harness.status_of(interaction, lambda m: "could not make" in m.content)
+    # Said once, with the provider's words, the prompt, what it cost and what to do.
+    assert status.content.count("Prompt was blocked by the safety filter") == 1
+    assert "> something the provider refuses" in status.content
+    assert "used one track of your allowance" in status.content
+    assert "Rephrasing" in status.content
     assert status.custom_ids() == []  # no Cancel button left behind
     assert interaction.followups == []
     assert harness.bot_messages() == [status]
@@ -26,7 +31,8 @@ async def test_account_problem_shows_a_generic_message_and_no_details(harness: H
     interaction = await harness.compose("calm piano")
     status = await harness.status_of(interaction, lambda m: "API account" in m.content)
     assert "401" not in status.content and "key" not in status.content.lower()
-    assert "credit was returned" in status.content
+    assert "Nothing was used from your allowance" in status.content
+    assert "owner has been told" in status.content  # and so they were:
     # The owner hears about it by DM, once per hour at most.
     owner_dm = harness.fake_discord.dm_channel(owner)
     alert = await owner_dm.wait_for(lambda m: "AIMLAPI_KEY" in m.content)
@@ -40,15 +46,18 @@ async def test_account_problem_shows_a_generic_message_and_no_details(harness: H
 @pytest.mark.harness(env={"MEMBER_LIMIT_PER_WINDOW": "1"})
 async def test_quota_refusal_is_polite_and_changes_nothing(harness: Harness) -> None:
     first = await harness.compose("first piece")
-    await harness.result_of(first)
-    await harness.status_of(first, lambda m: "Done" in m.content)
+    result = await harness.result_of(first)
+    await harness.status_of(first, lambda m: m.deleted)
 
     second = await harness.compose("second piece")
-    status = await harness.status_of(second, lambda m: "<t:" in m.content)
-    assert status.content.startswith("🙏")
-    assert status.custom_ids() == []
+    ack = await second.wait_for_ack()
+    # Private: nobody else sees that alice reached her limit.
+    assert ack["type"] == 4 and ack["data"]["flags"] & 64
+    refusal = ack["data"]["content"]
+    assert refusal.startswith("🙏") and "1 track per hour" in refusal and "<t:" in refusal
     assert len(harness.fake_api.submissions) == 1
     assert second.followups == []
+    assert [m for m in harness.bot_messages() if not m.deleted and not m.ephemeral] == [result]
     # Someone else is not affected by alice's limit.
     third = await harness.compose("bob's piece", user=harness.bob)
     await harness.result_of(third)
@@ -108,7 +117,7 @@ async def test_deleted_status_message_still_gets_the_result_and_no_edit_storm(
     status = await harness.status_of(interaction, lambda m: m.edit_count >= 1)
     status.deleted = True
     result = await harness.result_of(interaction, timeout=15)
-    assert result.attachments and result.attachments[0].data == harness.fake_api.audio
+    assert result.attachments and same_audio(result.attachments[0].data, harness.fake_api.audio)
     await harness.wait_job_state(await harness.latest_job_id(), "delivered")
     misses = [r for r in harness.fake_discord.requests if r.method == "PATCH" and r.status == 404]
     assert len(misses) == 1  # found gone once, then left alone

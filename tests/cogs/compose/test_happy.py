@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import time
 
 import discord
 import pytest
+from PIL import Image
 
+from tests.audio_support import same_audio, tags
 from tests.conftest import Harness, job_id_of
 from tests.fakes.discord import FakeMessage
 
@@ -21,23 +24,32 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     assert interaction.acked_at is not None and interaction.acked_at - interaction.sent_at < 3.0
 
     result = await harness.result_of(interaction)
-    assert len(result.attachments) == 1
-    attachment = result.attachments[0]
-    assert attachment.data == harness.fake_api.audio
-    assert attachment.filename.endswith(".wav")
+    audio, waveform = result.attachments
+    # The provider's samples, untouched, tagged with where they came from.
+    assert same_audio(audio.data, harness.fake_api.audio)
+    assert audio.filename == "calm-lo-fi-piano-seed7.wav"  # the prompt and the seed
+    job_id = job_id_of(result)
+    written = tags(audio.data)
+    assert written["title"] == "calm lo-fi piano"
+    assert f"Job: {job_id}" in written["comment"] and "Seed: 7" in written["comment"]
+    # The waveform is a real PNG, shown as the embed's picture.
+    assert waveform.filename == "waveform.png"
+    with Image.open(io.BytesIO(waveform.data)) as picture:
+        assert picture.format == "PNG" and picture.width > picture.height > 0
 
     embed = result.embeds[0]
     fields = {item["name"]: item["value"] for item in embed["fields"]}
-    assert embed["description"] == "calm lo-fi piano"
-    assert fields["Leaving out"] == "drums"
-    assert fields["Seed"] == "7"
-    assert fields["Model"] == "google/lyria2"
-    assert fields["Requested by"] == f"<@{harness.alice.id}>"
-    assert fields["Duration"] == "1 s"
-    job_id = job_id_of(result)
+    assert embed["description"] == "> calm lo-fi piano"
+    assert embed["image"]["url"] == "attachment://waveform.png"
+    assert fields["Format"] == "WAV, lossless, as generated."
+    assert fields["Peak"].endswith("dBFS")
+    del fields["Format"], fields["Peak"]
+    assert fields == {"Leaving out": "drums", "Seed": "`7`", "Length": "1 s"}
+    assert embed["footer"]["text"] == f"ref {job_id[:6]} · made with Lyria 2"
+    assert "title" not in embed  # the ping line already says it is ready
 
     # Exactly one ping, for the requester only, on the result message.
-    assert result.content.startswith(f"<@{harness.alice.id}>")
+    assert result.content == f"<@{harness.alice.id}> your track is ready."
     assert result.allowed_mentions is not None
     assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]
     assert result.allowed_mentions.get("parse") == []
@@ -50,17 +62,18 @@ async def test_compose_delivers_the_cdn_bytes_with_embed_and_one_ping(harness: H
     assert body["negative_prompt"] == "drums"
     assert body["seed"] == 7
 
-    # The status message: edited, ends as "done", never pings, Re-roll/Variation on the result.
-    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+    # The status message showed progress, never pinged, never showed the member's own
+    # numbers, and is gone now that the result stands in its place: one message per track.
+    status = await harness.status_of(interaction, lambda m: m.deleted)
     assert status.id != result.id
     assert all((body.get("allowed_mentions") or {}).get("parse") == [] for body in status.history)
-    first_status = status.history[0]["content"]
-    assert "Waiting in the queue" in first_status or "Submitted" in first_status
-    assert "You have 19 generations left" in first_status  # the harness allows 20
-    assert "server pool: 49 left today" in first_status
+    shown = [body.get("content") or "" for body in status.history]
+    assert any("server pool: 49 tracks left today" in text for text in shown)
+    assert any("seed 7" in text for text in shown)
+    assert not any("You have" in text or "19" in text for text in shown)
+    assert [m for m in harness.bot_messages() if not m.deleted] == [result]
     assert f"jam:reroll:{job_id}" in result.custom_ids()
     assert f"jam:vary:{job_id}" in result.custom_ids()
-    assert not any(cid.startswith("jam:cancel:") for cid in status.custom_ids())
 
     job = await harness.engine.get(job_id)
     assert job is not None and job.state.value == "delivered"
@@ -84,22 +97,21 @@ async def test_mod_log_link_points_at_the_result_in_its_server(harness: Harness)
 
 @pytest.mark.harness(env={"MAX_CONCURRENT_GENERATIONS": "1"})
 async def test_status_edits_are_throttled_to_one_per_three_seconds(harness: Harness) -> None:
-    # Three pieces ahead in a one-at-a-time queue: the last one's position changes about
-    # every second (3, 2, 1, submitted, ...), faster than the bot may edit its message.
-    harness.fake_api.generation_seconds = 1.0
+    # Three tracks ahead in a one-at-a-time queue: the last one's position changes about
+    # every 1.5 s (3, 2, 1, sending, composing...), faster than the bot may edit its message.
+    harness.fake_api.generation_seconds = 1.5
     for member in (harness.alice, harness.bob, harness.moderator):
         await harness.compose(f"piece for {member.user.username}", user=member)
     last = await harness.compose("the last piece in the queue", user=harness.alice)
     await harness.result_of(last, timeout=30)
-    status = await harness.status_of(last, lambda m: "Done" in m.content)
+    status = await harness.status_of(last, lambda m: m.deleted)  # replaced by the result
 
     # When the fake applied each edit (not when this test noticed it): the bot starts the next
     # progress edit 3 s after the previous one was answered, so these are >= 3 s apart.
     edit_times = status.edit_times
     assert len(edit_times) >= 3, edit_times  # it did report the queue moving
     gaps = [b - a for a, b in itertools.pairwise(edit_times)]
-    # Only the final "done" edit follows the delivery sooner.
-    assert all(gap >= 2.99 for gap in gaps[:-1]), gaps
+    assert all(gap >= 2.99 for gap in gaps), gaps
     contents = [body.get("content") or "" for body in status.history]
     assert any("position 3" in text for text in contents[:1])
     assert harness.fake_discord.ratelimited_count == 0
@@ -111,7 +123,7 @@ async def test_prompt_with_mentions_and_markdown_neither_pings_nor_breaks_layout
     prompt = "@everyone **LOUD** <@&123456789012345678> # heading\n> quote `code` @here"
     interaction = await harness.compose(prompt)
     result = await harness.result_of(interaction)
-    status = await harness.status_of(interaction, lambda m: "Done" in m.content)
+    status = await harness.status_of(interaction, lambda m: m.deleted)
 
     def visible(message: FakeMessage) -> str:
         parts = [message.content]
@@ -120,12 +132,12 @@ async def test_prompt_with_mentions_and_markdown_neither_pings_nor_breaks_layout
             parts.extend(str(f["value"]) for f in embed.get("fields", []))
         return "\n".join(parts)
 
-    for message in (result, status):
-        text = visible(message)
+    shown = [body.get("content") or "" for body in status.history if body.get("content")]
+    for text in [visible(result), *shown]:
         assert "@everyone" not in text and "@here" not in text
         assert "<@&123456789012345678>" not in text
         assert "\\*\\*LOUD\\*\\*" in text
-    assert "\n> quote" not in status.content and "\n# heading" not in status.content
+        assert "\n> quote" not in text and "\n# heading" not in text
     assert result.allowed_mentions is not None
     assert result.allowed_mentions.get("parse") == []
     assert [str(u) for u in result.allowed_mentions.get("users", [])] == [str(harness.alice.id)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -39,6 +40,7 @@ async def compose_outcome(h: Harness, prompt: str, **kwargs: Any) -> str:
     interaction = await h.compose(prompt, **kwargs)
     message = await h.status_of(interaction, lambda m: bool(m.content) and not m.loading)
     if message.content.startswith("🙏"):
+        assert message.ephemeral  # refusals are private
         return "refused: " + message.content
     return "queued"
 
@@ -92,22 +94,22 @@ async def test_members_without_manage_server_are_refused_politely(
 
 async def test_quota_me_for_everyone(harness: Harness) -> None:
     reply = await run(harness, "me", user=harness.alice)
-    assert "You can compose 20 more pieces right now." in reply.content
-    assert "50 pieces left today" in reply.content
+    assert "You can compose 20 more tracks right now." in reply.content
+    assert "50 tracks left today" in reply.content
     assert "<t:" in reply.content
 
 
 @pytest.mark.harness(env={"GUILD_DAILY_POOL": "2"})
 async def test_pool_size_and_reset_time_are_set_shown_and_enforced(harness: Harness) -> None:
     reply = await run(harness, "pool", {"size": 1, "reset_time": "06:30"})
-    assert "1 piece a day, refilling at 06:30 UTC" in reply.content
+    assert "1 track a day, refilling at 06:30 UTC" in reply.content
     show = await run(harness, "show")
     assert "Pool: 0 of 1 used today; resets at 06:30 UTC" in show.content
     assert "(default)" in show.content  # the member limits were not touched
 
     assert await compose_outcome(harness, "calm piano") == "queued"
     refused = await compose_outcome(harness, "calm piano", user=harness.bob)
-    assert "shared pool of 1 generation" in refused and "06:30 UTC" in refused
+    assert "shared pool of 1 track" in refused and "06:30 UTC" in refused
     bad = await run(harness, "pool", {"reset_time": "25:00"})
     assert "HH:MM" in bad.content
     await finish_all(harness)
@@ -117,10 +119,10 @@ async def test_member_limits_are_set_and_enforced(harness: Harness) -> None:
     reply = await run(
         harness, "member-limits", {"per_window": 1, "window_minutes": 30, "in_flight": 2}
     )
-    assert "1 piece per 30 minutes, 2 at once" in reply.content
+    assert "1 track per 30 minutes, 2 at once" in reply.content
     assert await compose_outcome(harness, "piano one") == "queued"
     refused = await compose_outcome(harness, "piano two")
-    assert "used your 1 generation for this 30 minutes" in refused
+    assert "used your 1 track per 30 minutes" in refused
     assert "<t:" in refused  # when the member can compose again
     await finish_all(harness)
 
@@ -133,7 +135,7 @@ async def test_role_overrides_exempt_and_clear(harness: Harness) -> None:
     assert (await compose_outcome(harness, "piano")).startswith("refused")
 
     reply = await run(harness, "role", {"role": dj, "action": "limit", "per_window": 3})
-    assert f"<@&{dj.id}>" in reply.content and "3 pieces per window" in reply.content
+    assert f"<@&{dj.id}>" in reply.content and "3 tracks per window" in reply.content
     assert await compose_outcome(harness, "piano") == "queued"
 
     reply = await run(harness, "role", {"role": vip, "action": "exempt"})
@@ -157,17 +159,17 @@ async def test_grant_and_reset_a_member(harness: Harness) -> None:
     await finish_all(harness)
     assert (await compose_outcome(harness, "two")).startswith("refused")
     me = await run(harness, "me", user=harness.alice)
-    assert "You can compose 0 more pieces" in me.content and "frees up <t:" in me.content
+    assert "You can compose 0 more tracks" in me.content and "frees up <t:" in me.content
 
     reply = await run(harness, "grant", {"member": harness.alice, "extra": 2})
-    assert f"<@{harness.alice.id}> got 2 extra pieces" in reply.content
+    assert f"<@{harness.alice.id}> got 2 extra tracks" in reply.content
     me = await run(harness, "me", user=harness.alice)
-    assert "You can compose 2 more pieces" in me.content
+    assert "You can compose 2 more tracks" in me.content
 
     reply = await run(harness, "reset", {"member": harness.alice})
     assert "usage window is cleared" in reply.content
     me = await run(harness, "me", user=harness.alice)
-    assert "You can compose 3 more pieces" in me.content
+    assert "You can compose 3 more tracks" in me.content
     await finish_all(harness)
 
 
@@ -211,6 +213,10 @@ async def test_channel_restriction(harness: Harness) -> None:
     await finish_all(harness)
 
 
+# A Discord id outside a mention or a link: what the mod log must never show.
+RAW_ID = re.compile(r"(?<![<@#&!/\d])\d{15,}(?![\d>])")
+
+
 async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     reply = await run(harness, "block add", {"text": "Crème Brûlée"})
     assert "now refused" in reply.content
@@ -247,6 +253,11 @@ async def test_block_list_and_the_mod_log(harness: Harness) -> None:
     assert "delivered" in generation.content
     assert "\n<https://discord.com/channels/" in generation.content  # the result's link
 
+    # People, roles and channels are mentions (they show names, ping nobody), never raw ids.
+    for line in modlog.messages:
+        assert RAW_ID.search(line.content) is None, line.content
+    assert f"<@{harness.moderator.id}> set the mod log channel to <#{modlog.id}>" in first.content
+
     await run(harness, "modlog")
     cog = harness.bot.get_cog("ModLog")
     count = len(modlog.messages)
@@ -263,8 +274,8 @@ async def test_leaderboard(harness: Harness) -> None:
         await finish_all(harness)
     board = await run(harness, "leaderboard")
     lines = board.content.splitlines()
-    assert lines[1] == f"1. <@{harness.alice.id}> — 2 pieces"
-    assert lines[2] == f"2. <@{harness.bob.id}> — 1 piece"
+    assert lines[1] == f"1. <@{harness.alice.id}> — 2 tracks"
+    assert lines[2] == f"2. <@{harness.bob.id}> — 1 track"
 
 
 async def test_long_lists_are_cut_to_fit_one_message(harness: Harness) -> None:

@@ -127,6 +127,8 @@ class FakeDiscord:
         self.command_syncs = 0
 
         self.requests: list[RecordedRequest] = []
+        # Scripted outages: (method, route template, status, times left or None for ever).
+        self.scripted_failures: list[list[Any]] = []
         self.spec_errors: list[str] = []
         self.validate_responses = validate_responses
         # Discord answers a body that breaks its schema with 400/50035; by default the fake
@@ -317,6 +319,24 @@ class FakeDiscord:
     ) -> None:
         """The next `times` requests in this rate-limit group answer 429 (a sub-limit)."""
         self.ratelimiter.script(group, retry_after=retry_after, times=times, is_global=is_global)
+
+    def script_failure(
+        self, method: str, template: str, *, status: int = 503, times: int | None = None
+    ) -> None:
+        """The next `times` requests (None: every one) to this route answer `status`, as an
+        outage at Discord would (e.g. "PATCH" and WEBHOOK_MESSAGE for status edits)."""
+        self.scripted_failures.append([method, template, status, times])
+
+    def clear_failures(self) -> None:
+        self.scripted_failures.clear()
+
+    def _scripted_failure(self, method: str, template: str) -> int | None:
+        for entry in self.scripted_failures:
+            if entry[0] == method and entry[1] == template and entry[3] != 0:
+                if entry[3] is not None:
+                    entry[3] -= 1
+                return int(entry[2])
+        return None
 
     def changed(self, *things: FakeMessage | FakeInteraction | FakeChannel | None) -> None:
         """Wake waiters on these objects (a message also wakes its channel and interaction)."""
@@ -750,6 +770,12 @@ class FakeDiscord:
             record = RecordedRequest(request.method, request.path, template)
             request[RECORD] = record
             self.requests.append(record)
+            failing = self._scripted_failure(method, template)
+            if failing is not None:
+                record.body, files = await read_body(request)
+                record.uploads = [(f.filename, len(f.data)) for f in files]
+                record.status = failing
+                return error_response(failing, 0, f"{failing}: Service Unavailable")
             record.authorized = self._authorized(request)
             if auth and not record.authorized:
                 return error_response(401, 0, "401: Unauthorized")

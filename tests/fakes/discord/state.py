@@ -532,6 +532,8 @@ class FakeGuild:
         self.id = guild_id
         self.name = name
         self.premium_tier = premium_tier
+        # A test's small upload limit (Discord derives it from the boost tier alone).
+        self.upload_limit_override: int | None = None
         self.owner_id: int = fake.owner.id
         self.joined_at = time.time()
         self.everyone = FakeRole(guild_id, guild_id, "@everyone", EVERYONE_DEFAULT, position=0)
@@ -547,6 +549,8 @@ class FakeGuild:
 
     @property
     def upload_limit(self) -> int:
+        if self.upload_limit_override is not None:
+            return self.upload_limit_override
         return upload_limit_for_tier(self.premium_tier)
 
     def add_text_channel(self, name: str, *, bot_permissions: int | None = None) -> FakeChannel:

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.errors import StoreError
+from bot.jobs.models import Delivery, DeliveryVia, ErrorKind
+from bot.store.errors import StoreBusy, StoreError
+from bot.store.sqlite import SqliteStore
 from bot.store.sqlite.database import SqliteDatabase as Database
 from bot.store.sqlite.database import migration_scripts
 
@@ -215,3 +217,60 @@ async def test_close_finishes_queued_operations_first(tmp_path: Path) -> None:
         assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 20
     finally:
         conn.close()
+
+
+async def test_a_database_locked_by_another_writer_reports_busy(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    db = await Database.open(path, busy_timeout_ms=50)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await db.execute("CREATE TABLE t (x INTEGER)")
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        with pytest.raises(StoreBusy, match="busy"):
+            await db.execute("INSERT INTO t VALUES (1)")
+        other.execute("ROLLBACK")
+        assert await db.execute("INSERT INTO t VALUES (1)") == 1  # and then it works
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_migration_3_moves_the_delivery_keys_out_of_the_context(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for number, _name, sql in migration_scripts()[:2]:
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+    columns = (
+        "id, state, prompt, model, requester_id, origin, context, created_at, updated_at, "
+        "deadline_at, error_kind, error_message"
+    )
+    rows = [
+        (
+            "a",
+            "delivered",
+            '{"discord": {"x": 1}, "delivered_via": "dm", '
+            '"result_message_id": 5, "result_channel_id": 6}',
+            None,
+            None,
+        ),
+        ("b", "delivered", '{"saved_to": "/tmp/x.wav"}', None, None),
+        ("c", "failed", '{"failure_reported": true}', "GenerationFailed", "flagged"),
+    ]
+    for job_id, state, context, kind, message in rows:
+        conn.execute(
+            f"INSERT INTO jobs ({columns}) VALUES (?, ?, 'p', 'm', 'u', 'discord', ?, 1, 2, 3, "  # noqa: S608
+            "?, ?)",
+            (job_id, state, context, kind, message),
+        )
+    conn.close()
+    store = SqliteStore(await Database.open(path))
+    try:
+        a, b, c = [await store.jobs.get(job_id) for job_id in "abc"]
+        assert a is not None and a.context == {"discord": {"x": 1}}
+        assert a.delivery == Delivery(DeliveryVia.DM, message_id=5, channel_id=6)
+        assert b is not None and b.context == {}
+        assert b.delivery == Delivery(DeliveryVia.TERMINAL, saved_to="/tmp/x.wav")
+        assert c is not None and c.failure_reported_at == 2 and c.error_detail == "flagged"
+        assert c.error_kind is ErrorKind.PROVIDER_FAILED and c.delivery is None
+    finally:
+        await store.close()

@@ -1,9 +1,10 @@
-"""Plain-English words for a `PreparedAudio`: which format, and why. For the terminal and as a
-default for the Discord layer (which may word it its own way from the typed reason)."""
+"""Which format a track was delivered in, and why: in plain words, for Discord and the
+terminal alike."""
 
 from __future__ import annotations
 
 from bot.audio.models import AudioProblem, DeliveryReason, PreparedAudio
+from bot.text.format import format_bytes
 
 _PROBLEM_WORDS = {
     AudioProblem.MISSING: "the file from the music service is missing",
@@ -25,20 +26,6 @@ _KINDS = {
 }
 
 
-def size_text(size: int) -> str:
-    """'512 B', '3.4 KiB', '10 MiB' (whole numbers without decimals)."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    units = iter(("KiB", "MiB", "GiB"))
-    unit = next(units)
-    value /= 1024
-    while value >= 1024 and unit != "GiB":
-        unit = next(units)
-        value /= 1024
-    return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-
-
 def problem_text(problem: AudioProblem, content_type: str | None = None) -> str:
     kind = _KINDS.get(content_type or "", "another format")
     return _PROBLEM_WORDS[problem].format(kind=kind)
@@ -46,7 +33,7 @@ def problem_text(problem: AudioProblem, content_type: str | None = None) -> str:
 
 def explain(prepared: PreparedAudio) -> str:
     """One sentence: the format delivered and why, or why there is no file."""
-    limit = size_text(prepared.limit_bytes)
+    limit = format_bytes(prepared.limit_bytes)
     file = prepared.file
     reason = prepared.reason
     if reason is DeliveryReason.WAV_FITS:
@@ -65,3 +52,20 @@ def explain(prepared: PreparedAudio) -> str:
     if reason is DeliveryReason.ORIGINAL_TOO_LARGE:
         return f"No file attached: the original is over the {limit} limit ({why})."
     return f"No file attached: {why or 'the file from the music service is missing'}."
+
+
+def link_reason(prepared: PreparedAudio) -> str:
+    """Why a track goes as its link only, as a clause ("it is over ... even as Opus")."""
+    limit = format_bytes(prepared.limit_bytes)
+    if prepared.reason is DeliveryReason.NOTHING_FITS:
+        return f"it is over this server's {limit} upload limit even as compressed Opus"
+    if prepared.reason is DeliveryReason.ORIGINAL_TOO_LARGE:
+        return f"it is over this server's {limit} upload limit"
+    return "the file from the music service could not be kept"
+
+
+def peak_text(peak_dbfs: float | None) -> str:
+    """'−0.8 dBFS' (a true minus sign), or 'silent'."""
+    if peak_dbfs is None:
+        return "silent"
+    return f"{peak_dbfs:.1f} dBFS".replace("-", "−")

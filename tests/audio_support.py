@@ -1,9 +1,12 @@
-"""Test audio made on the spot (a few seconds, so tests stay fast) and independent readers of
-the tags we write: RIFF chunks, FLAC's VORBIS_COMMENT block and Ogg Opus's OpusTags packet are
-parsed here from the bytes, not with the code under test."""
+"""Audio for tests and independent ways to check it. Test audio is made on the spot (a few
+seconds, so tests stay fast); delivered audio is checked the way a listener would, by decoded
+samples and the tags a player shows, not bytes (the bot tags the provider's file and leaves its
+samples untouched). The tags we write are also parsed here from the bytes (RIFF chunks, FLAC's
+VORBIS_COMMENT block, Ogg Opus's OpusTags packet), not with the code under test."""
 
 from __future__ import annotations
 
+import io
 import struct
 from datetime import UTC, datetime
 from pathlib import Path
@@ -198,3 +201,24 @@ def aligned_correlation(
     b = dec[max(0, lag) :]
     size = min(len(a), len(b))
     return float(np.corrcoef(a[:size], b[:size])[0, 1]), lag
+
+
+def samples(data: bytes) -> np.ndarray:
+    with sf.SoundFile(io.BytesIO(data)) as audio:
+        return audio.read(dtype="int32", always_2d=True)
+
+
+def same_audio(delivered: bytes, original: bytes) -> bool:
+    """The same samples (exactly: WAV and FLAC are lossless)."""
+    return bool(np.array_equal(samples(delivered), samples(original)))
+
+
+def tags(data: bytes) -> dict[str, str]:
+    with sf.SoundFile(io.BytesIO(data)) as audio:
+        return {key: str(value) for key, value in audio.copy_metadata().items()}
+
+
+def audio_format(data: bytes) -> str:
+    """'WAV', 'FLAC' or 'OGG' (Opus lives in Ogg) as libsndfile reads it."""
+    with sf.SoundFile(io.BytesIO(data)) as audio:
+        return str(audio.format)

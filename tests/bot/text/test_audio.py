@@ -1,18 +1,14 @@
+"""How the delivered format and its reason read."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from bot.audio import (
-    AudioFile,
-    AudioFormat,
-    AudioProblem,
-    DeliveryReason,
-    PreparedAudio,
-    explain,
-    size_text,
-)
+from bot.audio import AudioFile, AudioFormat, AudioProblem, DeliveryReason, PreparedAudio
+from bot.text.audio import explain
+from bot.text.format import format_bytes
 
 
 def prepared(reason: DeliveryReason, *problems: AudioProblem, **kwargs: object) -> PreparedAudio:
@@ -30,8 +26,8 @@ def prepared(reason: DeliveryReason, *problems: AudioProblem, **kwargs: object) 
     ("size", "text"),
     [(512, "512 B"), (2048, "2 KiB"), (3_500_000, "3.3 MiB"), (25 * 2**20, "25 MiB")],
 )
-def test_size_text(size: int, text: str) -> None:
-    assert size_text(size) == text
+def test_sizes_are_binary_multiples_without_a_needless_decimal(size: int, text: str) -> None:
+    assert format_bytes(size) == text
 
 
 def test_each_reason_says_format_and_why() -> None:
