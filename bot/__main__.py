@@ -16,10 +16,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the Discord bot (the default)")
 
     compose = sub.add_parser("compose", help="generate one piece of music in the terminal")
-    compose.add_argument("prompt", help="what the music should sound like")
+    compose.add_argument("prompt", nargs="?", help="what the music should sound like")
     compose.add_argument("--negative-prompt", default=None, help="what to leave out")
     compose.add_argument("--seed", type=int, default=None, help="a seed >= 0 for repeatability")
     compose.add_argument("--out", default=None, help="where to save the audio (default: AUDIO_DIR)")
+    compose.add_argument(
+        "--resume",
+        metavar="JOB",
+        default=None,
+        help="finish a job an interruption left behind (no new submission, no new charge)",
+    )
 
     check = sub.add_parser(
         "check", help="validate the settings and the database, and say what is wrong"
@@ -32,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="publish the slash commands to Discord")
     sync.add_argument("--guild", type=int, default=None, help="sync to one server only (instant)")
+    sync.add_argument(
+        "--clear",
+        action="store_true",
+        help="with --guild: remove that server's own copies (when it shows every command twice)",
+    )
 
     sub.add_parser("migrate", help="apply the database migrations (the bot also does at start)")
     copy = sub.add_parser("copy-db", help="copy every table into another, empty database")
@@ -49,6 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
 
+    if command == "compose" and args.resume is not None:
+        from bot.cli.resume import run_resume
+
+        return run_resume(settings, args)
     if command == "compose":
         from bot.cli.compose import run_compose
 
@@ -68,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "sync":
         from bot.cli.sync import run_sync
 
-        return run_sync(settings, guild_id=args.guild)
+        return run_sync(settings, guild_id=args.guild, clear=args.clear)
     from bot.cli.run import run_bot
 
     return run_bot(settings)

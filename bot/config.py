@@ -9,9 +9,11 @@ Secrets are wrapped in `Secret`, whose repr and str never show the value.
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import time
 from pathlib import Path
@@ -33,8 +35,19 @@ class ConfigError(Exception):
     def __init__(self, variable: str, expected: str, *, got: str | None = None) -> None:
         self.variable = variable
         self.expected = expected
+        self.variables: tuple[str, ...] = (variable,)
         shown = "" if got is None else f" (got {got!r})"
         super().__init__(f"{variable}: expected {expected}{shown}")
+
+
+class MissingSettings(ConfigError):
+    """Required settings are unset: every one of them named, on one line."""
+
+    def __init__(self, missing: Sequence[tuple[str, str]]) -> None:
+        (variable, expected), *_ = missing
+        super().__init__(variable, expected)
+        self.variables = tuple(name for name, _ in missing)
+        self.args = ("; ".join(f"{name}: expected {what}" for name, what in missing),)
 
 
 class Secret:
@@ -143,31 +156,26 @@ def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[str], int]
     return parse
 
 
-def _parse_float(minimum: float) -> Callable[[str], float]:
+def _parse_float(minimum: float, maximum: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         value = float(raw.strip())
-        if not value >= minimum:  # also rejects NaN
+        if not minimum <= value <= maximum or not math.isfinite(value):  # also rejects NaN
             raise ValueError(raw)
         return value
 
     return parse
 
 
-def _parse_float_range(minimum: float, maximum: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        value = float(raw.strip())
-        if not minimum <= value <= maximum:  # also rejects NaN and infinities
-            raise ValueError(raw)
-        return value
+def _parse_url(schemes: tuple[str, ...], *, as_given: bool = False) -> Callable[[str], str]:
+    """An absolute URL with one of `schemes`; a trailing slash is dropped unless `as_given`
+    (a URL that is dialled as it stands, with no query: the gateway's)."""
 
-    return parse
-
-
-def _parse_url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
-        value = raw.strip().rstrip("/")
+        value = raw.strip() if as_given else raw.strip().rstrip("/")
         scheme, sep, rest = value.partition("://")
-        if not sep or scheme not in schemes or not rest:
+        if not sep or scheme not in schemes or not rest.strip("/"):
+            raise ValueError(raw)
+        if as_given and ("?" in rest or "#" in rest):
             raise ValueError(raw)
         return value
 
@@ -190,6 +198,25 @@ def _parse_snowflake(raw: str) -> int:
 
 def _parse_snowflakes(raw: str) -> frozenset[int]:
     return frozenset(_parse_snowflake(part) for part in raw.split(",") if part.strip())
+
+
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
+
+
+def _parse_hosts_and_networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names and IP networks (CIDR or single addresses), lower-cased."""
+    entries: list[str] = []
+    for part in raw.split(","):
+        entry = part.strip().lower().rstrip(".")
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry.strip("[]"), strict=False)
+        except ValueError:
+            if not _HOST_NAME.match(entry):
+                raise ValueError(raw) from None
+        entries.append(entry)
+    return tuple(entries)
 
 
 def _parse_choice(*choices: str, case: Callable[[str], str] = str.lower) -> Callable[[str], str]:
@@ -236,22 +263,37 @@ _SPECS: dict[str, _Spec] = {
         shown=mask_url,
     ),
     "AUDIO_DIR": _Spec(_parse_path, "a folder path", "data/audio"),
+    "AUDIO_RETENTION_HOURS": _Spec(
+        _parse_float(0, 100 * 365 * 24), "hours, 0 or more (0: delete at the next sweep)", "168"
+    ),
+    "JOB_ROW_RETENTION_DAYS": _Spec(
+        _parse_int(1), "whole days, at least 1 (empty: keep job rows)", ""
+    ),
     "LOG_LEVEL": _Spec(
         _parse_choice("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", case=str.upper),
         "DEBUG, INFO, WARNING, ERROR or CRITICAL",
         "INFO",
     ),
-    "GENERATION_TIMEOUT_SECONDS": _Spec(_parse_float(30), "seconds, at least 30", "600"),
+    "GENERATION_TIMEOUT_SECONDS": _Spec(
+        _parse_float(30, 86400), "seconds, from 30 to 86400 (a day)", "600"
+    ),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
-    "CANCEL_WINDOW_SECONDS": _Spec(_parse_float_range(0, 60), "seconds from 0 to 60", "4"),
+    "CANCEL_WINDOW_SECONDS": _Spec(_parse_float(0, 60), "seconds from 0 to 60", "4"),
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
+    ),
+    "AUDIO_URL_ALLOW": _Spec(
+        _parse_hosts_and_networks,
+        "comma-separated host names and IP networks such as cdn.internal, 10.0.0.0/8",
+        "",
     ),
     "DISCORD_API_BASE_URL": _Spec(
         _parse_url(("http", "https")), "an http(s) URL", "https://discord.com/api/v10"
     ),
     "DISCORD_GATEWAY_URL": _Spec(
-        _parse_url(("ws", "wss")), "a ws(s) URL", "wss://gateway.discord.gg"
+        _parse_url(("ws", "wss"), as_given=True),
+        "a ws(s) URL without a query (discord.py adds its own)",
+        "wss://gateway.discord.gg",
     ),
     "DEV_GUILD_ID": _Spec(_parse_snowflake, "a server id (a positive number)", ""),
     "OWNER_IDS": _Spec(_parse_snowflakes, "comma-separated user ids", ""),
@@ -272,6 +314,10 @@ _SPECS: dict[str, _Spec] = {
 DEPRECATED = {"DATABASE_PATH": "DATABASE_URL"}
 
 
+# Settings whose empty value is an empty collection rather than "unset".
+_COLLECTIONS = frozenset({"OWNER_IDS", "AUDIO_URL_ALLOW"})
+
+
 @dataclass(frozen=True)
 class Settings:
     """The validated settings. Build with `load_settings()`; never mutate."""
@@ -282,11 +328,14 @@ class Settings:
     aimlapi_model: str
     database_url: DatabaseUrl
     audio_dir: Path
+    audio_retention_hours: float
+    job_row_retention_days: int | None
     log_level: str
     generation_timeout_seconds: float
     max_concurrent_generations: int
     cancel_window_seconds: float
     max_audio_bytes: int
+    audio_url_allow: tuple[str, ...]
     discord_api_base_url: str
     discord_gateway_url: str
     dev_guild_id: int | None
@@ -303,10 +352,10 @@ class Settings:
     deprecated: tuple[str, ...] = ()  # old setting names that were read (see DEPRECATED)
 
     def require(self, *variables: str) -> None:
-        """Raise `ConfigError` for the first of `variables` (names like "AIMLAPI_KEY") unset."""
-        for variable in variables:
-            if not getattr(self, variable.lower()):
-                raise ConfigError(variable, _SPECS[variable].expected)
+        """Raise `MissingSettings` naming every one of `variables` ("AIMLAPI_KEY", ...) unset."""
+        missing = [(v, _SPECS[v].expected) for v in variables if not getattr(self, v.lower())]
+        if missing:
+            raise MissingSettings(missing)
 
 
 def setting_names() -> list[str]:
@@ -325,7 +374,11 @@ def load_settings(
     """
     environment = os.environ if environ is None else environ
     env_file = dotenv_path if dotenv_path is not None else env_file_path(environment)
+    named = dotenv_path is None and bool((environment.get(ENV_FILE_VARIABLE) or "").strip())
     merged: dict[str, str] = {}
+    if named and env_file is not None and not env_file.is_file():
+        # The default .env may be absent; a file someone named must not be silently skipped.
+        raise ConfigError(ENV_FILE_VARIABLE, "an existing settings file", got=str(env_file))
     if env_file is not None and env_file.is_file():
         _layer(merged, {k: v for k, v in dotenv_values(env_file).items() if v is not None})
     _layer(merged, environment)
@@ -378,8 +431,8 @@ def env_file_path(environment: Mapping[str, str]) -> Path | None:
 
 
 def _empty_value(variable: str, spec: _Spec) -> Any:
-    if variable == "OWNER_IDS":
-        return frozenset()
+    if variable in _COLLECTIONS:
+        return spec.parse("")
     if variable == "DATABASE_URL":  # set to nothing: the default file
         return DatabaseUrl.parse(str(spec.default))
     if spec.secret or spec.default == "":

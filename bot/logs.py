@@ -2,6 +2,9 @@
 
 Secrets are masked in the final message text, so a secret that reaches a log call by
 accident (inside an exception message, a URL, a repr) is still never written.
+
+discord.py warns at start that voice libraries are missing; the bot uses no voice, so those
+two warnings (and only those) are dropped.
 """
 
 from __future__ import annotations
@@ -49,6 +52,28 @@ class RedactingFilter(logging.Filter):
         return text
 
 
+class VoiceWarningFilter(logging.Filter):
+    """Drop discord.py's "PyNaCl/davey is not installed, voice will NOT be supported" warnings
+    (logged once by `discord.client` when the first Client is built): the bot has no voice."""
+
+    MESSAGES = frozenset(
+        {
+            "PyNaCl is not installed, voice will NOT be supported",
+            "davey is not installed, voice will NOT be supported",
+        }
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name == "discord.client" and record.msg in self.MESSAGES)
+
+
+def silence_voice_warnings() -> None:
+    """Install `VoiceWarningFilter` on discord.py's client logger (once)."""
+    logger = logging.getLogger("discord.client")
+    if not any(isinstance(f, VoiceWarningFilter) for f in logger.filters):
+        logger.addFilter(VoiceWarningFilter())
+
+
 def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
     """Configure the root logger once; return the redacting filter so more secrets can join."""
     redactor = RedactingFilter(secrets)
@@ -61,4 +86,5 @@ def setup_logging(level: str, secrets: Iterable[str] = ()) -> RedactingFilter:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("discord").setLevel(max(logging.INFO, root.level))
+    silence_voice_warnings()
     return redactor

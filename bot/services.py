@@ -1,7 +1,8 @@
 """Everything the bot runs on besides Discord, built from the settings in one place.
 
 `Services.open` creates the folders, opens (and migrates) the database, the shared HTTP session,
-the Lyria client, the quota and the job engine; `close` undoes it in reverse. The Discord layer
+the Lyria client, the quota, the job engine and the jam service, and starts the audio retention
+sweep (a service task on the bot's `TaskTracker`); `close` undoes it in reverse. The Discord layer
 reaches them through `JamBot.services`; nothing here imports discord.
 """
 
@@ -13,20 +14,27 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from bot import redaction
 from bot.aimlapi.client import LyriaClient
 from bot.audio import AudioWorker
 from bot.config import Settings
+from bot.fs import folder_error
 from bot.jams.keeper import EntryKeeper
 from bot.jams.scheduler import JamScheduler
 from bot.jams.service import JamService
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import Origin
+from bot.jobs.retention import AudioRetention
 from bot.metrics import Instruments
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
 from bot.store.base import Store
 from bot.store.connect import open_store
 from bot.tasks import TaskTracker
+
+
+class StartupError(RuntimeError):
+    """Something the bot needs besides the database cannot be set up; one line says what."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class Services:
     audio: AudioWorker  # tags, waveform pictures, re-encoding: in a small pool of its own
     jams: JamService
     jam_scheduler: JamScheduler  # started by the jam extension, which makes the posts
+    retention: AudioRetention
 
     @classmethod
     async def open(
@@ -54,7 +63,14 @@ class Services:
         """`instruments`: what metrics hook into (the provider session, the job rows, the
         engine's events and the ledger's decisions)."""
         settings.require("AIMLAPI_KEY")  # before anything is created on disk
-        await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
+        redaction.remember(settings)  # no stored or shown text may carry a secret
+        try:
+            await asyncio.to_thread(settings.audio_dir.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            reason = folder_error(settings.audio_dir, exc)
+            raise StartupError(
+                f"AUDIO_DIR {settings.audio_dir} cannot be created: {reason}"
+            ) from exc
         store = await open_store(settings)
         # aiohttp's default pool (100 connections) would queue downloads behind polls when
         # many generations run; the engine already bounds concurrency, so size the pool to it.
@@ -79,7 +95,14 @@ class Services:
         # First listener: a jam entry's audio is kept before the delivery removes the download.
         engine.add_listener(EntryKeeper(jams, settings.audio_dir))
         scheduler = JamScheduler(jams, tasks)
-        return cls(settings, store, http, quota, engine, tasks, AudioWorker(), jams, scheduler)
+        retention = AudioRetention.from_settings(settings, store.jobs)
+        # A crash's partial downloads go before anything new is downloaded; the first full
+        # sweep (expired audio, old rows) runs in the background, then one every hour.
+        await retention.remove_part_files()
+        tasks.spawn(retention.run_forever(), name="audio-retention", service=True)
+        return cls(
+            settings, store, http, quota, engine, tasks, AudioWorker(), jams, scheduler, retention
+        )
 
     async def close(self) -> None:
         """Close the network and the database (stop the engine first)."""

@@ -15,7 +15,8 @@ from pathlib import Path
 from bot.store.sqlite import SqliteStore
 
 REPO = Path(__file__).resolve().parents[1]
-_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "SYSTEMROOT")
+# COVERAGE_: `make test` measures the processes too (coverage's patch = subprocess).
+_PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_", "TMPDIR", "SYSTEMROOT", "COVERAGE_")
 
 
 def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
@@ -24,7 +25,7 @@ def bot_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     env.update(
         {
             "ENV_FILE": "",
-            "DATABASE_PATH": str(tmp_path / "bot.sqlite3"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",  # absolute: sqlite:////...
             "AUDIO_DIR": str(tmp_path / "audio"),
             "PYTHONUNBUFFERED": "1",
         }

@@ -7,6 +7,10 @@ unreadable 200) raises `AmbiguousSubmission` and is never retried here.
 
 The API key is sent per request (never stored on the shared session), never to the CDN, and
 never appears in reprs, exceptions or logs.
+
+The audio URL of a completed job is vetted by `url_policy.UrlPolicy` when the poll returns it
+(a URL that can never be fetched fails the job at once) and again at every hop of the download
+(redirects followed one by one) and on the address each connection reached.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -42,13 +47,16 @@ from bot.aimlapi.errors import (
     NotFound,
     OutOfCredits,
     RateLimited,
+    RefusedUrl,
     ServerError,
     ServiceUnavailable,
     Unauthorized,
     UpstreamTimeout,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
+from bot.aimlapi.url_policy import GuardedResolver, UrlAllowance, UrlPolicy
 from bot.config import Settings
+from bot.redaction import redact, register
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +65,9 @@ USAGE_HEADER_PREFIX = "x-aimlapi-"
 MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
 WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
+PART_SUFFIX = ".part"  # a download in progress: `.NAME.UUID.part` beside its destination
+MAX_REDIRECTS = 5  # hops a download follows, each checked by the URL policy
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # In-progress statuses seen so far (`waiting` is undocumented); others are logged once.
 KNOWN_PENDING_STATUSES = frozenset({"queued", "generating", "waiting"})
 _warned_statuses: set[str] = set()
@@ -96,7 +107,12 @@ class LyriaClient:
         max_retry_delay: float = 30.0,
         download_timeout: float = 300.0,
         jitter: Callable[[], float] = random.random,
+        audio_url_allow: Collection[str] = (),
+        resolver_factory: Callable[[], AbstractResolver] = aiohttp.DefaultResolver,
     ) -> None:
+        """`audio_url_allow`: AUDIO_URL_ALLOW's entries (hosts, networks) the audio may come
+        from besides https and the API's own origin. `resolver_factory` makes the DNS resolver
+        the audio URL is checked and fetched with (tests play a hostile DNS with it)."""
         if not api_key:
             raise ValueError("an API key is required")
         if submit_attempts < 1:
@@ -107,6 +123,7 @@ class LyriaClient:
             raise ValueError("the shared session must not carry a default Authorization header")
         self._session = session
         self._api_key = api_key
+        register([api_key])  # the provider may echo it: nothing stored or shown may carry it
         self._endpoint = URL(base_url.rstrip("/") + "/" + ENDPOINT)
         self.model = model
         self.request_timeout = request_timeout
@@ -116,6 +133,8 @@ class LyriaClient:
         self.max_retry_delay = max_retry_delay
         self.download_timeout = download_timeout
         self._jitter = jitter
+        self.url_policy = UrlPolicy(base_url, UrlAllowance.parse(audio_url_allow))
+        self._new_resolver = resolver_factory
 
     @classmethod
     def from_settings(cls, session: aiohttp.ClientSession, settings: Settings) -> LyriaClient:
@@ -127,6 +146,7 @@ class LyriaClient:
             api_key=settings.aimlapi_key.reveal(),
             base_url=settings.aimlapi_base_url,
             model=settings.aimlapi_model,
+            audio_url_allow=settings.audio_url_allow,
         )
 
     def __repr__(self) -> str:
@@ -187,7 +207,7 @@ class LyriaClient:
                     f"submission answered {answer.status} without a readable id",
                     status=answer.status,
                 ) from exc
-            status = str(payload.get("status") or "queued")
+            status = redact(str(payload.get("status") or "queued"))
             if status == "error":
                 _raise_generation_failed(generation_id, payload, answer.status)
             usage = _usage(payload, answer.headers)
@@ -233,21 +253,36 @@ class LyriaClient:
             raise MalformedResponse(
                 f"poll of {generation_id} answered without a status", status=answer.status
             )
+        status = redact(status)
         usage = _usage(payload, answer.headers)
         if status == "error":
             _raise_generation_failed(generation_id, payload, answer.status)
         if status == "completed":
             audio_file = payload.get("audio_file")
             url_value = audio_file.get("url") if isinstance(audio_file, dict) else None
-            if not isinstance(url_value, str) or not url_value.startswith(("http://", "https://")):
+            if not isinstance(url_value, str) or not url_value.strip():
                 raise MalformedResponse(
                     f"job {generation_id} completed without an audio URL", status=answer.status
                 )
+            await self._vet_audio_url(url_value)
             return PollResult(generation_id, status, "completed", url_value, usage)
         if status not in KNOWN_PENDING_STATUSES and status not in _warned_statuses:
             _warned_statuses.add(status)
             log.warning("Lyria sent an unknown status %r; treating it as in progress", status)
         return PollResult(generation_id, status, "pending", None, usage)
+
+    async def _vet_audio_url(self, url: str) -> None:
+        """Refuse (`RefusedUrl`, not transient: the job fails at once) a URL the download
+        would refuse; a name that does not resolve now is left to the download's retries."""
+        resolver = self._new_resolver()
+        try:
+            await self.url_policy.check(url, resolver)
+        except RefusedUrl:
+            raise
+        except DownloadError as exc:
+            log.info("audio URL not vetted yet: %s", exc)
+        finally:
+            await resolver.close()
 
     # -- download --------------------------------------------------------------------------
 
@@ -257,7 +292,7 @@ class LyriaClient:
         No Authorization header goes to the CDN. A partial file never remains on failure.
         """
         where = _safe_url(url)
-        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part"))
+        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}{PART_SUFFIX}"))
         timeout = aiohttp.ClientTimeout(
             total=self.download_timeout,
             sock_connect=self.request_timeout,
@@ -265,9 +300,8 @@ class LyriaClient:
         )
         done = False
         try:
-            async with self._session.get(
-                url, headers={"User-Agent": USER_AGENT}, timeout=timeout, max_redirects=5
-            ) as resp:
+            async with self._open_audio(url, timeout) as resp:
+                where = _safe_url(str(resp.url))
                 if resp.status in (404, 410):
                     raise DownloadError(
                         f"audio at {where} is gone (HTTP {resp.status})",
@@ -308,6 +342,40 @@ class LyriaClient:
                 await asyncio.shield(asyncio.to_thread(part.discard))
         log.info("Downloaded %d bytes of %s from %s", size, content_type, where)
         return DownloadedAudio(dest, size, duration, content_type, url)
+
+    @contextlib.asynccontextmanager
+    async def _open_audio(
+        self, url: str, limits: aiohttp.ClientTimeout
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """GET `url` through a connector of its own whose DNS answers only with addresses the
+        URL policy accepts, following redirects one hop at a time, each hop checked."""
+        target = self.url_policy.check_form(url)
+        guard = GuardedResolver(self.url_policy, self._new_resolver())
+        connector = aiohttp.TCPConnector(resolver=guard, use_dns_cache=False, limit=1)
+        try:
+            async with aiohttp.ClientSession(connector=connector) as cdn:
+                for _hop in range(MAX_REDIRECTS + 1):
+                    guard.target = target
+                    async with cdn.get(
+                        target,
+                        headers={"User-Agent": USER_AGENT},
+                        timeout=limits,
+                        allow_redirects=False,
+                    ) as resp:
+                        location = resp.headers.get("Location")
+                        if resp.status not in _REDIRECTS or not location:
+                            yield resp
+                            return
+                        try:
+                            following = resp.url.join(URL(location))
+                        except ValueError as exc:
+                            raise RefusedUrl("an audio redirect cannot be parsed") from exc
+                    target = self.url_policy.check_form(following)
+        finally:
+            await guard.close()
+        raise DownloadError(
+            f"audio at {_safe_url(url)} redirects more than {MAX_REDIRECTS} times", reason="http"
+        )
 
     async def _stream_to(
         self, resp: aiohttp.ClientResponse, part: _PartFile, max_bytes: int, where: str
@@ -421,6 +489,25 @@ class _PartFile:
             self.path.unlink()
 
 
+def remove_stale_part_files(folder: Path, *, older_than: float, now: float) -> tuple[int, int]:
+    """Delete the partial downloads in `folder` last written more than `older_than` seconds
+    before `now` (left by a crash: a live download writes at least every few seconds and
+    gives up after its timeout). Blocking: call it in a worker thread. (count, bytes)."""
+    removed = freed = 0
+    try:
+        candidates = list(folder.glob(f".*{PART_SUFFIX}"))
+    except OSError:
+        return 0, 0
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            info = path.stat()
+            if now - info.st_mtime > older_than:
+                path.unlink()
+                removed += 1
+                freed += info.st_size
+    return removed, freed
+
+
 def _require_audio(head: bytes, where: str) -> str:
     content_type = sniff_audio(head)
     if content_type is None:
@@ -429,12 +516,11 @@ def _require_audio(head: bytes, where: str) -> str:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without query or fragment (signed CDN links carry tokens there)."""
+    """The URL without credentials, query or fragment (signed CDN links carry tokens there)."""
     try:
-        parsed = URL(url)
+        return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except ValueError:
         return "<invalid URL>"
-    return str(parsed.with_query(None).with_fragment(None))
 
 
 def _json_object(answer: _Answer) -> dict[str, Any]:
@@ -455,7 +541,9 @@ def _json_object(answer: _Answer) -> dict[str, Any]:
 
 def _usage(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Usage:
     usage_headers = {
-        k.lower(): v for k, v in headers.items() if k.lower().startswith(USAGE_HEADER_PREFIX)
+        k.lower(): redact(v)
+        for k, v in headers.items()
+        if k.lower().startswith(USAGE_HEADER_PREFIX)
     }
     credits: float | None = None
     meta = payload.get("meta")
@@ -503,7 +591,7 @@ def _readable_error(error: Any) -> tuple[str | None, str | None]:
 
 def _raise_generation_failed(generation_id: str, payload: Mapping[str, Any], http: int) -> NoReturn:
     name, message = _readable_error(payload.get("error"))
-    message = message or "the provider gave no reason"
+    name, message = redact(name), redact(message or "the provider gave no reason")
     raise GenerationFailed(
         f"generation {generation_id} failed: {name + ': ' if name else ''}{message}",
         name=name,
@@ -540,6 +628,7 @@ def _http_error(answer: _Answer, what: str) -> AimlApiError:
         _, provider_message = _readable_error(payload)
         if provider_message is None:
             _, provider_message = _readable_error(payload.get("error"))
+        provider_message = redact(provider_message)
         rid = payload.get("requestId") or payload.get("request_id")
         request_id = str(rid) if rid else None
     request_id = request_id or answer.headers.get("x-request-id")

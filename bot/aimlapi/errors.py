@@ -113,10 +113,20 @@ class GenerationFailed(AimlApiError):
 class DownloadError(AimlApiError):
     """The audio could not be fetched from the CDN or is not valid audio.
 
-    `reason` is one of: "gone" (404/410), "too_large", "truncated", "not_audio", "http", "network".
+    `reason` is one of: "gone" (404/410), "too_large", "truncated", "not_audio", "http",
+    "network", "refused_url" (see `RefusedUrl`).
     """
 
     def __init__(self, message: str, *, reason: str, **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         self.reason = reason
         self.transient = reason in {"network", "http", "truncated"}
+
+
+class RefusedUrl(DownloadError):
+    """The audio URL points where the bot does not fetch from (see `bot.aimlapi.url_policy`):
+    not https, credentials in it, a private/loopback/link-local address. Never retried; the
+    URL must not be shown to members either."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        super().__init__(message, reason="refused_url", **kwargs)

@@ -14,7 +14,9 @@ from typing import TextIO
 from bot.cli.online import check_aimlapi, check_discord
 from bot.config import DEPRECATED, Settings
 from bot.endpoints import apply_discord_endpoints
+from bot.fs import folder_error
 from bot.jobs.models import UNFINISHED_STATES, JobState
+from bot.jobs.retention import audio_dir_usage
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
 
@@ -92,7 +94,7 @@ async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int
         await asyncio.to_thread(audio_dir.mkdir, parents=True, exist_ok=True)
         writable = await asyncio.to_thread(os.access, audio_dir, os.W_OK)
     except OSError as exc:
-        report(False, f"AUDIO_DIR {audio_dir} cannot be created: {exc.strerror}")
+        report(False, f"AUDIO_DIR {audio_dir} cannot be created: {folder_error(audio_dir, exc)}")
     else:
         report(
             writable,
@@ -100,9 +102,26 @@ async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int
             if writable
             else f"AUDIO_DIR {audio_dir} is not writable",
         )
+        files, size = await asyncio.to_thread(audio_dir_usage, audio_dir)
+        print(
+            f"disk: AUDIO_DIR holds {files} file(s), {_megabytes(size)}; {_kept(settings)}",
+            file=out,
+        )
 
     if problems:
         print(f"{problems} problem(s) found.", file=out)
         return 1
     print("Everything needed to run the bot is in place.", file=out)
     return 0
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:,.1f} MB"
+
+
+def _kept(settings: Settings) -> str:
+    hours = settings.audio_retention_hours
+    audio = f"audio kept {hours:g} h after delivery"
+    days = settings.job_row_retention_days
+    rows = "job rows kept" if days is None else f"job rows kept {days} day(s)"
+    return f"{audio}, {rows} (AUDIO_RETENTION_HOURS, JOB_ROW_RETENTION_DAYS)"

@@ -17,11 +17,13 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
 from typing import TextIO
 
 import aiohttp
 
+from bot import redaction
 from bot.aimlapi.client import LyriaClient
 from bot.config import ConfigError, Settings
 from bot.jobs.engine import EngineTuning, JobEngine
@@ -38,12 +40,14 @@ from bot.jobs.models import (
 from bot.jobs.ports import NoCreditLedger
 from bot.jobs.request import normalize_negative_prompt, normalize_prompt, validate_request
 from bot.logs import setup_logging
+from bot.store.base import JobRepository
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
 from bot.text.failures import download_note, failure_text
 from bot.text.format import format_bytes
 from bot.text.requests import invalid_request_text
 from bot.text.status import phase_label, progress_line, time_left
+from bot.text.terminal import account_problem_text
 
 REQUESTER = "terminal"
 
@@ -63,22 +67,19 @@ _EXIT_FOR_STATE = {
 
 
 def run_compose(settings: Settings, args: argparse.Namespace) -> int:
-    prompt: str = args.prompt
+    prompt: str | None = args.prompt
+    if prompt is None:
+        print("error: give a prompt, or --resume JOB to finish an earlier one", file=sys.stderr)
+        return EXIT_USAGE
     negative_prompt: str | None = args.negative_prompt or None
     seed: int | None = args.seed
     invalid = validate_request(prompt, negative_prompt, seed)
     if invalid is not None:
         print(f"error: {invalid_request_text(invalid)}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        settings.require("AIMLAPI_KEY")
-    except ConfigError as exc:
-        print(f"configuration error: {exc}; set it in .env or the environment", file=sys.stderr)
-        return EXIT_USAGE
-    assert settings.aimlapi_key is not None
-    # Logs would tear the progress line apart: only warnings and worse, secrets redacted.
-    level = settings.log_level if settings.log_level in {"ERROR", "CRITICAL"} else "WARNING"
-    setup_logging(level, secrets=[settings.aimlapi_key.reveal()])
+    problem = prepare_terminal(settings)
+    if problem is not None:
+        return problem
     out = Path(args.out).expanduser() if args.out else None
     request = JobRequest(
         prompt=normalize_prompt(prompt),
@@ -92,6 +93,21 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:  # before the signal handler was installed, or after
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def prepare_terminal(settings: Settings) -> int | None:
+    """None when the terminal can make music; else the exit code, after one line."""
+    try:
+        settings.require("AIMLAPI_KEY")
+    except ConfigError as exc:
+        print(f"configuration error: {exc}; set it in .env or the environment", file=sys.stderr)
+        return EXIT_USAGE
+    assert settings.aimlapi_key is not None
+    # Logs would tear the progress line apart: only warnings and worse, secrets redacted.
+    level = settings.log_level if settings.log_level in {"ERROR", "CRITICAL"} else "WARNING"
+    setup_logging(level, secrets=[settings.aimlapi_key.reveal()])
+    redaction.remember(settings)
+    return None
 
 
 async def compose(
@@ -109,6 +125,32 @@ async def compose(
     except StoreError as exc:
         print(f"error: {exc}", file=stderr)
         return EXIT_FAILED
+    try:
+        return await run_job(
+            settings,
+            store.jobs,
+            lambda engine: engine.enqueue(request),
+            resume_origins=frozenset(),  # a terminal run never picks up other jobs
+            out=out,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    finally:
+        await store.close()
+
+
+async def run_job(
+    settings: Settings,
+    jobs: JobRepository,
+    first: Callable[[JobEngine], Awaitable[Job]],
+    *,
+    resume_origins: Collection[Origin] | None,
+    out: Path | None,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """Run an engine of one slot on `jobs`, follow the job `first(engine)` gives to its end
+    (Ctrl-C stops waiting) and report it."""
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -118,17 +160,17 @@ async def compose(
         async with aiohttp.ClientSession() as session:
             engine = JobEngine.from_settings(
                 settings,
-                store=store.jobs,
+                store=jobs,
                 client=LyriaClient.from_settings(session, settings),
                 ledger=NoCreditLedger(),
                 max_concurrent=1,
                 tuning=EngineTuning(tick_interval=1.0),
-                resume_origins=frozenset(),  # a terminal run never picks up other jobs
+                resume_origins=resume_origins,
             )
             engine.add_listener(display)
             await engine.start()
             try:
-                job = await engine.enqueue(request)
+                job = await first(engine)
                 finished = await _wait_or_interrupt(engine, job, interrupted)
                 display.end_line()
                 if finished is None:
@@ -140,7 +182,6 @@ async def compose(
         display.end_line()
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-        await store.close()
 
 
 async def _wait_or_interrupt(engine: JobEngine, job: Job, interrupted: asyncio.Event) -> Job | None:
@@ -167,7 +208,8 @@ async def _interrupted(engine: JobEngine, job: Job, stderr: TextIO) -> int:
         print(
             "Stopped waiting. The music service already has this job "
             f"(generation id {current.generation_id}) and charges for it; "
-            "the API cannot cancel it.",
+            "the API cannot cancel it. To fetch the result later: "
+            f"python -m bot compose --resume {job.id}",
             file=stderr,
         )
     else:
@@ -179,17 +221,25 @@ async def _interrupted(engine: JobEngine, job: Job, stderr: TextIO) -> int:
     return EXIT_INTERRUPTED
 
 
+def report_ended(job: Job, stderr: TextIO) -> int:
+    """Say why a job ended without music; its exit code."""
+    if job.error_kind is not None and job.error_kind.account_problem:
+        print(f"Failed: {account_problem_text(job.error_kind, job.error_detail)}", file=stderr)
+        return EXIT_FAILED
+    print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {failure_text(job)}", file=stderr)
+    if job.state is JobState.SUBMIT_UNKNOWN:
+        print(
+            "Check your AI/ML API dashboard before trying again.",
+            file=stderr,
+        )
+    return _EXIT_FOR_STATE.get(job.state, EXIT_FAILED)
+
+
 async def _report(
     engine: JobEngine, job: Job, out: Path | None, stdout: TextIO, stderr: TextIO
 ) -> int:
     if job.state is not JobState.COMPLETED:
-        print(f"{_STATE_LABEL.get(job.state, 'Failed')}: {failure_text(job)}", file=stderr)
-        if job.state is JobState.SUBMIT_UNKNOWN:
-            print(
-                "Check your AI/ML API dashboard before trying again.",
-                file=stderr,
-            )
-        return _EXIT_FOR_STATE.get(job.state, EXIT_FAILED)
+        return report_ended(job, stderr)
     if job.audio_path is None:
         print(f"Could not save the audio: {download_note(job)}", file=stderr)
         print(f"Link: {job.audio_url}", file=stdout)

@@ -6,11 +6,14 @@ import asyncio
 import logging
 import signal
 
+import aiohttp
 import discord
 
 from bot.bot import ExtensionLoadError, JamBot
-from bot.cli.startup import prepare
+from bot.cli.startup import one_line, prepare
 from bot.config import Settings
+from bot.services import StartupError
+from bot.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,14 @@ async def _run(settings: Settings) -> int:
                 code = 1
             elif isinstance(error, ExtensionLoadError):
                 log.error("start-up stopped: %s", error)
+                code = 1
+            elif isinstance(error, StoreError | StartupError):
+                log.error("cannot start: %s", one_line(error))
+                code = 1
+            elif isinstance(error, aiohttp.ClientError | OSError | TimeoutError):
+                # Logging in is one HTTP request; once connected, discord.py reconnects itself.
+                where = settings.discord_api_base_url
+                log.error("cannot reach Discord at %s: %s", where, one_line(error))
                 code = 1
             elif error is not None:
                 log.error("the bot stopped unexpectedly", exc_info=error)

@@ -89,6 +89,7 @@ class ErrorKind(enum.StrEnum):
     INTERRUPTED = "Interrupted"  # the process stopped mid-submission
     TIMED_OUT = "Timeout"  # our own deadline passed
     DOWNLOAD_FAILED = "DownloadError"  # completed, but only the link could be kept
+    REFUSED_URL = "RefusedUrl"  # the audio URL points where the bot never fetches (nor shows)
     OTHER = "Other"
 
     @classmethod
@@ -200,6 +201,7 @@ class Job:
     cancelled_by: str | None = None
     delivery: Delivery | None = None
     failure_reported_at: float | None = None  # when the requester was told of a failure
+    audio_pruned_at: float | None = None  # when retention deleted the file at audio_path
 
 
 class JobChanges(TypedDict, total=False):

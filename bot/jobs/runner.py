@@ -23,6 +23,7 @@ from bot.aimlapi.errors import (
     DownloadError,
     GenerationFailed,
     RateLimited,
+    RefusedUrl,
 )
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest
 from bot.jobs.events import JobBoard
@@ -353,6 +354,13 @@ class JobRunner:
                 log.info("job %s: download failed (%s); retrying", job.id, failure)
                 await self._sleep(self.backoff(attempt, failure))
         assert failure is not None
+        if isinstance(failure, RefusedUrl):
+            # A redirect led where the bot never fetches from: neither the file nor the link.
+            log.warning("job %s: %s", job.id, failure)
+            await self._end(
+                job, JobState.SUBMITTED, JobState.FAILED, failure, False, forget_url=True
+            )
+            return
         log.warning("job %s: download failed (%s); delivering the link only", job.id, failure)
         reason = failure.reason if isinstance(failure, DownloadError) else "error"
         await self._complete(job, {"error_kind": ErrorKind.DOWNLOAD_FAILED, "error_detail": reason})
@@ -402,11 +410,20 @@ class JobRunner:
             await self._board.finished(ended, Phase.TIMED_OUT)
 
     async def _end(
-        self, job: Job, expected: JobState, state: JobState, exc: AimlApiError, refund: bool
+        self,
+        job: Job,
+        expected: JobState,
+        state: JobState,
+        exc: AimlApiError,
+        refund: bool,
+        *,
+        forget_url: bool = False,
     ) -> None:
         changes = _poll_changes(job)
         changes["error_kind"] = error_kind(exc)
         changes["error_detail"] = error_detail(exc)
+        if forget_url:
+            changes["audio_url"] = None
         ended = await self._persist(
             job.id,
             lambda: self._store.transition(job.id, expected, state, now=self._clock(), **changes),

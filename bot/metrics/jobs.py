@@ -117,3 +117,12 @@ class MeteredJobs:
 
     async def generation_times(self) -> list[float]:
         return await self._inner.generation_times()
+
+    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
+        return await self._inner.audio_to_prune(finished_before=finished_before, limit=limit)
+
+    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
+        return await self._inner.mark_audio_pruned(job_ids, now=now)
+
+    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
+        return await self._inner.delete_finished(updated_before=updated_before, limit=limit)

@@ -104,6 +104,23 @@ class JobRepository(Protocol):
 
     async def generation_times(self) -> list[float]: ...
 
+    # -- retention (bot.jobs.retention) ---------------------------------------------------------
+
+    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Jobs (not the terminal's) whose audio file is kept (`audio_path` set, not pruned)
+        and that were delivered, or ended undelivered, before `finished_before`; oldest first."""
+        ...
+
+    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
+        """Set `audio_pruned_at` on these jobs (those not marked yet); how many changed."""
+        ...
+
+    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
+        """Delete up to `limit` final jobs last updated before `updated_before`, except those
+        whose audio is still kept (unless the terminal's) or whose credit is still reserved;
+        how many were deleted."""
+        ...
+
 
 class ReserveRules(Protocol):
     """The reservation rule (`bot.quota.rules.ReservationRules`), called inside the store's

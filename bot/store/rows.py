@@ -61,6 +61,7 @@ JOB_COLUMNS: tuple[str, ...] = (
     "poll_count",
     "cancelled_by",
     "failure_reported_at",
+    "audio_pruned_at",
 )
 DELIVERY_COLUMNS = (
     "delivered_via",

@@ -25,6 +25,7 @@ _KIND_TEXT = {
     ErrorKind.UNREACHABLE: "I could not reach the music service.",
     ErrorKind.UPSTREAM_TIMEOUT: "The music service did not answer in time.",
     ErrorKind.MALFORMED: "The music service sent an answer I could not read.",
+    ErrorKind.REFUSED_URL: "The music service pointed to a file somewhere I do not fetch from.",
 }
 
 USED = "It used one track of your allowance (the music service charged for it)."

@@ -68,6 +68,7 @@ def test_values_are_parsed_and_normalised() -> None:
         ("GUILD_RESET_TIME", "25:00"),
         ("DM_POLICY", "sometimes"),
         ("DEV_GUILD_ID", "-5"),
+        ("AUDIO_URL_ALLOW", "cdn.internal, not a host"),
         ("DATABASE_URL", "mysql://db/bot"),
         ("DATABASE_URL", "sqlite://relative.sqlite3"),
         ("DATABASE_URL", "postgresql://u:pw@host:port/db"),
@@ -144,6 +145,70 @@ def test_env_file_names_another_settings_file_and_empty_reads_none(tmp_path: Pat
     assert env_file_path({"ENV_FILE": "  "}) is None
     assert env_file_path({}) == PROJECT_ROOT / ".env"
     assert env_file_path({"ENV_FILE": "conf/bot.env"}) == PROJECT_ROOT / "conf" / "bot.env"
+
+
+@pytest.mark.parametrize("value", ["inf", "Infinity", "-inf", "1e999", "86401"])
+def test_the_generation_timeout_must_be_finite_and_at_most_a_day(value: str) -> None:
+    with pytest.raises(ConfigError, match=r"^GENERATION_TIMEOUT_SECONDS: expected "):
+        load_settings({"GENERATION_TIMEOUT_SECONDS": value}, dotenv_path=EMPTY_DOTENV)
+    settings = load_settings({"GENERATION_TIMEOUT_SECONDS": "86400"}, dotenv_path=EMPTY_DOTENV)
+    assert settings.generation_timeout_seconds == 86400.0
+
+
+def test_env_file_naming_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "prod.env"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"ENV_FILE": str(missing)})
+    assert caught.value.variable == "ENV_FILE"
+    assert str(missing) in str(caught.value) and "\n" not in str(caught.value)
+    # The default .env may be absent (a deployment that passes every variable itself).
+    assert load_settings({}, dotenv_path=tmp_path / "absent.env").dm_policy == "personal"
+
+
+def test_require_names_every_missing_setting_at_once() -> None:
+    settings = load_settings({}, dotenv_path=EMPTY_DOTENV)
+    with pytest.raises(ConfigError) as caught:
+        settings.require("DISCORD_TOKEN", "AIMLAPI_KEY")
+    message = str(caught.value)
+    assert message == (
+        "DISCORD_TOKEN: expected the bot token from the Developer Portal; "
+        "AIMLAPI_KEY: expected an AI/ML API key"
+    )
+    assert caught.value.variables == ("DISCORD_TOKEN", "AIMLAPI_KEY")
+
+
+@pytest.mark.parametrize(
+    "url", ["ws://127.0.0.1:9000/gateway", "ws://127.0.0.1:9000/gateway/", "wss://gw.example"]
+)
+def test_the_gateway_url_is_kept_as_given(url: str) -> None:
+    settings = load_settings({"DISCORD_GATEWAY_URL": url}, dotenv_path=EMPTY_DOTENV)
+    assert settings.discord_gateway_url == url
+
+
+def test_a_gateway_url_with_a_query_is_refused() -> None:
+    # discord.py replaces the query with its own (v, encoding, compress): it would be lost.
+    with pytest.raises(ConfigError, match=r"^DISCORD_GATEWAY_URL: expected .*query"):
+        load_settings({"DISCORD_GATEWAY_URL": "wss://gw.example/?v=9"}, dotenv_path=EMPTY_DOTENV)
+
+
+def test_audio_url_allow_lists_hosts_and_networks() -> None:
+    assert load_settings({}, dotenv_path=EMPTY_DOTENV).audio_url_allow == ()
+    settings = load_settings(
+        {"AUDIO_URL_ALLOW": " CDN.internal., 10.0.0.0/8,,fd00::/8 "}, dotenv_path=EMPTY_DOTENV
+    )
+    assert settings.audio_url_allow == ("cdn.internal", "10.0.0.0/8", "fd00::/8")
+
+
+def test_retention_settings() -> None:
+    defaults = load_settings({}, dotenv_path=EMPTY_DOTENV)
+    assert defaults.audio_retention_hours == 168.0 and defaults.job_row_retention_days is None
+    settings = load_settings(
+        {"AUDIO_RETENTION_HOURS": "0", "JOB_ROW_RETENTION_DAYS": "30"}, dotenv_path=EMPTY_DOTENV
+    )
+    assert settings.audio_retention_hours == 0.0 and settings.job_row_retention_days == 30
+    for variable, value in (("AUDIO_RETENTION_HOURS", "-1"), ("JOB_ROW_RETENTION_DAYS", "0")):
+        with pytest.raises(ConfigError, match=f"^{variable}: expected "):
+            load_settings({variable: value}, dotenv_path=EMPTY_DOTENV)
 
 
 def test_database_urls_pick_the_backend_and_never_show_the_password() -> None:

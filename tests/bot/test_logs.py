@@ -60,3 +60,29 @@ def test_stack_info_is_masked(redacted: pytest.LogCaptureFixture) -> None:
     record = redacted.records[-1]
     assert record.stack_info and "inner(" in record.stack_info
     assert SECRET not in record.stack_info and MASK in record.stack_info
+
+
+def test_discord_py_voice_warnings_are_not_shown(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot uses no voice: "PyNaCl is not installed" would only alarm its admins."""
+    import discord
+    from discord.voice_client import VoiceClient
+
+    from bot.logs import VoiceWarningFilter, setup_logging
+
+    # discord.py warns once per process, when the first Client is built.
+    monkeypatch.setattr(VoiceClient, "warn_nacl", True)
+    monkeypatch.setattr(VoiceClient, "warn_dave", True)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    discord_client = logging.getLogger("discord.client")
+    monkeypatch.setattr(discord_client, "filters", list(discord_client.filters))
+    setup_logging("INFO")
+    root.addHandler(caplog.handler)  # setup_logging replaced the root's handlers
+    discord.Client(intents=discord.Intents.none())
+    discord_client.warning("a warning of discord.client that is not about voice")
+    messages = [r.getMessage() for r in caplog.records if r.name == "discord.client"]
+    assert messages == ["a warning of discord.client that is not about voice"]
+    assert sum(isinstance(f, VoiceWarningFilter) for f in discord_client.filters) == 1

@@ -183,6 +183,9 @@ class FakeAimlApi:
         self.schema_errors: list[str] = []
         self.jobs: dict[str, FakeJob] = {}
         self._cdn_mode = "ok"
+        self.cdn_redirect_to: str | None = None  # the CDN answers 302 to this URL
+        # A completed job's audio_file.url, instead of the fake's own CDN (a hostile provider).
+        self.audio_url_override: str | None = None
         self.cdn_downloads = 0
         self.cdn_requests: list[RecordedRequest] = []
 
@@ -502,7 +505,8 @@ class FakeAimlApi:
             "id": job.id,
             "status": "completed",
             "audio_file": {
-                "url": f"{self.origin}{CDN_PREFIX}/{job.cdn_token}/output.wav",
+                "url": self.audio_url_override
+                or f"{self.origin}{CDN_PREFIX}/{job.cdn_token}/output.wav",
                 "content_type": "audio/wav",
                 "file_name": "output.wav",
                 "file_size": len(self.audio),
@@ -526,6 +530,8 @@ class FakeAimlApi:
         if mode == "not_audio":
             html = b"<!DOCTYPE html><html><body>Access denied</body></html>"
             return web.Response(body=html, content_type="audio/wav")
+        if self.cdn_redirect_to is not None:
+            raise web.HTTPFound(self.cdn_redirect_to)
         if mode == "redirect" and "hop" not in request.query:
             raise web.HTTPFound(request.path + "?hop=1")
         if mode == "stall":

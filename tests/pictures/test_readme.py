@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bot.audio.waveform import ENVELOPE_RGB
+from bot.audio.waveform import BODY_RGB, ENVELOPE_RGB
 from tests.pictures import theme
 from tests.pictures.embed import BAR, PAD_LEFT, colour_of
 from tests.pictures.readme import PROMPT, README_DIR, SEED, make_pictures
@@ -52,7 +52,12 @@ async def test_the_scenario_draws_the_track_and_quota_me_as_alice_sees_them(tmp_
         opaque_envelope = colour_near_rgba(rgba, ENVELOPE_RGB, 12)
         expected = np.nonzero(opaque_envelope.any(axis=0))[0]
         drawn = colour_near(saved_track, ENVELOPE_RGB, 12)
-        drawn[:, : theme.GUTTER * 2] = False  # the bot's avatar is blurple too
+        # Only the picture's rows, found by its orchid body (no other part of the message has
+        # that colour): the avatar and the file icon are blurple too.
+        body_rows = np.nonzero(colour_near(saved_track, BODY_RGB, 12).any(axis=1))[0]
+        height = rgba.shape[0]
+        drawn[: body_rows.max() - height] = False
+        drawn[body_rows.min() + height :] = False
         columns = np.nonzero(drawn.any(axis=0))[0]
         left = (theme.GUTTER + BAR + PAD_LEFT) * 2
         assert abs(columns.min() - (left + expected.min())) <= 1  # antialiased edges

@@ -157,6 +157,52 @@ class PostgresJobRepository:
         rows = await self._db.fetch("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {JobState(row[0]): int(row[1]) for row in rows}
 
+    # -- retention -----------------------------------------------------------------------------
+
+    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Jobs whose audio file is still kept and whose result went out (or that ended) before
+        `finished_before`, oldest first; never a terminal job's (that file is its result)."""
+        rows = await self._db.fetch(
+            "SELECT * FROM jobs WHERE audio_path IS NOT NULL AND audio_pruned_at IS NULL "
+            "AND origin <> $1 AND ((state = $2 AND delivered_at < $3) "
+            "OR (state = ANY($4::text[]) AND updated_at < $3)) "
+            "ORDER BY COALESCE(delivered_at, updated_at), id LIMIT $5",
+            Origin.TERMINAL.value,
+            JobState.DELIVERED.value,
+            finished_before,
+            [s.value for s in JobState if s.is_final and s is not JobState.DELIVERED],
+            limit,
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
+        """Record that these jobs' audio files are gone; returns how many rows changed."""
+        if not job_ids:
+            return 0
+        return await self._db.execute(
+            "UPDATE jobs SET audio_pruned_at = $1 "
+            "WHERE audio_pruned_at IS NULL AND id = ANY($2::text[])",
+            now,
+            list(job_ids),
+        )
+
+    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
+        """Delete up to `limit` rows of jobs that ended before `updated_before`, keeping any
+        whose audio file is still kept (a terminal job's file is its owner's, not ours) and any
+        whose credit is still reserved (deleting it would let start-up refund it)."""
+        return await self._db.execute(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state = ANY($1::text[]) "
+            "AND updated_at < $2 "
+            "AND (audio_path IS NULL OR audio_pruned_at IS NOT NULL OR origin = $3) "
+            "AND NOT EXISTS (SELECT 1 FROM quota_reservations r "
+            "WHERE r.job_id = jobs.id AND r.state = 'reserved') "
+            "ORDER BY updated_at LIMIT $4)",
+            [s.value for s in JobState if s.is_final],
+            updated_before,
+            Origin.TERMINAL.value,
+            limit,
+        )
+
     # -- generation-time history ----------------------------------------------------------------
 
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:

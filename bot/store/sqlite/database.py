@@ -83,7 +83,8 @@ class SqliteDatabase:
             connection = await loop.run_in_executor(worker, _connect, db_path, busy_timeout_ms)
         except (OSError, sqlite3.Error) as exc:
             worker.shutdown(wait=False)
-            raise StoreError(f"cannot open database {db_path}: {_reason(exc)}") from exc
+            reason = _open_problem(db_path) or _reason(exc)
+            raise StoreError(f"cannot open database {db_path}: {reason}") from exc
         database = cls(connection, worker, db_path, max_batch=max_batch)
         try:
             await database.migrate()
@@ -91,7 +92,7 @@ class SqliteDatabase:
             await database.close()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot prepare database {db_path}: {exc}") from exc
+            raise StoreError(f"cannot prepare database {db_path}: {_reason(exc)}") from exc
         return database
 
     async def close(self) -> None:
@@ -273,9 +274,20 @@ def _busy(exc: sqlite3.OperationalError) -> StoreBusy | None:
 
 
 def _reason(exc: BaseException) -> str:
+    """The error in one line (a StoreError's message is always one line)."""
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return str(exc)
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _open_problem(path: Path) -> str | None:
+    """What about the path itself stops SQLite, said plainly ("File exists" says little)."""
+    if path.is_dir():
+        return "it is a folder, not a file"
+    for folder in path.parents:
+        if folder.exists():
+            return None if folder.is_dir() else f"{folder} is a file, not a folder"
+    return None
 
 
 def _fail_all(batch: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:

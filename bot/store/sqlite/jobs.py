@@ -25,6 +25,10 @@ from bot.store.rows import JOB_COLUMNS, check_job_changes, encode_job_value, job
 from bot.store.sqlite.database import SqliteDatabase
 
 DEFAULT_HISTORY_LIMIT = 200
+_FINAL_STATES = tuple(state for state in JobState if state.is_final)
+_ENDED_WITHOUT_DELIVERY = tuple(
+    state.value for state in _FINAL_STATES if state is not JobState.DELIVERED
+)
 
 
 class SqliteJobRepository:
@@ -164,6 +168,55 @@ class SqliteJobRepository:
     async def count_by_state(self) -> dict[JobState, int]:
         rows = await self._db.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")
         return {JobState(row[0]): int(row[1]) for row in rows}
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
+        """Jobs whose audio file is still kept and whose result went out (or that ended) before
+        `finished_before`, oldest first; never a terminal job's (that file is its result)."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM jobs WHERE audio_path IS NOT NULL AND audio_pruned_at IS NULL "
+            "AND origin <> ? AND ("
+            "(state = ? AND delivered_at < ?) OR (state IN (?, ?, ?, ?) AND updated_at < ?)"
+            ") ORDER BY COALESCE(delivered_at, updated_at), id LIMIT ?",
+            (
+                Origin.TERMINAL.value,
+                JobState.DELIVERED.value,
+                finished_before,
+                *_ENDED_WITHOUT_DELIVERY,
+                finished_before,
+                limit,
+            ),
+        )
+        return [job_from_row(row) for row in rows]
+
+    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
+        """Record that these jobs' audio files are gone; returns how many rows changed."""
+        if not job_ids:
+            return 0
+        ids = list(job_ids)
+        marks = ", ".join("?" for _ in ids)
+        return await self._db.execute(
+            f"UPDATE jobs SET audio_pruned_at = ? WHERE audio_pruned_at IS NULL "  # noqa: S608
+            f"AND id IN ({marks})",
+            [now, *ids],
+        )
+
+    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
+        """Delete up to `limit` rows of jobs that ended before `updated_before`, keeping any
+        whose audio file is still kept (a terminal job's file is its owner's, not ours) and any
+        whose credit is still reserved (deleting it would let start-up refund it)."""
+        finals = [state.value for state in _FINAL_STATES]
+        marks = ", ".join("?" for _ in finals)
+        return await self._db.execute(
+            f"DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ({marks}) "  # noqa: S608
+            "AND updated_at < ? "
+            "AND (audio_path IS NULL OR audio_pruned_at IS NOT NULL OR origin = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM quota_reservations r "
+            "WHERE r.job_id = jobs.id AND r.state = 'reserved') "
+            "ORDER BY updated_at LIMIT ?)",
+            [*finals, updated_before, Origin.TERMINAL.value, limit],
+        )
 
     # -- generation-time history ----------------------------------------------------------------
 

@@ -570,8 +570,10 @@ async def test_download_network_failures(
     tmp_path: Path,
     closed_port: int,
 ) -> None:
+    # Another loopback port is refused outright unless AUDIO_URL_ALLOW lets it in.
+    local = make_client(session, api.base_url, Sleeps(), audio_url_allow=("127.0.0.1",))
     with pytest.raises(DownloadError) as refused:
-        await client.download(
+        await local.download(
             f"http://127.0.0.1:{closed_port}/x.wav", tmp_path / "a.wav", max_bytes=1
         )
     assert refused.value.reason == "network" and refused.value.transient

@@ -152,8 +152,22 @@ async def test_a_refused_submission_exits_1(tmp_path: Path) -> None:
             environment(tmp_path, api, AIMLAPI_KEY="wrong-key"), "compose", "jazz"
         )
     assert code == 1
-    assert "API account has a problem" in stderr
+    # At the terminal the reader is the owner: name the setting, the answer and the fix.
+    assert "owner has been told" not in stderr
+    assert "AIMLAPI_KEY" in stderr and "HTTP 401" in stderr
+    assert "Invalid or missing API key" in stderr  # what the provider said
+    assert "https://aimlapi.com/app/keys" in stderr
     assert "wrong-key" not in stderr
+
+
+async def test_an_account_out_of_credit_says_so_at_the_terminal(tmp_path: Path) -> None:
+    async with FakeAimlApi() as api:
+        api.script_submit(403, body={"message": "Insufficient credits", "statusCode": 403})
+        code, _, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
+    assert code == 1
+    assert "owner has been told" not in stderr
+    assert "HTTP 403" in stderr and "Insufficient credits" in stderr
+    assert "AIMLAPI_KEY" in stderr and "credit" in stderr
 
 
 async def test_a_generation_that_outlives_the_timeout_exits_3(tmp_path: Path) -> None:
@@ -261,8 +275,140 @@ async def test_check_reports_an_unusable_database(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder"
     folder.mkdir()
     code, stdout, _ = await run_bot(
-        environment(tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_PATH=str(folder)),
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_URL=f"sqlite:///{folder}"
+        ),
         "check",
     )
     assert code == 1
     assert "problem: database:" in stdout and str(folder) in stdout
+
+
+async def test_check_says_when_a_folder_on_the_way_is_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "data"
+    blocker.write_text("a file where a folder should be")
+    code, stdout, stderr = await run_bot(
+        environment(
+            tmp_path,
+            None,
+            DISCORD_TOKEN="t",
+            AIMLAPI_KEY="k",
+            DATABASE_URL=f"sqlite:///{blocker / 'db' / 'bot.sqlite3'}",
+            AUDIO_DIR=str(blocker / "audio"),
+        ),
+        "check",
+    )
+    assert code == 1, stderr
+    assert stderr == ""
+    assert f"problem: database: cannot open database {blocker}/db/bot.sqlite3: " in stdout
+    assert stdout.count(f"{blocker} is a file, not a folder") == 2  # the database and AUDIO_DIR
+
+
+async def test_check_says_when_the_database_path_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    _, stdout, _ = await run_bot(
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", DATABASE_URL=f"sqlite:///{folder}"
+        ),
+        "check",
+    )
+    assert f"cannot open database {folder}: it is a folder, not a file" in stdout
+
+
+async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi) -> str:
+    """Start `compose`, press Ctrl-C once the provider has the job; the stderr it printed."""
+    process = await start_bot_process(environment(tmp_path, api), "compose", "a long drone")
+    assert process.stderr is not None
+    line = b""
+    async with asyncio.timeout(15):
+        # Lyria 2's own queue is shown once the generation id is stored.
+        while b"Lyria 2" not in line or b"Sending" in line:
+            line = await process.stderr.readline()
+    process.send_signal(signal.SIGINT)
+    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 130
+    return stderr.decode()
+
+
+async def test_resume_finishes_a_job_interrupted_after_submission(tmp_path: Path) -> None:
+    async with FakeAimlApi(generation_seconds=60) as api:
+        await learn_fast_generations(tmp_path, 0.2)
+        stderr = await interrupt_while_generating(tmp_path, api)
+        job_id = stderr.split("--resume ", 1)[1].split()[0].strip("`.")
+        api.finish_now(next(iter(api.jobs)))
+        out = tmp_path / "drone.wav"
+        code, stdout, stderr = await run_bot(
+            environment(tmp_path, api), "compose", "--resume", job_id, "--out", str(out)
+        )
+        assert code == 0, stderr
+        assert f"Saved: {out.resolve()}" in stdout
+        assert await asyncio.to_thread(out.read_bytes) == api.audio
+        assert len(api.posts) == 1  # polled and downloaded, never submitted again
+        # Resuming it again says where it went, and changes nothing.
+        code, stdout, stderr = await run_bot(
+            environment(tmp_path, api), "compose", "--resume", job_id
+        )
+        assert code == 0, stderr
+        assert f"already saved: {out.resolve()}" in stdout.lower()
+        assert len(api.posts) == 1 and api.cdn_downloads == 1
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        counts = await db.jobs.count_by_state()
+    finally:
+        await db.close()
+    assert counts == {JobState.DELIVERED: 1}
+
+
+async def test_resume_refuses_unknown_and_discord_jobs_in_one_line(tmp_path: Path) -> None:
+    db = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    try:
+        now = 1_000.0
+        await db.jobs.insert(
+            Job(
+                id="0123456789ab",
+                state=JobState.SUBMITTED,
+                prompt="p",
+                negative_prompt=None,
+                seed=None,
+                model="google/lyria2",
+                requester_id="42",
+                guild_id="1",
+                channel_id="2",
+                origin=Origin.DISCORD,
+                context={},
+                created_at=now,
+                updated_at=now,
+                deadline_at=now + 600,
+                generation_id="gen-1",
+            )
+        )
+    finally:
+        await db.close()
+    async with FakeAimlApi() as api:
+        env = environment(tmp_path, api)
+        for job_id, complaint in (("ffffffffffff", "no job"), ("0123456789ab", "Discord")):
+            code, _, stderr = await run_bot(env, "compose", "--resume", job_id)
+            assert code == 2, stderr
+            assert stderr.strip().count("\n") == 0 and complaint in stderr and job_id in stderr
+        code, _, stderr = await run_bot(env, "compose", "jazz", "--resume", "ffffffffffff")
+        assert code == 2 and "not both" in stderr
+        code, _, stderr = await run_bot(env, "compose")
+        assert code == 2 and "--resume" in stderr
+        assert api.requests == []
+
+
+async def test_check_reports_the_disk_audio_dir_uses_and_the_retention(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    (audio / "a.wav").write_bytes(b"a" * 1_000_000)
+    (audio / "b.wav").write_bytes(b"b" * 500_000)
+    code, stdout, _ = await run_bot(
+        environment(
+            tmp_path, None, DISCORD_TOKEN="t", AIMLAPI_KEY="k", JOB_ROW_RETENTION_DAYS="90"
+        ),
+        "check",
+    )
+    assert code == 0, stdout
+    assert "disk: AUDIO_DIR holds 2 file(s), 1.5 MB" in stdout
+    assert "audio kept 168 h after delivery, job rows kept 90 day(s)" in stdout

@@ -39,7 +39,6 @@ async def test_migrate_and_check_name_the_backend_and_version_without_the_passwo
     tmp_path: Path, postgres_url: DatabaseUrl
 ) -> None:
     env = bot_env(tmp_path, DATABASE_URL=with_password(postgres_url), DISCORD_TOKEN="t")
-    env.pop("DATABASE_PATH")
     number, latest, _sql = load_migrations("bot.store.postgres.migrations")[-1]
     code, stdout, stderr = await run_bot_command(env, "migrate")
     assert code == 0, stderr
@@ -61,7 +60,9 @@ async def test_migrate_and_check_name_the_backend_and_version_without_the_passwo
 
 
 async def test_check_notes_the_deprecated_database_path(tmp_path: Path) -> None:
-    _code, stdout, _ = await run_bot_command(bot_env(tmp_path, DISCORD_TOKEN="t"), "check")
+    env = bot_env(tmp_path, DISCORD_TOKEN="t", DATABASE_PATH=str(tmp_path / "bot.sqlite3"))
+    env.pop("DATABASE_URL")
+    _code, stdout, _ = await run_bot_command(env, "check")
     assert "note: DATABASE_PATH is deprecated; write DATABASE_URL=sqlite:///" in stdout
     assert "ok: database: SQLite at" in stdout
 

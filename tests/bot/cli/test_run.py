@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -12,7 +13,12 @@ import pytest
 from tests.audio_support import same_audio
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeDiscord
-from tests.process_support import bot_env, learn_generation_times, start_bot_process
+from tests.process_support import (
+    bot_env,
+    learn_generation_times,
+    run_bot_command,
+    start_bot_process,
+)
 
 
 @pytest.mark.slow
@@ -57,7 +63,59 @@ async def test_python_m_bot_delivers_and_stops_cleanly_on_sigterm(tmp_path: Path
         log = output.decode(errors="replace")
         assert process.returncode == 0, log
         assert "stop signal received" in log
+        assert "PyNaCl" not in log and "voice will NOT be supported" not in log  # no voice used
         assert fake_discord.bot_token not in log and fake_api.api_key not in log
         assert fake_discord.spec_errors == [] and fake_discord.unknown_routes == []
         assert fake_discord.internal_errors == []
         assert fake_api.schema_errors == []
+
+
+async def run_against(fake_discord: FakeDiscord, tmp_path: Path, **settings: str) -> list[str]:
+    """`python -m bot` against the fake Discord until it exits; its output lines."""
+    env = bot_env(
+        tmp_path,
+        DISCORD_TOKEN=fake_discord.bot_token,
+        AIMLAPI_KEY="k",
+        DISCORD_API_BASE_URL=fake_discord.api_base_url,
+        DISCORD_GATEWAY_URL=fake_discord.gateway_url,
+        LOG_LEVEL="WARNING",
+    )
+    env.update(settings)
+    code, stdout, stderr = await run_bot_command(env)
+    assert code == 1, stdout + stderr
+    return (stdout + stderr).strip().splitlines()
+
+
+async def test_a_broken_database_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(b"this is not a database, it only has its name" * 100)
+    async with FakeDiscord() as fake_discord:
+        lines = await run_against(fake_discord, tmp_path, DATABASE_URL=f"sqlite:///{broken}")
+    assert len(lines) == 1, lines
+    assert "cannot start" in lines[0] and str(broken) in lines[0]
+    assert "not a database" in lines[0]
+
+
+async def test_an_audio_dir_that_is_a_file_stops_the_start_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    async with FakeDiscord() as fake_discord:
+        lines = await run_against(fake_discord, tmp_path, AUDIO_DIR=str(tmp_path / "a-file"))
+    assert len(lines) == 1, lines
+    assert "cannot start" in lines[0] and "AUDIO_DIR" in lines[0]
+
+
+async def test_no_network_at_start_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = bot_env(
+        tmp_path,
+        DISCORD_TOKEN="token",
+        AIMLAPI_KEY="k",
+        DISCORD_API_BASE_URL=f"http://127.0.0.1:{port}/api/v10",
+        LOG_LEVEL="WARNING",
+    )
+    code, stdout, stderr = await run_bot_command(env)
+    lines = (stdout + stderr).strip().splitlines()
+    assert code == 1 and len(lines) == 1, lines
+    assert f"cannot reach Discord at http://127.0.0.1:{port}/api/v10" in lines[0]

@@ -1,0 +1,195 @@
+"""`python -m bot compose --resume JOB`: finish a terminal job that an interruption left behind.
+
+Ctrl-C (or a crash) after submission leaves the job `submitted`: the provider has it and
+charges for it. Resuming polls it, downloads the audio and saves it like a fresh run, without
+ever submitting again. It uses the engine's own resume (`JobEngine.start` resumes what the
+repository lists as unfinished) on a view of the repository that lists only this job, so no
+other job (another terminal's, the bot's) is touched. A job resumed by hand gets a fresh
+deadline: the provider may long have finished it, and one poll says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Collection
+from pathlib import Path
+from typing import TextIO, Unpack
+
+from bot.cli.compose import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    prepare_terminal,
+    report_ended,
+    run_job,
+)
+from bot.config import Settings
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import (
+    UNFINISHED_STATES,
+    Delivery,
+    Job,
+    JobChanges,
+    JobState,
+    Origin,
+)
+from bot.store.base import JobRepository
+from bot.store.connect import open_store
+from bot.store.errors import StoreError
+
+
+def run_resume(settings: Settings, args: argparse.Namespace) -> int:
+    job_id: str = args.resume.strip()
+    if args.prompt is not None:
+        print("error: give a prompt or --resume JOB, not both", file=sys.stderr)
+        return EXIT_USAGE
+    problem = prepare_terminal(settings)
+    if problem is not None:
+        return problem
+    out = Path(args.out).expanduser() if args.out else None
+    try:
+        return asyncio.run(resume(settings, job_id, out=out))
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+async def resume(
+    settings: Settings,
+    job_id: str,
+    *,
+    out: Path | None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        store = await open_store(settings)
+    except StoreError as exc:
+        print(f"error: {exc}", file=stderr)
+        return EXIT_FAILED
+    try:
+        job = await store.jobs.get(job_id)
+        if job is None:
+            print(f"error: there is no job {job_id!r} in {store.description}", file=stderr)
+            return EXIT_USAGE
+        if job.origin is not Origin.TERMINAL:
+            print(
+                f"error: job {job_id} was asked for on Discord; the bot resumes it itself",
+                file=stderr,
+            )
+            return EXIT_USAGE
+        if job.state is JobState.DELIVERED:
+            saved = job.delivery.saved_to if job.delivery else None
+            print(f"Already saved: {saved or 'unknown'}", file=stdout)
+            return EXIT_OK
+        if job.state.is_final:
+            return report_ended(job, stderr)
+        if job.state is JobState.SUBMITTED:
+            now = time.time()
+            await store.jobs.update(
+                job_id,
+                expected=JobState.SUBMITTED,
+                now=now,
+                deadline_at=max(job.deadline_at, now + settings.generation_timeout_seconds),
+            )
+
+        async def the_job(engine: JobEngine) -> Job:
+            current = await engine.get(job_id)
+            assert current is not None
+            return current
+
+        return await run_job(
+            settings,
+            OnlyJob(store.jobs, job_id),
+            the_job,
+            resume_origins=None,
+            out=out,
+            stdout=stdout,
+            stderr=stderr,
+        )
+    finally:
+        await store.close()
+
+
+class OnlyJob:
+    """A `JobRepository` that lists only `job_id` as unfinished (everything else passes
+    through): an engine started on it resumes that one job and no other."""
+
+    def __init__(self, inner: JobRepository, job_id: str) -> None:
+        self._inner = inner
+        self._job_id = job_id
+
+    async def unfinished(self, origins: Collection[Origin] | None = None) -> list[Job]:
+        job = await self._inner.get(self._job_id)
+        if job is None or job.state not in UNFINISHED_STATES:
+            return []
+        return [job]
+
+    async def insert(self, job: Job) -> None:
+        await self._inner.insert(job)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._inner.get(job_id)
+
+    async def transition(
+        self,
+        job_id: str,
+        expected: JobState | Collection[JobState],
+        new_state: JobState,
+        *,
+        now: float,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        return await self._inner.transition(job_id, expected, new_state, now=now, **changes)
+
+    async def update(
+        self,
+        job_id: str,
+        *,
+        expected: JobState | Collection[JobState] | None = None,
+        now: float,
+        learn_seconds: float | None = None,
+        **changes: Unpack[JobChanges],
+    ) -> Job | None:
+        return await self._inner.update(
+            job_id, expected=expected, now=now, learn_seconds=learn_seconds, **changes
+        )
+
+    async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
+        return await self._inner.deliver(job_id, delivery, now=now)
+
+    async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
+        await self._inner.save_poll_counts(counts)
+
+    async def count_by_state(self) -> dict[JobState, int]:
+        return await self._inner.count_by_state()
+
+    async def history(
+        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
+    ) -> list[Job]:
+        return await self._inner.history(requester_id, guild_id, limit=limit, offset=offset)
+
+    async def unreported_failures(
+        self, origins: Collection[Origin] | None, *, since: float
+    ) -> list[Job]:
+        return await self._inner.unreported_failures(origins, since=since)
+
+    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
+        await self._inner.record_generation_time(job_id, seconds, now=now)
+
+    async def generation_times(self) -> list[float]:
+        return await self._inner.generation_times()
+
+    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
+        return await self._inner.audio_to_prune(finished_before=finished_before, limit=limit)
+
+    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
+        return await self._inner.mark_audio_pruned(job_ids, now=now)
+
+    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
+        return await self._inner.delete_finished(updated_before=updated_before, limit=limit)

@@ -1,0 +1,7 @@
+-- Audio retention: when a job's audio file was deleted (audio_path stays, to say which file).
+-- PostgreSQL's dialect of bot/store/sqlite/migrations/0005_retention.sql.
+ALTER TABLE jobs ADD COLUMN audio_pruned_at DOUBLE PRECISION;
+CREATE INDEX jobs_audio_kept ON jobs (delivered_at)
+    WHERE audio_path IS NOT NULL AND audio_pruned_at IS NULL;
+-- Row retention deletes finished rows by age.
+CREATE INDEX jobs_by_updated ON jobs (updated_at);
