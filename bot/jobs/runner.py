@@ -28,7 +28,7 @@ from bot.aimlapi.models import DownloadedAudio, GenerationRequest
 from bot.jobs.events import JobBoard
 from bot.jobs.failures import error_detail, error_kind
 from bot.jobs.learning import GenerationTimes
-from bot.jobs.models import ErrorKind, Job, JobChanges, JobState, Phase
+from bot.jobs.models import ErrorKind, Job, JobChanges, JobState, Observation, Phase
 from bot.jobs.ports import CreditLedger, ProviderClient
 from bot.store.base import JobRepository
 from bot.store.errors import StoreBusy
@@ -257,8 +257,11 @@ class JobRunner:
             else:
                 duration = self._rng.uniform(last_pending_at, noticed) - submitted_at
             duration = max(0.0, duration)
+            seen = Observation.from_polls(
+                submitted_at=submitted_at, seen_at=noticed, last_pending_at=last_pending_at
+            )
             # One transaction: the link (so a restart downloads instead of polling again), the
-            # poll count kept in memory so far, and the learnt generation time.
+            # poll count kept in memory so far, and what polling saw of this generation.
             completed = await self._persist(
                 job.id,
                 partial(
@@ -266,7 +269,7 @@ class JobRunner:
                     job.id,
                     expected=JobState.SUBMITTED,
                     now=noticed,
-                    learn_seconds=duration,
+                    learn=seen,
                     poll_count=job.poll_count + 1,
                     provider_status=result.status,
                     provider_completed_at=noticed,

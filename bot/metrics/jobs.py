@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import Unpack
 
-from bot.jobs.models import Delivery, Job, JobChanges, JobState, Origin, Progress
+from bot.jobs.models import Delivery, Job, JobChanges, JobState, Observation, Origin, Progress
 from bot.metrics.registry import BotMetrics
 from bot.store.base import JobRepository
 
@@ -86,12 +86,10 @@ class MeteredJobs:
         *,
         expected: JobState | Collection[JobState] | None = None,
         now: float,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
         **changes: Unpack[JobChanges],
     ) -> Job | None:
-        return await self._inner.update(
-            job_id, expected=expected, now=now, learn_seconds=learn_seconds, **changes
-        )
+        return await self._inner.update(job_id, expected=expected, now=now, learn=learn, **changes)
 
     async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
         await self._inner.save_poll_counts(counts)
@@ -115,5 +113,13 @@ class MeteredJobs:
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
         await self._inner.record_generation_time(job_id, seconds, now=now)
 
+    async def record_observation(
+        self, job_id: str, observation: Observation, *, now: float
+    ) -> None:
+        await self._inner.record_observation(job_id, observation, now=now)
+
     async def generation_times(self) -> list[float]:
         return await self._inner.generation_times()
+
+    async def generation_observations(self) -> list[Observation]:
+        return await self._inner.generation_observations()

@@ -500,7 +500,7 @@ class BusyOnce:
             return attribute
 
         async def busy_first(*args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("learn_seconds") is not None and self.left > 0:
+            if kwargs.get("learn") is not None and self.left > 0:
                 self.left -= 1
                 self.refused += 1
                 raise StoreBusy("the database is busy: database is locked")
