@@ -444,7 +444,7 @@ def shift_table(results: list[list[Outcome]], block: int = 10) -> tuple[str, int
 # -- 4. rebuild cost -----------------------------------------------------------------------------
 
 
-def rebuild_cost(seed: int, repeats: int = 20) -> str:
+def rebuild_cost(seed: int, repeats: int = 50) -> str:
     """Milliseconds per schedule rebuild (estimate + plan, on the event loop in the engine):
     200 finished observations (25-60 s), one more before each rebuild, and N jobs running."""
     rows = []
