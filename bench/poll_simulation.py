@@ -1,9 +1,9 @@
 """Polling in simulated time: the engine's schedule and learner against a model of the provider.
 
 The engine's polling loop (bot/jobs/runner.py) reduced to its decisions: each job asks the
-current schedule for its next delay, polls, and on completion hands the learner what it saw
-(its last in-progress poll and the poll that saw completion); jobs still running inform the
-estimate too, and the schedule is rebuilt when `refresh_due` says so, as in the engine. Time is
+current schedule (the engine's `GenerationTimes`) for its next delay, polls, and on completion
+hands it what it saw (its last in-progress poll and the poll that saw completion); jobs still
+running inform the estimate too, and the schedule is rebuilt when `refresh_due` says so. Time is
 simulated (a heap of events), so hours of polling take seconds. The provider is exact: a job of
 T seconds is done T seconds after its submission, and answers take no time.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission
 from bot.jobs.engine import JobEngine
-from bot.jobs.learning import RECHECK_SECONDS, GenerationTimeLearner, refresh_due
+from bot.jobs.learning import RECHECK_SECONDS, GenerationTimeLearner, GenerationTimes
 from bot.jobs.models import JobRequest, JobState, Observation
 from bot.jobs.poll_schedule import PollSchedule
 from bot.store.sqlite import SqliteStore
@@ -99,9 +99,10 @@ class _Job:
 class Simulation:
     """Jobs submitted at given times, polled on the learner's schedule, learning as they finish.
 
-    The learner and the clock persist across `run` calls, so a second batch starts from what
-    the first one taught (a shift). `schedule_factory` turns the learner's samples into a
-    schedule, as the engine's does.
+    The schedule comes from the engine's own `GenerationTimes` on the simulated clock, told
+    what the runner tells it (in-progress answers, completions). The learner and the clock
+    persist across `run` calls, so a second batch starts from what the first one taught (a
+    shift). `schedule_factory` turns the learner's samples into a schedule, as the engine's does.
     """
 
     def __init__(
@@ -110,38 +111,14 @@ class Simulation:
         *,
         schedule_factory: Callable[[Sequence[float]], PollSchedule] = PollSchedule.from_samples,
     ) -> None:
-        self.learner = learner or GenerationTimeLearner()
-        self.factory = schedule_factory
         self.now = 0.0
-        self.refreshes = 0
-        self._running: dict[int, _Job] = {}
-        self._learnt_since = 0
-        self._refreshed_at = -math.inf
-        self._schedule = self._rebuild()
-
-    def _rebuild(self) -> PollSchedule:
-        running = [
-            Observation(job.submitted, job.last_pending, None)
-            for job in self._running.values()
-            if job.last_pending is not None
-        ]
-        self._learnt_since = 0
-        self._refreshed_at = self.now
-        self.refreshes += 1
-        return self.factory(self.learner.samples(running))
-
-    def schedule(self) -> PollSchedule:
-        if refresh_due(
-            since_refresh=self.now - self._refreshed_at,
-            learnt_since_refresh=self._learnt_since,
-            running=any(job.last_pending is not None for job in self._running.values()),
-        ):
-            self._schedule = self._rebuild()
-        return self._schedule
+        self.times = GenerationTimes(schedule_factory, lambda: self.now, learner)
+        self._batches = itertools.count()
 
     def run(self, jobs: Sequence[tuple[float, float]]) -> list[Outcome]:
         """`jobs`: (seconds from now to submission, generation seconds); outcomes in order."""
         start = self.now
+        batch = next(self._batches)
         arrivals = sorted(
             ((start + at, index, duration) for index, (at, duration) in enumerate(jobs)),
             reverse=True,  # pop() takes the earliest
@@ -152,9 +129,9 @@ class Simulation:
         outcomes: dict[int, Outcome] = {}
 
         def plan_next(index: int, job: _Job) -> None:
-            """As the engine: poll when the schedule says, or look again after a while."""
+            """As the runner: poll when the schedule says, or look again after a while."""
             elapsed = self.now - job.submitted
-            delay = self.schedule().next_delay(elapsed, last_poll=job.last_poll)
+            delay = self.times.current().next_delay(elapsed, last_poll=job.last_poll)
             if delay > RECHECK_SECONDS:
                 heapq.heappush(events, (self.now + RECHECK_SECONDS, next(order), index, False))
             else:
@@ -164,7 +141,7 @@ class Simulation:
             if arrivals and (not events or arrivals[-1][0] <= events[0][0]):
                 at, index, duration = arrivals.pop()
                 self.now = at
-                states[index] = self._running[index] = _Job(at, duration)
+                states[index] = _Job(at, duration)
                 plan_next(index, states[index])
                 continue
             when, _, index, poll = heapq.heappop(events)
@@ -176,13 +153,15 @@ class Simulation:
             elapsed = when - job.submitted
             job.polls += 1
             job.last_poll = elapsed
+            key = f"{batch}-{index}"
             if elapsed >= job.duration - 1e-9:
-                del self._running[index]
                 outcomes[index] = Outcome(job.duration, elapsed - job.duration, job.polls)
-                self.learner.observe(Observation(job.submitted, job.last_pending or 0.0, elapsed))
-                self._learnt_since += 1
+                seen = Observation(job.submitted, job.last_pending or 0.0, elapsed)
+                self.times.stopped(key)
+                self.times.learn(key, seen)
                 continue
             job.last_pending = elapsed
+            self.times.still_running(key, submitted_at=job.submitted, seen_at=when)
             plan_next(index, job)
         return [outcomes[i] for i in range(len(jobs))]
 

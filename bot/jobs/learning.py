@@ -160,10 +160,6 @@ class GenerationTimes:
         self._refreshed_at = -math.inf
         self.schedule = self._build()
 
-    @property
-    def learner(self) -> GenerationTimeLearner:
-        return self._learner
-
     def load(self, observations: Iterable[Observation]) -> None:
         """Start from the stored observations (oldest first)."""
         self._learner = GenerationTimeLearner(observations, capacity=self._learner.capacity)
