@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
-from typing import TextIO, Unpack
+from typing import TextIO
 
 from bot.cli.compose import (
     EXIT_FAILED,
@@ -30,15 +30,14 @@ from bot.config import Settings
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import (
     UNFINISHED_STATES,
-    Delivery,
     Job,
-    JobChanges,
     JobState,
     Origin,
 )
 from bot.store.base import JobRepository
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
+from bot.store.forwarding import ForwardingJobs
 
 
 def run_resume(settings: Settings, args: argparse.Namespace) -> int:
@@ -116,12 +115,12 @@ async def resume(
         await store.close()
 
 
-class OnlyJob:
+class OnlyJob(ForwardingJobs):
     """A `JobRepository` that lists only `job_id` as unfinished (everything else passes
     through): an engine started on it resumes that one job and no other."""
 
     def __init__(self, inner: JobRepository, job_id: str) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._job_id = job_id
 
     async def unfinished(self, origins: Collection[Origin] | None = None) -> list[Job]:
@@ -129,67 +128,3 @@ class OnlyJob:
         if job is None or job.state not in UNFINISHED_STATES:
             return []
         return [job]
-
-    async def insert(self, job: Job) -> None:
-        await self._inner.insert(job)
-
-    async def get(self, job_id: str) -> Job | None:
-        return await self._inner.get(job_id)
-
-    async def transition(
-        self,
-        job_id: str,
-        expected: JobState | Collection[JobState],
-        new_state: JobState,
-        *,
-        now: float,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        return await self._inner.transition(job_id, expected, new_state, now=now, **changes)
-
-    async def update(
-        self,
-        job_id: str,
-        *,
-        expected: JobState | Collection[JobState] | None = None,
-        now: float,
-        learn_seconds: float | None = None,
-        **changes: Unpack[JobChanges],
-    ) -> Job | None:
-        return await self._inner.update(
-            job_id, expected=expected, now=now, learn_seconds=learn_seconds, **changes
-        )
-
-    async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
-        return await self._inner.deliver(job_id, delivery, now=now)
-
-    async def save_poll_counts(self, counts: Collection[tuple[str, int, str | None]]) -> None:
-        await self._inner.save_poll_counts(counts)
-
-    async def count_by_state(self) -> dict[JobState, int]:
-        return await self._inner.count_by_state()
-
-    async def history(
-        self, requester_id: str, guild_id: str | None, *, limit: int, offset: int = 0
-    ) -> list[Job]:
-        return await self._inner.history(requester_id, guild_id, limit=limit, offset=offset)
-
-    async def unreported_failures(
-        self, origins: Collection[Origin] | None, *, since: float
-    ) -> list[Job]:
-        return await self._inner.unreported_failures(origins, since=since)
-
-    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
-        await self._inner.record_generation_time(job_id, seconds, now=now)
-
-    async def generation_times(self) -> list[float]:
-        return await self._inner.generation_times()
-
-    async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
-        return await self._inner.audio_to_prune(finished_before=finished_before, limit=limit)
-
-    async def mark_audio_pruned(self, job_ids: Collection[str], *, now: float) -> int:
-        return await self._inner.mark_audio_pruned(job_ids, now=now)
-
-    async def delete_finished(self, *, updated_before: float, limit: int) -> int:
-        return await self._inner.delete_finished(updated_before=updated_before, limit=limit)

@@ -67,7 +67,7 @@ class EngineTuning:
 
     tick_interval: float = 2.0  # seconds between periodic progress events
     hold_seconds: float | None = None  # the cancel window; None: CANCEL_WINDOW_SECONDS
-    schedule_factory: ScheduleFactory = PollSchedule.from_history
+    schedule_factory: ScheduleFactory = PollSchedule.from_samples
     download_attempts: int = 3
     stop_grace: float = 5.0  # seconds stop() waits for submissions in flight
 
@@ -124,7 +124,7 @@ class JobEngine:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         tick_interval: float = 2.0,
         resume_origins: Collection[Origin] | None = None,
-        schedule_factory: ScheduleFactory = PollSchedule.from_history,
+        schedule_factory: ScheduleFactory = PollSchedule.from_samples,
         download_attempts: int = 3,
         rng: random.Random | None = None,
         stop_grace: float = 5.0,
@@ -182,7 +182,7 @@ class JobEngine:
         """Learn the history, resume unfinished jobs and start dispatching (add listeners first)."""
         if self._started:
             return
-        self._times.load(await self._store.generation_times())
+        self._times.load(await self._store.generation_observations())
         self._started = True
         since = self._clock() - UNREPORTED_FAILURES_SECONDS
         unreported = await self._store.unreported_failures(self._resume_origins, since=since)
@@ -448,6 +448,5 @@ class JobEngine:
 
     async def tick(self) -> None:
         """One round of periodic progress (and a fresh plan while generations run)."""
-        if self._times.refresh_due() and self._board.in_phase(Phase.GENERATING):
-            self._times.refresh(self._runner.running_seconds())
+        self._times.current()
         await self._board.tick()

@@ -242,3 +242,64 @@ class Progress:
     queue_position: int | None = None  # 1 = next to be submitted
     estimate_remaining: float | None = None
     starts_at: float | None = None  # a job held for its cancel window is sent then (unix s)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What polling saw of one generation, in seconds after its submission (the learner in
+    `bot.jobs.learning` reads these; the store keeps the finished ones).
+
+    `lower`: the job was still in progress at this poll (0 when no poll said so);
+    `upper`: its completion had been seen by this poll (None: still running);
+    `started_after` / `started_by`: the provider still said `queued` at the first, and already
+    `generating` at the second (None when not seen);
+    `submitted_at` (unix seconds) orders observations by recency.
+    """
+
+    submitted_at: float
+    lower: float
+    upper: float | None
+    started_after: float | None = None
+    started_by: float | None = None
+
+    @classmethod
+    def from_polls(
+        cls,
+        *,
+        submitted_at: float,
+        seen_at: float | None,
+        last_pending_at: float | None = None,
+        last_queued_at: float | None = None,
+        generating_at: float | None = None,
+    ) -> Observation:
+        """From absolute poll times (unix seconds): when the completion was seen (None: not
+        yet), the last poll that said in progress, the last that said `queued` and the first
+        that said `generating` (each None when there was none)."""
+
+        def since(moment: float | None) -> float | None:
+            return None if moment is None else max(0.0, moment - submitted_at)
+
+        lower = since(last_pending_at) or 0.0
+        upper = since(seen_at)
+        if upper is not None and upper < lower:
+            lower = upper
+        started_by = since(generating_at)
+        started_after = since(last_queued_at) if started_by is not None else None
+        if started_by is not None and started_after is not None and started_after > started_by:
+            started_after = None
+        return cls(submitted_at, lower, upper, started_after, started_by)
+
+    @classmethod
+    def exact(cls, submitted_at: float, seconds: float) -> Observation:
+        """A generation time known as one number (history recorded before intervals)."""
+        value = max(0.0, seconds)
+        return cls(submitted_at, value, value)
+
+    @property
+    def finished(self) -> bool:
+        return self.upper is not None
+
+    @property
+    def is_exact(self) -> bool:
+        """Known as one number only: no in-progress poll and no start of work recorded."""
+        return self.lower == self.upper and self.started_by is None

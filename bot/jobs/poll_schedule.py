@@ -1,24 +1,36 @@
-"""When to poll a running generation, learnt from how long past generations took.
+"""When to poll a running generation. Pure computation, no I/O.
 
-Pure computation, no I/O. With F the distribution of generation times (from history), the plan
-of poll times t1 < t2 < ... (seconds after submission) follows one rule:
+The plan (seconds after submission) merges three kinds of polls:
 
-    poll again `target_lag` seconds after the moment by which a further `step_mass` of jobs
-    would have finished:  t[i+1] = Q(F(t[i]) + step_mass) + target_lag
+1. Early polls (`early_polls`, 1.5 s and 3 s): cheap status checks, so that a failure the
+   provider reports at once, or a generation of a few seconds, reaches the member within ~3 s
+   whatever the history says, and the status message shows the provider's state early.
+2. The vendor bound: for every k ≥ 1, one poll in the window [k·P, k·P + `vendor_slack`]
+   (P = `vendor_period`, 10 s, the loop of the vendor's example). That loop polls at 0, P, 2P …
+   and so notices a generation of T seconds at P·⌈T/P⌉; this plan has polled by then plus the
+   slack. So for *every* T, with any learnt distribution however wrong, the lag is at most the
+   vendor loop's plus `vendor_slack` (0.3 s: 0.2 s of the 0.5 s allowance is left for the
+   request's own latency).
+3. Learnt polls, from the distribution F of generation times (given as `samples`): poll again
+   `target_lag` seconds after the moment by which a further share of the jobs still running
+   would have finished:  t[i+1] = Q(F(t[i]) + step_mass · S(t[i])) + target_lag,  with
+   S = max(1 - F, 0.1) the share still running.
+   A completion in (t[i], t[i+1] - target_lag) is the only way to be noticed later than
+   `target_lag`; `step_mass` is the largest for which all gaps together hold at most
+   `miss_budget` of such completions. So polls are dense where completions are likely and
+   sparse elsewhere, and at least 1 - miss_budget of jobs are noticed within `target_lag`.
+   Scaling by S lets each gap hold the same share of the jobs *still running*: an early poll
+   is paid by every job, a late one only by the few still running, so late polls are the
+   cheaper way to keep completions on time (on a uniform 25-60 s spread this saves about
+   one poll per job at the same lag; the floor keeps the far tail from being polled densely).
 
-A completion in (t[i], t[i+1] - target_lag) is the only way to be noticed later than
-`target_lag`, and each gap holds exactly `step_mass` of such completions; `step_mass` is chosen
-so that all gaps together hold at most `miss_budget`. So polls are sparse where completion is
-unlikely (before and after the bulk of the distribution) and dense where it is likely, and at
-least 1 - miss_budget of jobs are noticed within `target_lag`. Optional `lead_polls` add early
-status checks. Past the slowest known time the gap grows by `tail_growth` up to `max_interval`.
+Early polls and vendor windows are fixed points the learnt rule continues from: a learnt poll
+that would fall just after one is replaced by it, and one that would fall just before a vendor
+window moves into it when that costs little, so they are not added on top. Past the plan the
+gaps grow by `tail_growth` up to `max_interval`, still one poll in every vendor window.
 
-Generations still running count too (`survival_samples`): a job running for `e` seconds says
-"longer than `e`", so a burst of jobs does not learn only from its fastest members.
-
-With no history yet, a prior stands in, built from the vendor's guidance that a generation
-"rarely exceeds 40 seconds" (a bell around 32 s, 90 % under 40 s). While the history is shorter
-than `min_samples`, history and prior are pooled.
+The samples come from `bot.jobs.learning` (an interval-censored estimate from what polling saw);
+`from_history` keeps the older use, a list of generation times pooled with a prior.
 """
 
 from __future__ import annotations
@@ -29,6 +41,11 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+EARLY_POLLS: tuple[float, ...] = (1.5, 3.0)
+VENDOR_PERIOD = 10.0
+VENDOR_SLACK = 0.3
+SURVIVAL_FLOOR = 0.1
+
 
 def _vendor_prior(points: int = 40) -> tuple[float, ...]:
     bell = statistics.NormalDist(mu=32.0, sigma=6.0)
@@ -37,68 +54,22 @@ def _vendor_prior(points: int = 40) -> tuple[float, ...]:
     )
 
 
+# The vendor's guidance that a generation "rarely exceeds 40 seconds" (a bell around 32 s,
+# 90 % under 40 s), for schedules built without a learner.
 VENDOR_PRIOR: tuple[float, ...] = _vendor_prior()
-
-
-def survival_samples(
-    finished: Sequence[float],
-    running: Sequence[float],
-    *,
-    prior: Sequence[float] = VENDOR_PRIOR,
-    points: int = 200,
-) -> list[float]:
-    """`points` generation times that represent both finished jobs and jobs still running.
-
-    Learning only from finished jobs is biased when many run at once: the fast ones finish
-    (and are learnt) first. A job still running after `e` seconds says "longer than `e`"; the
-    Kaplan-Meier estimate uses both. The share it cannot place (beyond the slowest finished
-    job) follows the prior's tail above that point, or, past the prior, a spread of half that
-    time again.
-    """
-    observations = sorted([(t, 1) for t in finished] + [(t, 0) for t in running])
-    at_risk = len(observations)
-    survival = 1.0
-    curve: list[tuple[float, float]] = []  # (time, share finished by then)
-    i = 0
-    while i < len(observations):
-        t = observations[i][0]
-        events = leaving = 0
-        while i < len(observations) and observations[i][0] == t:
-            events += observations[i][1]
-            leaving += 1
-            i += 1
-        if events:
-            survival *= 1 - events / at_risk
-            curve.append((t, 1 - survival))
-        at_risk -= leaving
-    if not curve:
-        return list(prior)
-    placed = curve[-1][1]
-    last = curve[-1][0]
-    tail = sorted(x for x in prior if x > last)
-    if len(tail) < 3:
-        tail = [last + last * 0.5 * (k + 0.5) / points for k in range(points)]
-    shares = [share for _, share in curve]
-    samples: list[float] = []
-    for k in range(points):
-        p = (k + 0.5) / points
-        if p <= placed:
-            index = bisect.bisect_left(shares, p)
-            samples.append(curve[min(index, len(curve) - 1)][0])
-        else:
-            q = (p - placed) / (1 - placed)
-            samples.append(tail[min(len(tail) - 1, int(q * len(tail)))])
-    return samples
 
 
 @dataclass(frozen=True)
 class PollSchedule:
     samples: tuple[float, ...]  # generation times in seconds (sorted on construction)
-    target_lag: float = 1.2
-    miss_budget: float = 0.04
-    lead_polls: int = 0
+    target_lag: float = 1.4
+    miss_budget: float = 0.045
+    lead_polls: int = 0  # extra polls spread evenly before the first learnt one
     tail_growth: float = 1.5
     max_interval: float = 15.0
+    early_polls: tuple[float, ...] = EARLY_POLLS
+    vendor_period: float | None = VENDOR_PERIOD  # None: no vendor bound
+    vendor_slack: float = VENDOR_SLACK
     plan: tuple[float, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,9 +77,17 @@ class PollSchedule:
             raise ValueError("a poll schedule needs at least one sample")
         if self.target_lag <= 0 or self.tail_growth < 1 or not 0 < self.miss_budget < 1:
             raise ValueError("invalid poll schedule parameters")
+        if self.vendor_period is not None and not 0 <= self.vendor_slack < self.vendor_period:
+            raise ValueError("invalid poll schedule parameters")
         ordered = tuple(sorted(max(0.0, s) for s in self.samples))
         object.__setattr__(self, "samples", ordered)
+        object.__setattr__(self, "early_polls", tuple(sorted(p for p in self.early_polls if p > 0)))
         object.__setattr__(self, "plan", self._make_plan())
+
+    @classmethod
+    def from_samples(cls, samples: Sequence[float]) -> PollSchedule:
+        """A schedule for a distribution given as samples (the vendor prior when empty)."""
+        return cls(tuple(samples) if samples else VENDOR_PRIOR)
 
     @classmethod
     def from_history(
@@ -149,68 +128,134 @@ class PollSchedule:
         i = math.floor(position)
         return xs[i] + (position - i) * (xs[i + 1] - xs[i])
 
+    # -- the vendor bound ------------------------------------------------------------------------
+
+    def _window(self, t: float) -> int | None:
+        """The vendor window k that time t lies in ([k·P, k·P + slack], k ≥ 1), if any."""
+        period = self.vendor_period
+        if period is None or t < period:
+            return None
+        k = math.floor(t / period + 1e-9)
+        return k if t <= k * period + self.vendor_slack + 1e-9 else None
+
+    def _deadline(self, after: float, last_poll: float | None = None) -> float:
+        """The end of the first vendor window ending after `after` that `last_poll` (if any)
+        has not already served; infinity without a vendor bound."""
+        period = self.vendor_period
+        if period is None:
+            return math.inf
+        k = max(1, math.ceil((after - self.vendor_slack) / period - 1e-9))
+        end = k * period + self.vendor_slack
+        if end <= after + 1e-9 or (last_poll is not None and self._window(last_poll) == k):
+            end += period
+        return end
+
     # -- the plan --------------------------------------------------------------------------------
 
-    def _plan_for(self, step_mass: float) -> list[float]:
+    def _plan_for(self, step_mass: float) -> tuple[list[float], float]:
+        """The plan for one `step_mass` and the share of jobs it notices later than target_lag."""
         plan: list[float] = []
+        early = list(self.early_polls)
+        spacing = self.target_lag / 4
         t = 0.0
-        mass = 0.0
-        while mass < 1.0 and len(plan) < 10_000:
-            mass = min(1.0, mass + step_mass)
-            t = max(t + 0.1, self.quantile(mass) + self.target_lag)
-            plan.append(t)
+        late = 0.0
+        last_poll: float | None = None
+        while len(plan) < 10_000:
             mass = self.cdf(t)
-        return plan
+            while early and early[0] <= t + 1e-9:
+                early.pop(0)
+            if mass >= 1.0 and not early:
+                break
+            learnt = allowed = math.inf
+            if mass < 1.0:
+                allowed = step_mass * max(1.0 - mass, SURVIVAL_FLOOR)
+                learnt = max(t + spacing, self.quantile(mass + allowed) + self.target_lag)
+            deadline = self._deadline(t, last_poll)
+            opens = deadline - self.vendor_slack  # the start of that vendor window
+            # Just before a vendor window: a little later serves it (one poll, not two), if
+            # that gap still holds at most twice its share of late completions.
+            if (
+                learnt < opens <= learnt + self.target_lag / 2
+                and self.cdf(opens - self.target_lag) - mass <= 2 * allowed
+            ):
+                learnt = opens
+            nxt = min(learnt, early[0] if early else math.inf, deadline)
+            late += max(0.0, self.cdf(nxt - self.target_lag) - mass)
+            plan.append(nxt)
+            t = last_poll = nxt
+        return plan, late
 
     def _make_plan(self) -> tuple[float, ...]:
-        # The largest step_mass whose gaps together hold at most miss_budget (binary search).
+        # The largest step_mass whose plan notices at most miss_budget late (binary search).
         low, high = 1e-5, self.miss_budget
-        for _ in range(40):
+        for _ in range(14):
             middle = (low + high) / 2
-            if middle * len(self._plan_for(middle)) <= self.miss_budget:
+            if self._plan_for(middle)[1] <= self.miss_budget:
                 low = middle
             else:
                 high = middle
-        plan = self._plan_for(low)
-        first = plan[0]
-        if first > 2 * self.target_lag:
+        plan, _ = self._plan_for(low)
+        fixed = set(self.early_polls)
+        first = next((p for p in plan if p not in fixed and self._window(p) is None), None)
+        if self.lead_polls and first is not None and first > 2 * self.target_lag:
             lead = [first * i / (self.lead_polls + 1) for i in range(1, self.lead_polls + 1)]
-            plan = lead + plan
+            plan = sorted({*plan, *lead})
         return tuple(round(p, 6) for p in plan)
 
     def poll_times(self, until: float) -> list[float]:
         """Every poll time up to `until` (the plan followed by the tail)."""
         times: list[float] = []
         t = 0.0
+        last: float | None = None
         while True:
-            t += self.next_delay(t)
+            t += self.next_delay(t, last_poll=last)
             if t > until:
                 return times
             times.append(t)
+            last = t
 
     def next_delay(self, elapsed: float, *, last_poll: float | None = None) -> float:
         """Seconds from now (`elapsed` seconds after submission) until the next poll.
 
-        `last_poll` (seconds after submission) keeps polls at least half a `target_lag` apart
-        when the plan was rebuilt from new history while the job was running.
+        `last_poll` (seconds after submission) keeps the plan's spacing when the plan was
+        rebuilt while the job was running, and tells whether the current vendor window was
+        already served. Never later than the vendor
+        bound allows, whatever the plan says.
         """
         t = self._next_planned(elapsed)
-        if last_poll is not None and t - last_poll < self.target_lag / 2:
-            # Too close to the previous poll: take the following planned time, but no later
-            # than one target lag after the previous poll.
-            t = min(self._next_planned(t), max(elapsed, last_poll + self.target_lag))
-        return t - elapsed
+        if last_poll is not None:
+            # The job may have polled on an older plan: keep this plan's spacing here from
+            # its own last poll, rather than polling twice in quick succession (or, if it fell
+            # behind, wait no longer than that spacing).
+            gap = t - self._previous_planned(t)
+            t = min(self._next_planned(t), max(elapsed, last_poll + gap))
+        t = min(t, self._deadline(elapsed, last_poll))
+        return max(0.0, t - elapsed)
+
+    def _previous_planned(self, t: float) -> float:
+        """The planned poll before the planned poll at `t` (0 for the first)."""
+        index = bisect.bisect_left(self.plan, t - 1e-9)
+        if index == 0:
+            return 0.0
+        if index < len(self.plan):
+            return self.plan[index - 1]
+        previous = self.plan[-1]  # in the tail: walk it up to t
+        while True:
+            following = self._next_planned(previous)
+            if following >= t - 1e-9:
+                return previous
+            previous = following
 
     def _next_planned(self, after: float) -> float:
         index = bisect.bisect_right(self.plan, after + 1e-9)
         if index < len(self.plan):
             return self.plan[index]
-        # The tail: gaps grow geometrically from the last planned poll.
-        t = self.plan[-1]
+        # The tail: gaps grow geometrically from the last planned poll, one poll per window.
+        t = self.plan[-1] if self.plan else 0.0
         gap = self.target_lag
         while t <= after + 1e-9:
             gap = min(self.max_interval, gap * self.tail_growth)
-            t += gap
+            t = min(t + gap, self._deadline(t, t))
         return t
 
     # -- estimates -------------------------------------------------------------------------------

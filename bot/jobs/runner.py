@@ -28,8 +28,8 @@ from bot.aimlapi.errors import (
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest
 from bot.jobs.events import JobBoard
 from bot.jobs.failures import error_detail, error_kind
-from bot.jobs.learning import GenerationTimes
-from bot.jobs.models import ErrorKind, Job, JobChanges, JobState, Phase
+from bot.jobs.learning import RECHECK_SECONDS, GenerationTimes
+from bot.jobs.models import ErrorKind, Job, JobChanges, JobState, Observation, Phase
 from bot.jobs.ports import CreditLedger, ProviderClient
 from bot.store.base import JobRepository
 from bot.store.errors import StoreBusy
@@ -202,12 +202,23 @@ class JobRunner:
 
     async def _poll_until_done(self, job: Job) -> Job | None:
         """Poll on the learnt schedule until completion; None when the job ended otherwise."""
+        try:
+            return await self._poll_on_schedule(job)
+        finally:
+            self._times.stopped(job.id)
+
+    async def _poll_on_schedule(self, job: Job) -> Job | None:
         assert job.generation_id is not None and job.submitted_at is not None
         submitted_at = job.submitted_at
         errors = 0
         retry_delay = 0.0
-        last_pending_at: float | None = None  # when the provider last said "not yet"
+        # What the polls saw, for the learner: when the provider last said "not yet" (the time
+        # that poll was sent), last said `queued`, and first said `generating`.
+        last_pending_at: float | None = None
+        last_queued_at: float | None = None
+        generating_at: float | None = None
         last_poll_at: float | None = None
+        working = _working(job.provider_status)  # members were told the provider has started
         while True:
             now = self._clock()
             if now >= job.deadline_at:
@@ -217,7 +228,11 @@ class JobRunner:
                 delay = retry_delay
             else:
                 last = None if last_poll_at is None else last_poll_at - submitted_at
-                delay = self._times.schedule.next_delay(now - submitted_at, last_poll=last)
+                delay = self._times.current().next_delay(now - submitted_at, last_poll=last)
+                if delay > RECHECK_SECONDS:
+                    # Look at the schedule again before polling: it may be rebuilt meanwhile.
+                    await self._sleep(min(RECHECK_SECONDS, job.deadline_at - now))
+                    continue
             await self._sleep(max(0.0, min(delay, job.deadline_at - now)))
             last_poll_at = self._clock()
             try:
@@ -246,20 +261,30 @@ class JobRunner:
             errors = 0
             noticed = self._clock()
             if result.state != "completed":
-                last_pending_at = noticed
+                last_pending_at = last_poll_at
+                self._times.still_running(job.id, submitted_at=submitted_at, seen_at=last_poll_at)
+                if generating_at is None:
+                    if result.status == "queued":
+                        last_queued_at = last_poll_at
+                    elif result.status == "generating":
+                        generating_at = last_poll_at
                 job = self._count_poll(job, result.status)
+                if not working and _working(result.status):
+                    working = True  # e.g. `generating` seen by an early poll: show it now
+                    await self._board.progress(job, Phase.GENERATING)
                 continue
-            # The completion happened between the last "pending" answer and this one. A random
-            # point in between (not the midpoint) keeps the learnt distribution smooth instead of
-            # clustered on the poll times it was measured with. With no such answer (first poll,
-            # or resumed) only the upper bound is known.
-            if last_pending_at is None:
-                duration = noticed - submitted_at
-            else:
-                duration = self._rng.uniform(last_pending_at, noticed) - submitted_at
-            duration = max(0.0, duration)
+            # The completion happened between the last "pending" answer and this one (the
+            # learner keeps both ends; with no such answer, only the upper one is known).
+            self._times.stopped(job.id)  # no longer running, whatever the write says
+            seen = Observation.from_polls(
+                submitted_at=submitted_at,
+                seen_at=noticed,
+                last_pending_at=last_pending_at,
+                last_queued_at=last_queued_at,
+                generating_at=generating_at,
+            )
             # One transaction: the link (so a restart downloads instead of polling again), the
-            # poll count kept in memory so far, and the learnt generation time.
+            # poll count kept in memory so far, and what polling saw of this generation.
             completed = await self._persist(
                 job.id,
                 partial(
@@ -267,7 +292,7 @@ class JobRunner:
                     job.id,
                     expected=JobState.SUBMITTED,
                     now=noticed,
-                    learn_seconds=duration,
+                    learn=seen,
                     poll_count=job.poll_count + 1,
                     provider_status=result.status,
                     provider_completed_at=noticed,
@@ -277,22 +302,13 @@ class JobRunner:
             if completed is None:
                 return None
             self._board.track(completed, Phase.DOWNLOADING)
-            self._times.learn(duration, self.running_seconds())
+            self._times.learn(job.id, seen)
             if result.audio_url is None:
                 missing = GenerationFailed("completed without an audio URL")
                 await self._end(completed, JobState.SUBMITTED, JobState.FAILED, missing, False)
                 return None
             await self._board.progress(completed, Phase.DOWNLOADING)
             return completed
-
-    def running_seconds(self) -> list[float]:
-        """How long each generation still running has taken so far."""
-        now = self._clock()
-        return [
-            now - job.submitted_at
-            for job in self._board.in_phase(Phase.GENERATING)
-            if job.submitted_at is not None
-        ]
 
     def _count_poll(self, job: Job, status: str | None) -> Job:
         """Count one poll request (answered or not) and note the provider's status if known.
@@ -466,6 +482,11 @@ def _poll_changes(job: Job) -> JobChanges:
     if job.state is not JobState.SUBMITTED:
         return {}
     return {"poll_count": job.poll_count, "provider_status": job.provider_status}
+
+
+def _working(status: str | None) -> bool:
+    """The provider says it is working on the job (not merely holding it in its queue)."""
+    return status not in (None, "", "queued")
 
 
 def _guess_extension(url: str) -> str:

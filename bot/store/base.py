@@ -30,7 +30,7 @@ from bot.jams.models import (
     VoteOutcome,
     VoteProblem,
 )
-from bot.jobs.models import Delivery, Job, JobChanges, JobState, Origin
+from bot.jobs.models import Delivery, Job, JobChanges, JobState, Observation, Origin
 from bot.quota.models import (
     BlockedTerm,
     BudgetContext,
@@ -72,10 +72,11 @@ class JobRepository(Protocol):
         *,
         expected: JobState | Collection[JobState] | None = None,
         now: float,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
         **changes: Unpack[JobChanges],
     ) -> Job | None:
-        """Set `changes` (guarded by `expected`); `learn_seconds` joins the history with it."""
+        """Set `changes` (guarded by `expected`); `learn` (what polling saw of the finished
+        generation) joins the history in the same transaction, only when the update applied."""
         ...
 
     async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
@@ -100,9 +101,23 @@ class JobRepository(Protocol):
         """Jobs that ended without a result since `since` whose requester was never told."""
         ...
 
-    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None: ...
+    async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
+        """Append a generation time known as one number (submitted `seconds` before `now`)."""
+        ...
 
-    async def generation_times(self) -> list[float]: ...
+    async def record_observation(
+        self, job_id: str, observation: Observation, *, now: float
+    ) -> None:
+        """Append what polling saw of one finished generation; the history keeps the newest."""
+        ...
+
+    async def generation_times(self) -> list[float]:
+        """The kept upper bounds (completion seen by then), oldest first."""
+        ...
+
+    async def generation_observations(self) -> list[Observation]:
+        """The kept observations, oldest first (rows from before intervals read as exact)."""
+        ...
 
     # -- retention (bot.jobs.retention) ---------------------------------------------------------
 

@@ -11,7 +11,16 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from bot.jobs.models import Delivery, DeliveryVia, ErrorKind, Job, JobChanges, JobState, Origin
+from bot.jobs.models import (
+    Delivery,
+    DeliveryVia,
+    ErrorKind,
+    Job,
+    JobChanges,
+    JobState,
+    Observation,
+    Origin,
+)
 from bot.quota.models import (
     GuildQuotaRecord,
     MemberQuotaRecord,
@@ -108,6 +117,47 @@ def job_from_row(row: Row) -> Job:
             files=tuple(json.loads(row["delivered_files"] or "[]")),
         )
     return Job(**data)
+
+
+# -- generation-time history --------------------------------------------------------------------
+
+
+def observation_values(observation: Observation) -> tuple[float | None, ...]:
+    """A finished observation as the `generation_times` columns (seconds, submitted_at,
+    lower_seconds, started_after, started_by): `seconds` is the upper bound, `lower_seconds`
+    NULL for a time known as one number."""
+    if observation.upper is None:
+        raise ValueError("only finished generations are recorded")
+    return (
+        observation.upper,
+        observation.submitted_at,
+        None if observation.is_exact else observation.lower,
+        observation.started_after,
+        observation.started_by,
+    )
+
+
+def observation_from_row(row: Row) -> Observation:
+    """A `generation_times` row; one from before intervals (NULL bounds) reads as exact, its
+    submission `seconds` before it was recorded."""
+    seconds = float(row["seconds"])
+    submitted_at = row["submitted_at"]
+    if submitted_at is None:
+        submitted_at = float(row["recorded_at"]) - seconds
+    lower = row["lower_seconds"]
+    if lower is None:
+        return Observation.exact(float(submitted_at), seconds)
+    return Observation(
+        float(submitted_at),
+        float(lower),
+        seconds,
+        _optional_float(row["started_after"]),
+        _optional_float(row["started_by"]),
+    )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # -- quota -----------------------------------------------------------------------------------------

@@ -22,10 +22,18 @@ from bot.jobs.models import (
     Job,
     JobChanges,
     JobState,
+    Observation,
     Origin,
 )
 from bot.store.postgres.database import Connection, PostgresDatabase
-from bot.store.rows import JOB_COLUMNS, check_job_changes, encode_job_value, job_from_row
+from bot.store.rows import (
+    JOB_COLUMNS,
+    check_job_changes,
+    encode_job_value,
+    job_from_row,
+    observation_from_row,
+    observation_values,
+)
 
 DEFAULT_HISTORY_LIMIT = 200
 
@@ -67,14 +75,13 @@ class PostgresJobRepository:
         *,
         expected: JobState | Collection[JobState] | None = None,
         now: float,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
         **changes: Unpack[JobChanges],
     ) -> Job | None:
-        """Set `changes` (guarded by `expected`); `learn_seconds` joins the history with it."""
+        """Set `changes` (guarded by `expected`); `learn` (what polling saw of the finished
+        generation) joins the history in the same transaction, only when the update applied."""
         allowed = None if expected is None else _states(expected)
-        return await self._guarded_update(
-            job_id, allowed, now, dict(changes), None, learn_seconds=learn_seconds
-        )
+        return await self._guarded_update(job_id, allowed, now, dict(changes), None, learn=learn)
 
     async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
         """completed → delivered with its delivery record; the row afterwards (None: no job)."""
@@ -206,17 +213,31 @@ class PostgresJobRepository:
     # -- generation-time history ----------------------------------------------------------------
 
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
-        """Append one duration and drop all but the newest `history_limit`."""
+        """Append one duration known as a single number (drops all but the newest
+        `history_limit`)."""
+        await self.record_observation(job_id, Observation.exact(now - seconds, seconds), now=now)
+
+    async def record_observation(
+        self, job_id: str, observation: Observation, *, now: float
+    ) -> None:
+        """Append what polling saw of one finished generation (drops all but the newest
+        `history_limit`)."""
+        values = observation_values(observation)
 
         async def work(conn: Connection) -> None:
-            await _append_generation_time(conn, job_id, seconds, now, self._history_limit)
+            await _append_observation(conn, job_id, values, now, self._history_limit)
 
         await self._db.run_in_transaction(work)
 
     async def generation_times(self) -> list[float]:
-        """The kept durations, oldest first."""
+        """The kept upper bounds (completion seen by then), oldest first."""
         rows = await self._db.fetch("SELECT seconds FROM generation_times ORDER BY id")
         return [float(row[0]) for row in rows]
+
+    async def generation_observations(self) -> list[Observation]:
+        """The kept observations, oldest first (rows from before intervals read as exact)."""
+        rows = await self._db.fetch("SELECT * FROM generation_times ORDER BY id")
+        return [observation_from_row(row) for row in rows]
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -228,9 +249,10 @@ class PostgresJobRepository:
         changes: dict[str, Any],
         new_state: JobState | None,
         *,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
     ) -> Job | None:
         check_job_changes(changes)
+        learnt = None if learn is None else observation_values(learn)
         if new_state is not None:
             changes = {"state": new_state, **changes}
         values: list[Any] = [encode_job_value(name, value) for name, value in changes.items()]
@@ -243,11 +265,11 @@ class PostgresJobRepository:
 
         async def work(conn: Connection) -> asyncpg.Record | None:
             row: asyncpg.Record | None = await conn.fetchrow(sql, *values)
-            if row is not None and learn_seconds is not None:
-                await _append_generation_time(conn, job_id, learn_seconds, now, self._history_limit)
+            if row is not None and learnt is not None:
+                await _append_observation(conn, job_id, learnt, now, self._history_limit)
             return row
 
-        if learn_seconds is None:
+        if learnt is None:
             row = await self._db.fetchrow(sql, *values)  # one statement: no transaction needed
         else:
             row = await self._db.run_in_transaction(work)
@@ -268,16 +290,18 @@ def _states(expected: JobState | Collection[JobState]) -> list[JobState]:
     return [expected] if isinstance(expected, JobState) else list(expected)
 
 
-async def _append_generation_time(
-    conn: Connection, job_id: str, seconds: float, now: float, limit: int
+_INSERT_OBSERVATION = (
+    "INSERT INTO generation_times (job_id, recorded_at, seconds, submitted_at, lower_seconds, "
+    "started_after, started_by) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
+
+
+async def _append_observation(
+    conn: Connection, job_id: str, values: tuple[float | None, ...], now: float, limit: int
 ) -> None:
-    """Append one duration and drop all but the newest `limit` (inside a transaction)."""
-    await conn.execute(
-        "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES ($1, $2, $3)",
-        job_id,
-        seconds,
-        now,
-    )
+    """Append one observation (`rows.observation_values`) and drop all but the newest `limit`
+    (inside a transaction)."""
+    await conn.execute(_INSERT_OBSERVATION, job_id, now, *values)
     await conn.execute(
         "DELETE FROM generation_times WHERE id <= "
         "(SELECT id FROM generation_times ORDER BY id DESC OFFSET $1 LIMIT 1)",

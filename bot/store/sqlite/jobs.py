@@ -19,9 +19,17 @@ from bot.jobs.models import (
     Job,
     JobChanges,
     JobState,
+    Observation,
     Origin,
 )
-from bot.store.rows import JOB_COLUMNS, check_job_changes, encode_job_value, job_from_row
+from bot.store.rows import (
+    JOB_COLUMNS,
+    check_job_changes,
+    encode_job_value,
+    job_from_row,
+    observation_from_row,
+    observation_values,
+)
 from bot.store.sqlite.database import SqliteDatabase
 
 DEFAULT_HISTORY_LIMIT = 200
@@ -72,21 +80,19 @@ class SqliteJobRepository:
         *,
         expected: JobState | Collection[JobState] | None = None,
         now: float,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
         **changes: Unpack[JobChanges],
     ) -> Job | None:
         """Set `changes` without a state change (guarded by `expected` when given).
 
-        `learn_seconds`: also append this generation time to the history, in the same
+        `learn`: also append what polling saw of this generation to the history, in the same
         transaction (only when the update applied)."""
         allowed: list[JobState] | None
         if expected is None:
             allowed = None
         else:
             allowed = [expected] if isinstance(expected, JobState) else list(expected)
-        return await self._guarded_update(
-            job_id, allowed, now, dict(changes), None, learn_seconds=learn_seconds
-        )
+        return await self._guarded_update(job_id, allowed, now, dict(changes), None, learn=learn)
 
     async def deliver(self, job_id: str, delivery: Delivery, *, now: float) -> Job | None:
         """Record the delivery and move a completed job to delivered, in one statement.
@@ -221,16 +227,30 @@ class SqliteJobRepository:
     # -- generation-time history ----------------------------------------------------------------
 
     async def record_generation_time(self, job_id: str, seconds: float, *, now: float) -> None:
-        """Append one duration and drop all but the newest `history_limit`."""
+        """Append one duration known as a single number (drops all but the newest
+        `history_limit`)."""
+        await self.record_observation(job_id, Observation.exact(now - seconds, seconds), now=now)
+
+    async def record_observation(
+        self, job_id: str, observation: Observation, *, now: float
+    ) -> None:
+        """Append what polling saw of one finished generation (drops all but the newest
+        `history_limit`)."""
+        values = observation_values(observation)
         limit = self._history_limit
         await self._db.run_in_transaction(
-            lambda conn: _append_generation_time(conn, job_id, seconds, now, limit)
+            lambda conn: _append_observation(conn, job_id, values, now, limit)
         )
 
     async def generation_times(self) -> list[float]:
-        """The kept durations, oldest first."""
+        """The kept upper bounds (completion seen by then), oldest first."""
         rows = await self._db.fetchall("SELECT seconds FROM generation_times ORDER BY id")
         return [float(row[0]) for row in rows]
+
+    async def generation_observations(self) -> list[Observation]:
+        """The kept observations, oldest first (rows from before intervals read as exact)."""
+        rows = await self._db.fetchall("SELECT * FROM generation_times ORDER BY id")
+        return [observation_from_row(row) for row in rows]
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -242,9 +262,10 @@ class SqliteJobRepository:
         changes: dict[str, Any],
         new_state: JobState | None,
         *,
-        learn_seconds: float | None = None,
+        learn: Observation | None = None,
     ) -> Job | None:
         check_job_changes(changes)
+        learnt = None if learn is None else observation_values(learn)
         if new_state is not None:
             changes = {"state": new_state, **changes}
         assignments = [f"{name} = ?" for name in changes]
@@ -262,22 +283,30 @@ class SqliteJobRepository:
         def work(conn: sqlite3.Connection) -> sqlite3.Row | None:
             if conn.execute(sql, values).rowcount != 1:
                 return None
-            if learn_seconds is not None:
-                _append_generation_time(conn, job_id, learn_seconds, now, limit)
+            if learnt is not None:
+                _append_observation(conn, job_id, learnt, now, limit)
             return _select_row(conn, job_id)
 
         row = await self._db.run_in_transaction(work)
         return None if row is None else job_from_row(row)
 
 
-def _append_generation_time(
-    conn: sqlite3.Connection, job_id: str, seconds: float, now: float, limit: int
+_INSERT_OBSERVATION = (
+    "INSERT INTO generation_times (job_id, recorded_at, seconds, submitted_at, lower_seconds, "
+    "started_after, started_by) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _append_observation(
+    conn: sqlite3.Connection,
+    job_id: str,
+    values: tuple[float | None, ...],
+    now: float,
+    limit: int,
 ) -> None:
-    """Append one duration and drop all but the newest `limit` (inside a transaction)."""
-    conn.execute(
-        "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES (?, ?, ?)",
-        (job_id, seconds, now),
-    )
+    """Append one observation (`rows.observation_values`) and drop all but the newest `limit`
+    (inside a transaction)."""
+    conn.execute(_INSERT_OBSERVATION, (job_id, now, *values))
     conn.execute(
         "DELETE FROM generation_times WHERE id NOT IN "
         "(SELECT id FROM generation_times ORDER BY id DESC LIMIT ?)",

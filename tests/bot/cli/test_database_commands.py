@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.cli.copy_db import copy_db
 from bot.config import DatabaseUrl
-from bot.jobs.models import Delivery, DeliveryVia, Job, JobState, Origin
+from bot.jobs.models import Delivery, DeliveryVia, Job, JobState, Observation, Origin
 from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
@@ -96,6 +96,8 @@ async def fill(store: Store) -> None:
     )
     for i in range(3):
         await jobs.record_generation_time(f"job-{i}", 30.5 + i, now=1000.0 + i)
+    # What polling saw (migration 0005's columns), so copies carry the bounds too.
+    await jobs.record_observation("job-0", Observation(990.0, 28.0, 29.5, 1.5, 3.0), now=1019.5)
     await quota.set_guild(BIG_ID, {"daily_pool": 9, "paused": True, "reset_minute": 30}, now=1.0)
     await quota.set_allowed_channels(BIG_ID, [BIG_ID + 5, 6], now=1.0)
     await quota.set_role_override(BIG_ID, RoleOverride(BIG_ID + 9, 3, None, True))
@@ -193,7 +195,9 @@ async def test_copy_db_carries_every_row_from_sqlite_to_postgresql_and_back(
         try:
             assert await dump(copy) == before
             assert [await copy.jobs.get(f"job-{i}") for i in range(3)] == jobs_before
-            assert await copy.jobs.generation_times() == [30.5, 31.5, 32.5]
+            assert await copy.jobs.generation_times() == [30.5, 31.5, 32.5, 29.5]
+            observations = await copy.jobs.generation_observations()
+            assert observations[-1] == Observation(990.0, 28.0, 29.5, 1.5, 3.0)
             await copy.jobs.record_generation_time("new", 40.0, now=2000.0)  # ids go on
             assert (await copy.jobs.generation_times())[-1] == 40.0
         finally:

@@ -1,9 +1,11 @@
-"""The engine tests' scripted provider, recording listener, fake clock and harness."""
+"""The engine tests' scripted provider, recording listener, fake clock and harness; what a
+polling schedule sees of a generation (`polled`, for the learner's tests)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import Any
 
 from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
 from bot.jobs.engine import JobEngine
-from bot.jobs.models import Job, JobRequest, Phase, Progress
+from bot.jobs.models import Job, JobRequest, Observation, Phase, Progress
 from bot.store.sqlite import SqliteStore
 
 WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(28)
@@ -186,3 +188,15 @@ def request(prompt: str = "calm piano", requester: str = "alice", **extra: Any) 
 
 async def finished(engine: JobEngine, job: Job) -> Job:
     return await asyncio.wait_for(engine.wait_finished(job.id), 5)
+
+
+def polled(
+    rng: random.Random, duration: float, submitted_at: float, gap: float = 3.0
+) -> Observation:
+    """What a schedule polling every `gap` s (from a random offset) sees of one generation."""
+    poll = rng.uniform(0.2, gap)
+    last_pending = None
+    while poll < duration:
+        last_pending = poll
+        poll += gap
+    return Observation(submitted_at, last_pending or 0.0, poll)

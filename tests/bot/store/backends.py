@@ -1,6 +1,6 @@
 """What the contract tests need beyond the Store interface: a raw count, in SQL both dialects
-speak (flags written as `WHERE in_flight`, `NOT used_extra`), and a job repository with a
-short history."""
+speak (flags written as `WHERE in_flight`, `NOT used_extra`), one raw statement, and a job
+repository with a short history."""
 
 from __future__ import annotations
 
@@ -20,6 +20,16 @@ async def scalar(store: Store, sql: str) -> Any:
         return None if row is None else row[0]
     assert isinstance(store, PostgresStore)
     return await store.database.fetchval(sql)
+
+
+async def execute(store: Store, sql: str) -> None:
+    """Run one statement (no parameters) outside the repositories, e.g. a row as an older
+    version of the bot wrote it."""
+    if isinstance(store, SqliteStore):
+        await store.database.execute(sql)
+        return
+    assert isinstance(store, PostgresStore)
+    await store.database.execute(sql)
 
 
 async def count(store: Store, table: str, where: str = "TRUE") -> int:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.config import DatabaseUrl
-from bot.jobs.models import Delivery, DeliveryVia, ErrorKind, Job, JobState, Origin
+from bot.jobs.models import Delivery, DeliveryVia, ErrorKind, Job, JobState, Observation, Origin
 from bot.quota.components import Quota
 from bot.quota.models import (
     DM_GUILD_ID,
@@ -32,7 +32,7 @@ from bot.quota.timeutil import pool_key, utc_day
 from bot.store.base import Store
 from bot.store.connect import open_url
 from bot.tasks import TaskTracker
-from tests.bot.store.backends import count, jobs_with_history
+from tests.bot.store.backends import count, execute, jobs_with_history
 
 GUILD = 1111
 OTHER_GUILD = 2222
@@ -190,9 +190,51 @@ async def test_generation_time_history_is_bounded_and_learnt_with_an_update(
     for i in range(7):
         await jobs.record_generation_time(f"j{i}", 30.0 + i, now=float(i))
     await jobs.insert(make_job("j9"))
-    assert await jobs.update("j9", expected=JobState.SUBMITTED, now=1.0, learn_seconds=99.0) is None
-    assert await jobs.update("j9", now=1.0, learn_seconds=40.5, provider_status="done")
+    refused = Observation(0.5, 98.0, 99.0)
+    assert await jobs.update("j9", expected=JobState.SUBMITTED, now=1.0, learn=refused) is None
+    seen = Observation(100.0, 39.0, 40.5, started_after=1.5, started_by=3.0)
+    assert await jobs.update("j9", now=140.5, learn=seen, provider_status="done")
     assert await jobs.generation_times() == [33.0, 34.0, 35.0, 36.0, 40.5]
+    assert (await jobs.generation_observations())[-1] == seen
+
+
+async def test_observations_round_trip_oldest_first_and_bounded(store: Store) -> None:
+    jobs = jobs_with_history(store, limit=3)
+    seen = [
+        Observation(1000.0 + i, lower=30.0 + i, upper=31.5 + i, started_after=1.5, started_by=3.0)
+        for i in range(4)
+    ]
+    seen.append(Observation(1004.0, lower=0.0, upper=1.5))  # the first poll saw it done
+    for i, observation in enumerate(seen):
+        await jobs.record_observation(f"j{i}", observation, now=2000.0 + i)
+    assert await jobs.generation_observations() == seen[2:]
+    assert await jobs.generation_times() == [33.5, 34.5, 1.5]  # the upper bounds
+
+
+async def test_single_times_and_rows_from_before_intervals_read_as_exact(store: Store) -> None:
+    jobs = store.jobs
+    await jobs.record_generation_time("new", 40.0, now=1100.0)
+    # A row as written before migration 0005: no bounds, no submission time.
+    await execute(
+        store,
+        "INSERT INTO generation_times (job_id, seconds, recorded_at) VALUES ('old', 42.0, 1200.0)",
+    )
+    assert await jobs.generation_observations() == [
+        Observation.exact(1060.0, 40.0),
+        Observation.exact(1158.0, 42.0),
+    ]
+
+
+async def test_only_finished_generations_are_recorded(store: Store) -> None:
+    jobs = store.jobs
+    with pytest.raises(ValueError, match="finished"):
+        await jobs.record_observation("j", Observation(0.0, 5.0, None), now=1.0)
+    await jobs.insert(make_job("j"))
+    with pytest.raises(ValueError, match="finished"):
+        await jobs.update("j", now=1.0, learn=Observation(0.0, 5.0, None), provider_status="x")
+    assert await jobs.generation_observations() == []
+    job = await jobs.get("j")
+    assert job is not None and job.provider_status is None  # nothing written
 
 
 async def test_a_generation_id_belongs_to_one_job_only(store: Store) -> None:
