@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import glob
 import json
 import logging
 import os
@@ -289,10 +290,11 @@ class LyriaClient:
     async def download(self, url: str, dest: Path, *, max_bytes: int) -> DownloadedAudio:
         """Stream the audio at `url` into `dest` (atomically), refusing anything not audio.
 
-        No Authorization header goes to the CDN. A partial file never remains on failure.
+        No Authorization header goes to the CDN. A partial file never remains on failure, and
+        one that an earlier download to `dest` left when its process was killed goes too.
         """
         where = _safe_url(url)
-        part = _PartFile(dest.with_name(f".{dest.name}.{uuid.uuid4().hex}{PART_SUFFIX}"))
+        part = _PartFile(dest)
         timeout = aiohttp.ClientTimeout(
             total=self.download_timeout,
             sock_connect=self.request_timeout,
@@ -463,13 +465,15 @@ class _PartFile:
     """A download's temporary file. Its methods block (call them in a worker thread); each does
     all the file work of its step at once, so a download costs few thread hops."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, dest: Path) -> None:
+        self.path = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}{PART_SUFFIX}")
+        self._dest = dest
         self._fh: BinaryIO | None = None
 
     def write(self, data: bytes) -> None:
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._discard_leftovers()
             self._fh = self.path.open("wb")
         self._fh.write(data)
 
@@ -487,6 +491,14 @@ class _PartFile:
             self._fh.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        self._discard_leftovers()
+
+    def _discard_leftovers(self) -> None:
+        """Remove what earlier downloads to the same file left (a killed process cannot):
+        done in the hop that first writes, or in the one that discards."""
+        for stale in self.path.parent.glob(f".{glob.escape(self._dest.name)}.*{PART_SUFFIX}"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def remove_stale_part_files(folder: Path, *, older_than: float, now: float) -> tuple[int, int]:

@@ -12,7 +12,8 @@ recorded in `schema_errors` (tests assert it stays empty) and answered 400.
 Scripted answers (`script_submit`, `script_poll`) replace the next answers to simulate outages,
 rate limits, malformed bodies and dropped connections; `accept=True` still creates the job, which
 is the ambiguous case a client must never resubmit. The CDN serves the audio under /cdn/ and
-records whether an Authorization header ever reached it.
+records whether an Authorization header ever reached it (`cdn_stall_bytes`: how much a "stall"
+sends first). `on_request` acts at an exact moment of a request (tests/fakes/hooks.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 import uuid
 import wave
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.fakes.api_schema import ENDPOINT, ApiSchema
+from tests.fakes.hooks import Action, Moment, RequestHook, RequestHooks
 
 CDN_PREFIX = "/cdn/files"
 DEFAULT_CREDITS = 120000.0
@@ -187,6 +189,8 @@ class FakeAimlApi:
         # A completed job's audio_file.url, instead of the fake's own CDN (a hostile provider).
         self.audio_url_override: str | None = None
         self.cdn_downloads = 0
+        self.cdn_stall_bytes = 1024  # what cdn_mode "stall" sends before it stops sending
+        self.request_hooks: RequestHooks[RecordedRequest] = RequestHooks()
         self.cdn_requests: list[RecordedRequest] = []
 
         self._submit_script: deque[_Scripted] = deque()
@@ -325,6 +329,20 @@ class FakeAimlApi:
         """Make that job ready at once (its next poll completes or fails)."""
         self.jobs[generation_id].ready_at = self.time_source()
 
+    def on_request(
+        self,
+        predicate: Callable[[RecordedRequest], bool],
+        action: Action[RecordedRequest],
+        *,
+        when: Moment = "after",
+        times: int | None = 1,
+    ) -> RequestHook[RecordedRequest]:
+        """Run `action` at an exact moment of the first `times` requests (API or CDN) matching
+        `predicate`: "after" their effect (the job created, the poll's status decided) but
+        before the answer, or "before" (the request is then dropped unapplied). See
+        tests/fakes/hooks.py."""
+        return self.request_hooks.add(predicate, action, when=when, times=times)
+
     async def wait_for(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         """Wait until `predicate()` holds; it is re-checked after every request the fake sees."""
         if predicate():
@@ -414,9 +432,22 @@ class FakeAimlApi:
         return web.json_response(body, status=script.status, headers=script.headers)
 
     async def _handle_submit(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, self._answer_submit)
+
+    async def _handle(
+        self,
+        request: web.Request,
+        answer: Callable[[web.Request, RecordedRequest], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        """Record the request, answer it, and run the hooks at their moments."""
         rec = await self._record(request)
         try:
-            return await self._answer_submit(request, rec)
+            if await self.request_hooks.run("before", rec):
+                return await _drop_connection(request)
+            response = await answer(request, rec)
+            if 200 <= response.status < 300:
+                await self.request_hooks.run("after", rec)
+            return response
         finally:
             self._notify()
 
@@ -461,11 +492,7 @@ class FakeAimlApi:
         return web.json_response(answer, headers=headers)
 
     async def _handle_poll(self, request: web.Request) -> web.StreamResponse:
-        rec = await self._record(request)
-        try:
-            return await self._answer_poll(request, rec)
-        finally:
-            self._notify()
+        return await self._handle(request, self._answer_poll)
 
     async def _answer_poll(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         if not self._authorized(request):
@@ -515,7 +542,9 @@ class FakeAimlApi:
         }
 
     async def _handle_cdn(self, request: web.Request) -> web.StreamResponse:
-        rec = await self._record(request)
+        return await self._handle(request, self._answer_cdn)
+
+    async def _answer_cdn(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
         self.cdn_requests.append(rec)
         self.cdn_downloads += 1
         self._notify()
@@ -550,12 +579,14 @@ class FakeAimlApi:
         return await _drop_connection(request)
 
     async def _cdn_stall(self, request: web.Request) -> web.StreamResponse:
-        """Send the headers and the first bytes, then nothing until the fake closes."""
+        """Send the headers and the first `cdn_stall_bytes`, then nothing until the fake
+        closes."""
         resp = web.StreamResponse(headers={"Content-Type": "audio/wav"})
         resp.content_length = len(self.audio)
         await resp.prepare(request)
         with contextlib.suppress(ConnectionError):
-            await resp.write(self.audio[:1024])
+            await resp.write(self.audio[: self.cdn_stall_bytes])
+            self._notify()  # the bytes are on their way: a waiter may act now
             await self._stall.wait()
         return await _drop_connection(request)
 

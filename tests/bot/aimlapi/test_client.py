@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -607,3 +608,19 @@ async def test_a_cancelled_download_leaves_no_partial_file(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert files_in(tmp_path) == []
+
+
+@pytest.mark.parametrize("mode", ["ok", "404"])
+async def test_a_download_removes_what_a_killed_download_of_the_same_file_left(
+    api: FakeAimlApi, client: LyriaClient, tmp_path: Path, mode: str
+) -> None:
+    # A SIGKILL leaves a part file no `finally` removed (issue 8, item 9); the next download
+    # to the same file (the job resumed) removes it, whether it succeeds or not.
+    url = await finished_url(api, client)
+    (tmp_path / ".job.wav.0123abcd.part").write_bytes(b"RIFF" + bytes(4096))
+    (tmp_path / ".other.wav.0123abcd.part").write_bytes(b"another job's, still running")
+    api.cdn_mode = mode
+    with contextlib.suppress(DownloadError):
+        await client.download(url, tmp_path / "job.wav", max_bytes=1024 * 1024)
+    expected = ["job.wav"] if mode == "ok" else []
+    assert files_in(tmp_path) == sorted([".other.wav.0123abcd.part", *expected])

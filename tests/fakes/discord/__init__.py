@@ -30,6 +30,9 @@ gateway session gets only its shard's guilds and events (DMs: shard 0); `recomme
 Knobs: `ack_deadline`, `token_lifetime`, `rate_limits` ({"webhook": (5, 5.0), ...}, None turns
 a group off), `script_ratelimit(group)`, `heartbeat_interval`, `drop_connection()` (RESUME),
 `validate_responses` (checks the fake's own answers against the spec).
+Exact moments: `on_request(predicate, action, when="after"|"before")` runs an action (e.g. SIGKILL
+the bot) once a request's effect is applied but before its answer, or drops it unapplied
+(tests/fakes/hooks.py).
 """
 
 from tests.fakes.discord.client import start_client, stop_client

@@ -53,6 +53,7 @@ from tests.fakes.discord.wire import (
     json_response,
     read_body,
 )
+from tests.fakes.hooks import Action, Moment, RequestHook, RequestHooks
 
 API_PREFIX = "/api/v10"
 GUILDS, GUILD_MEMBERS, GUILD_MESSAGES, DIRECT_MESSAGES = 1 << 0, 1 << 1, 1 << 9, 1 << 12
@@ -129,6 +130,7 @@ class FakeDiscord:
         self.requests: list[RecordedRequest] = []
         # Scripted outages: (method, route template, status, times left or None for ever).
         self.scripted_failures: list[list[Any]] = []
+        self.request_hooks: RequestHooks[RecordedRequest] = RequestHooks()
         self.spec_errors: list[str] = []
         self.validate_responses = validate_responses
         # Discord answers a body that breaks its schema with 400/50035; by default the fake
@@ -329,6 +331,20 @@ class FakeDiscord:
 
     def clear_failures(self) -> None:
         self.scripted_failures.clear()
+
+    def on_request(
+        self,
+        predicate: Callable[[RecordedRequest], bool],
+        action: Action[RecordedRequest],
+        *,
+        when: Moment = "after",
+        times: int | None = 1,
+    ) -> RequestHook[RecordedRequest]:
+        """Run `action` at an exact moment of the first `times` REST requests matching
+        `predicate` (its `method`, `template`, `body`): "after" their effect is applied but
+        before the answer, or "before" (the request is then dropped unapplied). See
+        tests/fakes/hooks.py."""
+        return self.request_hooks.add(predicate, action, when=when, times=times)
 
     def _scripted_failure(self, method: str, template: str) -> int | None:
         for entry in self.scripted_failures:
@@ -835,6 +851,9 @@ class FakeDiscord:
                     429,
                     headers,
                 )
+            if await self.request_hooks.run("before", record):
+                self.changed()
+                return _drop_connection(request)
             try:
                 response = await handler(request, body, files)
             except ApiError as exc:
@@ -842,6 +861,9 @@ class FakeDiscord:
             except Exception as exc:  # a bug in the fake, or a body it cannot digest
                 self.internal_errors.append(f"{method} {request.path}: {exc!r}")
                 response = error_response(500, 0, "500: Internal Server Error")
+            record.status = response.status
+            if 200 <= response.status < 300 and await self.request_hooks.run("after", record):
+                self.changed()
             if decision is not None:
                 response.headers.update(decision.headers)
             if self.validate_responses and self._spec is not None:
@@ -879,6 +901,13 @@ def _wants(session: GatewaySession, event: str, guild_id: int | None) -> bool:
     else:
         needed = EVENT_INTENTS.get(event, 0)
     return not needed or bool(session.intents & needed)
+
+
+def _drop_connection(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer (aiohttp then writes none)."""
+    if request.transport is not None:
+        request.transport.abort()
+    raise asyncio.CancelledError
 
 
 def _swallow(task: asyncio.Task[None]) -> None:
