@@ -31,6 +31,7 @@ from bot.store.rows import (
     observation_values,
 )
 from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite.leases import SqliteLeases
 
 DEFAULT_HISTORY_LIMIT = 200
 _FINAL_STATES = tuple(state for state in JobState if state.is_final)
@@ -39,8 +40,8 @@ _ENDED_WITHOUT_DELIVERY = tuple(
 )
 
 
-class SqliteJobRepository:
-    """Reads and writes `jobs` rows as `Job` values."""
+class SqliteJobRepository(SqliteLeases):
+    """Reads and writes `jobs` rows as `Job` values (leases: `SqliteLeases`)."""
 
     def __init__(self, db: SqliteDatabase, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
         self._db = db
