@@ -50,7 +50,9 @@ from bot.quota.models import (
 
 
 class JobRepository(Protocol):
-    async def insert(self, job: Job) -> None: ...
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        """Write a new job; `lease` (owner, until): leased at once, for a job about to run."""
+        ...
 
     async def get(self, job_id: str) -> Job | None: ...
 

@@ -15,8 +15,8 @@ class ForwardingJobs:
     def __init__(self, inner: JobRepository) -> None:
         self._inner = inner
 
-    async def insert(self, job: Job) -> None:
-        await self._inner.insert(job)
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        await self._inner.insert(job, lease=lease)
 
     async def get(self, job_id: str) -> Job | None:
         return await self._inner.get(job_id)

@@ -46,11 +46,13 @@ class PostgresJobRepository(PostgresLeases):
         self._db = db
         self._history_limit = history_limit
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        columns = [*JOB_COLUMNS, "lease_owner", "lease_expires_at"]
         values = [encode_job_value(name, getattr(job, name)) for name in JOB_COLUMNS]
-        marks = ", ".join(f"${i}" for i in range(1, len(JOB_COLUMNS) + 1))
+        values.extend(lease or (None, None))
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         await self._db.execute(
-            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
             *values,
         )
 

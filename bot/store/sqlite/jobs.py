@@ -47,11 +47,13 @@ class SqliteJobRepository(SqliteLeases):
         self._db = db
         self._history_limit = history_limit
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        columns = [*JOB_COLUMNS, "lease_owner", "lease_expires_at"]
         values = [encode_job_value(name, getattr(job, name)) for name in JOB_COLUMNS]
-        placeholders = ", ".join("?" for _ in JOB_COLUMNS)
+        values.extend(lease or (None, None))
+        placeholders = ", ".join("?" for _ in columns)
         await self._db.execute(
-            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
             values,
         )
 
