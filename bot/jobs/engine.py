@@ -28,24 +28,23 @@ into output and call `mark_delivered` once the result reached the requester.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.jobs.dispatch import SharedDispatch
 from bot.jobs.events import JobBoard, JobError, JobListener
 from bot.jobs.fair_queue import FairQueue
 from bot.jobs.learning import GenerationTimes, ScheduleFactory
 from bot.jobs.leases import DEFAULT_LEASE_SECONDS, LeaseKeeper, new_owner_id
 from bot.jobs.models import (
     Delivery,
-    ErrorKind,
     Job,
     JobRequest,
     JobState,
@@ -80,7 +79,7 @@ class EngineTuning:
     stop_grace: float = 5.0  # seconds stop() waits for submissions in flight
 
 
-class JobEngine:
+class JobEngine(SharedDispatch):
     @classmethod
     def from_settings(
         cls,
@@ -211,6 +210,7 @@ class JobEngine:
         self._pool_hint = False  # other processes' queued jobs may wait for a slot
         self._pool_claim: asyncio.Task[None] | None = None
         self._capped = False  # the global limit refused a claim: wait for capacity
+        self._taking_over = False
 
     def add_listener(self, listener: JobListener) -> None:
         self._board.add_listener(listener)
@@ -442,210 +442,6 @@ class JobEngine:
     @property
     def queued_count(self) -> int:
         return len(self._queue)
-
-    # -- dispatching -----------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        """Start queued jobs while there are free slots (each claimed first); with slots still
-        free, claim queued jobs other processes could not start."""
-        while self._started and len(self._running) < self._max_concurrent and not self._capped:
-            job_id = self._queue.pop()
-            if job_id is None:
-                break
-            self._start_job(job_id, self._run_claimed(job_id))
-        if (
-            self._pool_hint
-            and self._started
-            and not self._capped
-            and self._pool_claim is None
-            and len(self._running) < self._max_concurrent
-        ):
-            self._pool_claim = self._tasks.spawn(self._claim_pool(), name="jobs-claim")
-
-    async def _run_claimed(self, job_id: str) -> None:
-        if job_id in self._leases.held:  # leased when it was written
-            await self._runner.run_queued(job_id)
-            return
-        job = await self._leases.claim(job_id, active_limit=self._global_limit)
-        if job is None:
-            current = await self._store.get(job_id) if self._global_limit is not None else None
-            if current is not None and current.state is JobState.QUEUED and job_id in self._board:
-                # The global limit is reached: back in the queue until capacity frees up.
-                self._capped = True
-                self._queue.push(job_id, current.requester_id)
-            else:  # another process has it, or it ended
-                self._board.forget(job_id)
-                self._adopted.discard(job_id)
-            return
-        if job_id in self._adopted:  # other processes may have found it at their start too
-            self._adopted.discard(job_id)
-            self._announce(Signal(self._leases.owner, "taken", (job_id,)))
-        await self._runner.run_queued(job_id)
-
-    async def _claim_pool(self) -> None:
-        """Claim queued jobs past their cancel window that no process started, fairly."""
-        try:
-            free = self._max_concurrent - len(self._running)
-            if free <= 0:
-                return
-            jobs = await self._leases.claim_queued(
-                free,
-                origins=self._resume_origins,
-                created_before=self._clock() - self._hold_seconds,
-                active_limit=self._global_limit,
-            )
-            if len(jobs) < free:
-                self._pool_hint = False
-            started: list[str] = []
-            extra: list[str] = []
-            for job in jobs:
-                if not self._started or len(self._running) >= self._max_concurrent:
-                    extra.append(job.id)
-                    continue
-                if job.id in self._running:
-                    continue
-                self._queue.remove(job.id)
-                self._board.track(job, Phase.QUEUED)
-                self._start_job(job.id, self._runner.run_queued(job.id))
-                started.append(job.id)
-            if started:
-                self._announce(Signal(self._leases.owner, "taken", tuple(started)))
-            if extra:
-                await self._leases.release(extra)
-                self._announce(Signal(self._leases.owner, "work"))
-        finally:
-            self._pool_claim = None
-        self._dispatch()
-
-    def _start_job(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = self._tasks.spawn(work, name=f"job-{job_id}")
-        self._running[job_id] = task
-        task.add_done_callback(lambda t: self._job_task_done(job_id, t))
-
-    def _job_task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
-        if self._running.get(job_id) is task:
-            del self._running[job_id]
-        if not (self._capped and job_id in self._queue):  # not a refusal of the global limit
-            self._capped = False
-            if self._global_limit is not None and not self._queue:
-                self._announce(Signal(self._leases.owner, "work"))  # capacity for the others
-        if not task.cancelled() and task.exception() is not None:
-            # A bug, not a provider failure (the task tracker logged it): the row keeps its
-            # state (a restart resumes it), but nobody may wait forever on this process.
-            self._board.forget(job_id)
-            self._board.fail_waiters(job_id, JobError(f"job {job_id} stopped on an internal error"))
-        self._dispatch()
-
-    async def _resume(self, job: Job) -> None:
-        if job.id in self._board or job.id in self._running:  # ours already
-            return
-        if job.state is JobState.QUEUED:
-            self._board.track(job, Phase.QUEUED)
-            self._queue.push(job.id, job.requester_id)
-            if not self._leases.sole:
-                self._adopted.add(job.id)
-        elif job.state is JobState.SUBMITTING:
-            # We crashed mid-submission: the provider may or may not have the job. Never resubmit.
-            unknown = await self._store.transition(
-                job.id,
-                JobState.SUBMITTING,
-                JobState.SUBMIT_UNKNOWN,
-                now=self._clock(),
-                error_kind=ErrorKind.INTERRUPTED,
-            )
-            if unknown is not None:
-                await self._board.finished(unknown, Phase.FAILED)
-        elif job.state is JobState.SUBMITTED:
-            await self._runner.commit(job.id)
-            phase = Phase.DOWNLOADING if job.audio_url else Phase.GENERATING
-            self._board.track(job, phase)
-            await self._board.progress(job, phase)
-            self._start_job(job.id, self._runner.run_submitted(job))
-        elif job.state is JobState.COMPLETED:
-            self._taken_over.add(job.id)
-            self._board.track(job, Phase.COMPLETED)
-            await self._board.finished(job, Phase.COMPLETED)
-
-    # -- leases and the other processes ----------------------------------------------------------
-
-    async def _keep_leases(self) -> None:
-        """Renew the leases every third of their time; every lease time, take over the jobs
-        whose lease expired (the only timer: new work is announced by signals)."""
-        rounds = 0
-        while True:
-            await asyncio.sleep(self._leases.seconds / 3)  # real time, like the ticker
-            try:
-                for job_id in await self._leases.renew():
-                    await self._lost(job_id)
-            except Exception:
-                log.exception("could not renew the job leases")
-            rounds += 1
-            if self._leases.sole or rounds % 3:
-                continue
-            try:
-                if self._signals is not None:
-                    await self._signals.listen(self._on_signal)  # again if the connection died
-                await self._take_over()
-            except Exception:
-                log.exception("could not look for jobs to take over")
-
-    async def _lost(self, job_id: str) -> None:
-        """A lease was not renewed: the job ended, or (ours having expired) another process
-        took it, whose work then wins. A submission in flight is left to finish: the state
-        guards decide."""
-        task = self._running.get(job_id)
-        if task is None or job_id in self._runner.submissions:
-            return
-        current = await self._store.get(job_id)
-        if current is not None and not current.state.is_final and self._running.get(job_id):
-            log.warning("job %s: lease lost to another process; leaving it to them", job_id)
-            task.cancel()
-            self._board.forget(job_id)
-
-    async def _take_over(self) -> None:
-        """Resume the jobs in flight whose lease is free or expired, and look for queued ones."""
-        jobs = await self._leases.claim_in_flight(self._resume_origins)
-        for job in jobs:
-            await self._resume(job)
-        if jobs:
-            log.info("took over %d job(s) whose lease had expired or been released", len(jobs))
-        self._pool_hint = True
-        self._capped = False
-        self._dispatch()
-
-    def _on_signal(self, signal: Signal) -> None:
-        if signal.sender == self._leases.owner or not self._started:
-            return
-        if signal.kind == "taken":
-            for job_id in signal.job_ids:
-                if job_id not in self._running and self._queue.remove(job_id):
-                    self._board.forget(job_id)
-                    self._adopted.discard(job_id)
-        elif signal.kind == "work":
-            self._spawn_quietly(self._take_over(), "jobs-take-over")
-
-    def _announce(self, signal: Signal) -> None:
-        if self._signals is not None and self._started:
-            self._spawn_quietly(self._signals.notify(signal), "jobs-notify")
-
-    def _spawn_quietly(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        with contextlib.suppress(RuntimeError):  # the tracker is closing: nobody needs it
-            self._tasks.spawn(work, name=name)
-
-    async def _release_leases(self) -> None:
-        """On stop: give up the leases so other processes take the jobs over at once — except
-        completed jobs', whose delivery may still be finishing here (they wait for expiry)."""
-        keep = {job.id for job in self._board.in_phase(Phase.COMPLETED)}
-        try:
-            released = await self._leases.release(self._leases.held - keep)
-        except Exception:
-            log.exception("could not release the job leases; they expire by themselves")
-            return
-        if released and self._signals is not None:
-            try:
-                await self._signals.notify(Signal(self._leases.owner, "work"))
-            except Exception:
-                log.exception("could not tell the other processes about released jobs")
 
     # -- progress --------------------------------------------------------------------------------
 

@@ -43,9 +43,10 @@ class NoCreditLedger:
 
 @dataclass(frozen=True)
 class Signal:
-    """A note from one process to the others sharing the database: `work` (a job became
-    claimable: queued and not started, or its lease released) or `taken` (these queued jobs
-    left the pool: claimed to run, or cancelled)."""
+    """A note from one process to the others sharing the database: `work` (a queued job
+    nobody started is claimable), `released` (a stopping process gave its leases up: its jobs
+    in flight are claimable) or `taken` (these queued jobs left the table's pool: claimed to
+    run, or cancelled)."""
 
     sender: str
     kind: str

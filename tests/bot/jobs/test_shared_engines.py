@@ -95,7 +95,9 @@ class Rig:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     processes: list[Process] = field(default_factory=list)
 
-    async def process(self, name: str, *, max_concurrent: int = 2, **options: object) -> Process:
+    async def process(
+        self, name: str, *, max_concurrent: int = 2, lease: float = LEASE, **options: object
+    ) -> Process:
         store = await PostgresStore.open(self.url)  # type: ignore[arg-type]
         client = CountingClient(self.session, api_key="test-key", base_url=self.api.base_url)
         client.counting = self.counting
@@ -111,7 +113,7 @@ class Rig:
             schedule_factory=fast_schedule,
             tasks=tasks,
             owner=name,
-            lease_seconds=LEASE,
+            lease_seconds=lease,
             sole=False,
             signals=PostgresJobSignals(store.database),
             **options,  # type: ignore[arg-type]
@@ -170,8 +172,9 @@ async def state_of(process: Process, job_id: str) -> JobState:
 
 
 async def test_work_one_engine_cannot_start_is_run_by_the_other(rig: Rig) -> None:
-    full = await rig.process("full", max_concurrent=1)
-    idle = await rig.process("idle", max_concurrent=3)
+    # Leases of a minute: no periodic check comes before the end, only the notifications.
+    full = await rig.process("full", max_concurrent=1, lease=60)
+    idle = await rig.process("idle", max_concurrent=3, lease=60)
     jobs = [await full.engine.enqueue(ask(f"piece {n}", f"member-{n}")) for n in range(4)]
     every = [job.id for job in jobs]
     await rig.wait_until(
@@ -243,8 +246,8 @@ async def test_a_job_left_submitting_by_a_dead_engine_becomes_submit_unknown(rig
 
 
 async def test_the_global_limit_holds_across_two_engines(rig: Rig) -> None:
-    first = await rig.process("first", max_concurrent=3, global_limit=2)
-    second = await rig.process("second", max_concurrent=3, global_limit=2)
+    first = await rig.process("first", max_concurrent=3, global_limit=2, lease=60)
+    second = await rig.process("second", max_concurrent=3, global_limit=2, lease=60)
     jobs = [await first.engine.enqueue(ask(f"a{n}", f"a{n}")) for n in range(4)]
     jobs += [await second.engine.enqueue(ask(f"b{n}", f"b{n}")) for n in range(4)]
     every = sorted(job.id for job in jobs)
@@ -254,3 +257,19 @@ async def test_the_global_limit_holds_across_two_engines(rig: Rig) -> None:
     )
     assert rig.counting.most == 2
     assert len(rig.api.submissions) == 8
+
+
+async def test_a_stopping_engine_hands_its_jobs_in_flight_over_at_once(rig: Rig) -> None:
+    rig.api.generation_seconds = 2.0
+    heir = await rig.process("heir", max_concurrent=1, lease=60)
+    leaving = await rig.process("leaving", max_concurrent=2, lease=60)
+    jobs = [await leaving.engine.enqueue(ask(f"song {n}", f"m{n}")) for n in range(2)]
+    await rig.api.wait_for(lambda: len(rig.api.submissions) == 2)
+    await rig.wait_until(lambda: len(rig.api.polls) >= 1)
+    await leaving.engine.stop()  # releases its leases and says so: no minute's wait
+    leaving.alive = False
+    await leaving.tasks.close()
+    await leaving.store.close()
+    await rig.wait_until(lambda: all(heir.finished(job.id) for job in jobs))
+    assert len(rig.api.submissions) == 2
+    assert [j.id for j in leaving.listener.finished] == []
