@@ -215,6 +215,8 @@ class SharedDispatch:
 
     async def _take_over(self) -> None:
         """Resume the jobs in flight whose lease is free or expired, and look for queued ones."""
+        if not self._started:
+            return
         self._taking_over = True
         try:
             jobs = await self._leases.claim_in_flight(self._resume_origins)

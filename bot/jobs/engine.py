@@ -228,10 +228,13 @@ class JobEngine(SharedDispatch):
         since = self._clock() - UNREPORTED_FAILURES_SECONDS
         unreported = await self._store.unreported_failures(self._resume_origins, since=since)
         claimed = {job.id: job for job in await self._leases.claim_in_flight(self._resume_origins)}
+        # Queued jobs join the queue, except (with other processes about) those still in the
+        # cancel window of the process that took them: the table gives them out after it.
+        held_since = -math.inf if self._leases.sole else self._clock() - self._hold_seconds
         resumed = [
             claimed.pop(job.id, job)
             for job in await self._store.unfinished(self._resume_origins)
-            if job.id in claimed or job.state is JobState.QUEUED
+            if job.id in claimed or (job.state is JobState.QUEUED and job.created_at <= held_since)
         ]
         resumed.extend(claimed.values())  # moved on between the two reads
         for ended in unreported:
