@@ -22,10 +22,9 @@ from typing import Any
 from bot.jobs.events import JobBoard, JobError
 from bot.jobs.fair_queue import FairQueue
 from bot.jobs.leases import LeaseKeeper
-from bot.jobs.models import ErrorKind, Job, JobState, Origin, Phase
-from bot.jobs.ports import JobSignals, Signal
+from bot.jobs.models import ErrorKind, Job, JobState, Origin, Phase, Signal
 from bot.jobs.runner import JobRunner
-from bot.store.base import JobRepository
+from bot.store.base import JobRepository, JobSignals
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)

@@ -51,12 +51,13 @@ from bot.jobs.models import (
     Origin,
     Phase,
     Progress,
+    Signal,
     new_job_id,
 )
 from bot.jobs.poll_schedule import PollSchedule
-from bot.jobs.ports import CreditLedger, JobSignals, NoCreditLedger, ProviderClient, Signal
+from bot.jobs.ports import CreditLedger, NoCreditLedger, ProviderClient
 from bot.jobs.runner import JobRunner, RunnerLimits
-from bot.store.base import JobRepository
+from bot.store.base import JobRepository, JobSignals
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,7 @@
-"""What the engine needs from the outside: a provider client, a credit ledger, and (with several
-processes on one database) signals between them."""
+"""What the engine needs from the outside: a provider client and a credit ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -39,27 +36,3 @@ class NoCreditLedger:
 
     async def refund(self, job_id: str) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class Signal:
-    """A note from one process to the others sharing the database: `work` (a queued job
-    nobody started is claimable), `released` (a stopping process gave its leases up: its jobs
-    in flight are claimable) or `taken` (these queued jobs left the table's pool: claimed to
-    run, or cancelled)."""
-
-    sender: str
-    kind: str
-    job_ids: tuple[str, ...] = ()
-
-
-class JobSignals(Protocol):
-    """How processes on one database tell each other about jobs (PostgreSQL's LISTEN/NOTIFY);
-    none with SQLite, which one process owns."""
-
-    async def listen(self, on_signal: Callable[[Signal], None]) -> None:
-        """Start calling `on_signal` (from the event loop) for every signal sent, own too."""
-
-    async def notify(self, signal: Signal) -> None: ...
-
-    async def close(self) -> None: ...

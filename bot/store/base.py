@@ -9,7 +9,7 @@ backend's transaction (a jam's steps by its `JamDecisions`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol, TypedDict, Unpack
 
 from bot.jams.models import (
@@ -30,7 +30,15 @@ from bot.jams.models import (
     VoteOutcome,
     VoteProblem,
 )
-from bot.jobs.models import Delivery, Job, JobChanges, JobState, Observation, Origin
+from bot.jobs.models import (
+    Delivery,
+    Job,
+    JobChanges,
+    JobState,
+    Observation,
+    Origin,
+    Signal,
+)
 from bot.quota.models import (
     BlockedTerm,
     BudgetContext,
@@ -190,6 +198,19 @@ class JobRepository(Protocol):
         whose audio is still kept (unless the terminal's) or whose credit is still reserved;
         how many were deleted."""
         ...
+
+
+class JobSignals(Protocol):
+    """How processes on one database tell each other about jobs (PostgreSQL's LISTEN/NOTIFY);
+    none with SQLite, which one process owns."""
+
+    async def listen(self, on_signal: Callable[[Signal], None]) -> None:
+        """Start calling `on_signal` (from the event loop) for every signal sent, own too."""
+        ...
+
+    async def notify(self, signal: Signal) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class ReserveRules(Protocol):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from bot.config import DatabaseUrl, Settings
-from bot.jobs.ports import JobSignals
-from bot.store.base import Store
+from bot.store.base import JobSignals, Store
 from bot.store.sqlite import SqliteStore
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from bot.jobs.ports import Signal
+from bot.jobs.models import Signal
 from bot.store.postgres.database import CONNECT_TIMEOUT, PostgresDatabase, describe
 
 log = logging.getLogger(__name__)
