@@ -231,7 +231,7 @@ class JobEngine(SharedDispatch):
         claimed = {job.id: job for job in await self._leases.claim_in_flight(self._resume_origins)}
         # Queued jobs join the queue, except (with other processes about) those still in the
         # cancel window of the process that took them: the table gives them out after it.
-        held_since = -math.inf if self._leases.sole else self._clock() - self._hold_seconds
+        held_since = math.inf if self._leases.sole else self._clock() - self._hold_seconds
         resumed = [
             claimed.pop(job.id, job)
             for job in await self._store.unfinished(self._resume_origins)
