@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from bot.aimlapi.client import LyriaClient  # noqa: E402
 from bot.config import DatabaseUrl  # noqa: E402
 from bot.jobs.engine import JobEngine  # noqa: E402
-from bot.jobs.models import Job, JobRequest, Progress  # noqa: E402
+from bot.jobs.models import Delivery, DeliveryVia, Job, JobRequest, JobState, Progress  # noqa: E402
 from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
 from bot.store.postgres import PostgresStore  # noqa: E402
 from bot.store.postgres.signals import PostgresJobSignals  # noqa: E402
@@ -41,16 +41,19 @@ from bot.tasks import TaskTracker  # noqa: E402
 
 
 class Done:
-    def __init__(self) -> None:
+    """Delivers (to nowhere) what completes, as the bot would; remembers when each ended."""
+
+    def __init__(self, engine: JobEngine) -> None:
+        self.engine = engine
         self.finished: dict[str, float] = {}
-        self.event = asyncio.Event()
 
     async def on_progress(self, job: Job, progress: Progress) -> None:
         return None
 
     async def on_finished(self, job: Job) -> None:
         self.finished[job.id] = time.monotonic()
-        self.event.set()
+        if job.state is JobState.COMPLETED:
+            await self.engine.mark_delivered(job.id, Delivery(DeliveryVia.NOTHING))
 
 
 def schedule(history: object) -> PollSchedule:
@@ -84,7 +87,7 @@ async def engine(
         sole=False,
         signals=PostgresJobSignals(store.database),
     )
-    done = Done()
+    done = Done(eng)
     eng.add_listener(done)
     await eng.start()
     return eng, store, tasks, done

@@ -128,7 +128,11 @@ class SharedDispatch:
         self._dispatch()
 
     def _start_job(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = self._tasks.spawn(work, name=f"job-{job_id}")
+        try:
+            task = self._tasks.spawn(work, name=f"job-{job_id}")
+        except RuntimeError:  # the tracker closed under us: the row waits for the next start
+            log.info("job %s not started: the task tracker is closed", job_id)
+            return
         self._running[job_id] = task
         task.add_done_callback(lambda t: self._job_task_done(job_id, t))
 
