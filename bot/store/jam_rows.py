@@ -124,3 +124,15 @@ def vote_change(previous: int | None, number: int) -> VoteChange:
     if previous is None:
         return VoteChange.CAST
     return VoteChange.UNCHANGED if previous == number else VoteChange.MOVED
+
+
+# -- a jam's budget (the store may not import the jam's rules: these are the rows' arithmetic) --
+
+
+def budget_left(budget: int, spent: int) -> int:
+    """What a jam may still spend: its budget minus what its counted entries hold."""
+    return max(budget - spent, 0)
+
+
+def entries_left(allowance: int, used: int) -> int:
+    return max(allowance - used, 0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import bot.store.postgres.ledger as ledger
 from bot.jams.models import (
     POST_ORDER,
     Accepted,
@@ -28,7 +29,6 @@ from bot.jams.models import (
     VoteContext,
     VoteOutcome,
 )
-from bot.jams.rules import budget_left, entries_left, to_return
 from bot.quota.models import (
     BlockedTerm,
     BudgetContext,
@@ -40,7 +40,6 @@ from bot.quota.models import (
 )
 from bot.store import jam_rows
 from bot.store.base import BudgetRules, JamDecisions, ReserveRules
-from bot.store.postgres import ledger
 from bot.store.postgres.database import Connection
 from bot.store.rows import guild_from_row, member_from_row
 
@@ -221,7 +220,7 @@ async def apply(
 async def _settle(conn: Connection, jam: Jam) -> tuple[int, int]:
     """Give the unspent budget back to the pool period it came from; (spent, returned)."""
     spent = int(await conn.fetchval(_SPENT_SQL, jam.id))
-    rest = to_return(jam.settings.budget, spent)
+    rest = jam_rows.budget_left(jam.settings.budget, spent)
     await _bump_pool(conn, jam.guild_id, jam.pool_period, -rest)
     await conn.execute("UPDATE jams SET settled = 1, returned = $1 WHERE id = $2", rest, jam.id)
     return spent, rest
@@ -270,7 +269,7 @@ async def enter(
         return decision.outcome
     assert isinstance(decision.outcome, Grant) and decision.reservation is not None
     entry = await _insert_entry(conn, draft, jam, now)
-    left = entries_left(jam.settings.entries_per_round, used + 1)
+    left = jam_rows.entries_left(jam.settings.entries_per_round, used + 1)
     return Accepted(entry, funds.left - 1, left, target)
 
 
@@ -386,7 +385,7 @@ async def snapshot(conn: Connection, jam_id: str) -> JamSnapshot | None:
 
 
 async def _budget_left(conn: Connection, jam: Jam) -> int:
-    return budget_left(jam.settings.budget, int(await conn.fetchval(_SPENT_SQL, jam.id)))
+    return jam_rows.budget_left(jam.settings.budget, int(await conn.fetchval(_SPENT_SQL, jam.id)))
 
 
 async def _round(conn: Connection, jam_id: str, number: int) -> Round | None:

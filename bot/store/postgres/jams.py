@@ -4,14 +4,17 @@ A jam's budget lives in the quota tables, as on SQLite: taken from the pool's co
 spent by reservations whose `jam_id` is the jam, the unspent rest given back when it ends — so
 starting, entering and every step that may end the jam run under the quota lock
 (`batching.locked_transaction`), and the ledger's refund of a jam-paid piece (`ledger`) sees
-whether the jam has settled. The decisions are the rules' (`JamDecisions`, `BudgetRules`,
-`ReserveRules`); what runs inside each transaction is in `jam_steps`.
+whether the jam has settled. A burst of entries shares one such transaction (`LockedBatcher`,
+each entry in its own savepoint): one lock and one commit for the burst, as the ledger does.
+The decisions are the rules' (`JamDecisions`, `BudgetRules`, `ReserveRules`); what runs inside
+each transaction is in `jam_steps`.
 """
 
 from __future__ import annotations
 
 import asyncpg
 
+import bot.store.postgres.jam_steps as jam_steps
 from bot.jams.models import (
     Accepted,
     EndReason,
@@ -30,8 +33,7 @@ from bot.jams.models import (
 from bot.quota.models import BlockedTerm, Refusal
 from bot.store import jam_rows
 from bot.store.base import BudgetRules, JamDecisions, ReserveRules
-from bot.store.postgres import jam_steps
-from bot.store.postgres.batching import locked_transaction
+from bot.store.postgres.batching import LockedBatcher, locked_transaction
 from bot.store.postgres.database import Connection, PostgresDatabase
 
 _RUNNING = jam_rows.RUNNING_SQL
@@ -52,6 +54,7 @@ _POST_KEY = "jam_id = $2 AND kind = $3 AND round = $4"
 class PostgresJamRepository:
     def __init__(self, db: PostgresDatabase) -> None:
         self._db = db
+        self._entries = LockedBatcher(db)  # a burst of entries: one locked transaction
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -141,8 +144,10 @@ class PostgresJamRepository:
         reserve_rules: ReserveRules,
         rules: JamDecisions,
     ) -> Accepted | EntryRefusal | Refusal:
-        async with locked_transaction(self._db) as conn:
+        async def work(conn: Connection) -> Accepted | EntryRefusal | Refusal:
             return await jam_steps.enter(conn, draft, now, blocked_term, reserve_rules, rules)
+
+        return await self._entries.run(work)
 
     async def set_entry_state(
         self, job_id: str, state: EntryState, *, audio_path: str | None = None

@@ -26,7 +26,6 @@ from bot.jams.models import (
     VoteContext,
     VoteOutcome,
 )
-from bot.jams.rules import budget_left, entries_left, to_return
 from bot.quota.models import BlockedTerm, BudgetTaken, Grant, JamFunds, Refusal
 from bot.store import jam_rows
 from bot.store.base import JamDecisions, ReserveRules
@@ -129,7 +128,7 @@ def apply(
 def _settle(conn: sqlite3.Connection, jam: Jam) -> tuple[int, int]:
     """Give the unspent budget back to the pool period it came from; (spent, returned)."""
     spent = int(conn.execute(_SPENT_SQL, (jam.id,)).fetchone()[0])
-    rest = to_return(jam.settings.budget, spent)
+    rest = jam_rows.budget_left(jam.settings.budget, spent)
     bump_counter(conn, GUILD_SCOPE, jam.guild_id, jam.pool_period, -rest)
     conn.execute("UPDATE jams SET settled = 1, returned = ? WHERE id = ?", (rest, jam.id))
     return spent, rest
@@ -197,7 +196,7 @@ def enter(
     )
     entry = _entry_by(conn, "e.job_id = ?", (draft.job_id,))
     assert entry is not None
-    left = entries_left(jam.settings.entries_per_round, used + 1)
+    left = jam_rows.entries_left(jam.settings.entries_per_round, used + 1)
     return Accepted(entry, funds.left - 1, left, target)
 
 
@@ -269,7 +268,7 @@ def snapshot(conn: sqlite3.Connection, jam_id: str) -> JamSnapshot | None:
 
 def _budget_left(conn: sqlite3.Connection, jam: Jam) -> int:
     spent = int(conn.execute(_SPENT_SQL, (jam.id,)).fetchone()[0])
-    return budget_left(jam.settings.budget, spent)
+    return jam_rows.budget_left(jam.settings.budget, spent)
 
 
 def get(conn: sqlite3.Connection, jam_id: str) -> Jam | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 
+import bot.store.sqlite.jam_steps as jam_steps
 from bot.jams.models import (
     Accepted,
     EndReason,
@@ -32,7 +33,6 @@ from bot.jams.models import (
 from bot.quota.models import BlockedTerm, BudgetContext, Refusal
 from bot.store import jam_rows
 from bot.store.base import BudgetRules, JamDecisions, ReserveRules
-from bot.store.sqlite import jam_steps
 from bot.store.sqlite.batching import TransactionBatcher
 from bot.store.sqlite.database import SqliteDatabase
 from bot.store.sqlite.quota import GUILD_SCOPE, counter, guild_record, member_record

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -366,3 +367,18 @@ async def test_posts_are_claimed_by_one_done_once_and_put_off(store: Store) -> N
     assert PostKind.SUMMARY not in [p.kind for p in await store.jams.pending_posts()]
     await execute(store, "UPDATE jam_posts SET done_at = 1")
     assert await store.jams.pending_posts() == []
+
+
+async def test_an_entry_that_fails_among_others_fails_alone(store: Store) -> None:
+    jam = await started(store)
+    results = await asyncio.gather(
+        enter(store, jam, 1, "a"),
+        enter(store, replace(jam, id="nope"), 2, "b"),
+        enter(store, jam, 3, "c"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Accepted) and isinstance(results[2], Accepted)
+    assert isinstance(results[1], LookupError)
+    assert await count(store, "jam_entries") == 2
+    assert await count(store, "quota_reservations") == 2
+    await assert_budget_invariant(store)
