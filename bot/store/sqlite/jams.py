@@ -57,7 +57,7 @@ from bot.quota.models import (
 from bot.store.base import BudgetRules, JamDecisions, ReserveRules
 from bot.store.sqlite.batching import TransactionBatcher
 from bot.store.sqlite.database import SqliteDatabase
-from bot.store.sqlite.quota import (
+from bot.store.sqlite.ledger import (
     GUILD_SCOPE,
     bump_counter,
     counter,
