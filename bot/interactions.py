@@ -69,7 +69,7 @@ def message_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
-def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+def requester_of(interaction: discord.Interaction[discord.Client]) -> Requester:
     """Who is asking, as the quota sees them."""
     user = interaction.user
     if isinstance(user, discord.Member):
@@ -86,7 +86,7 @@ def requester_of(interaction: discord.Interaction[Any]) -> Requester:
     )
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+def is_moderator(interaction: discord.Interaction[discord.Client]) -> bool:
     """Manage Server (or Administrator) in the channel the interaction came from."""
     permissions = interaction.permissions
     return permissions.manage_guild or permissions.administrator
@@ -277,7 +277,7 @@ async def send(
 
 
 async def reply(
-    interaction: discord.Interaction[Any],
+    interaction: discord.Interaction[discord.Client],
     content: str,
     *,
     ephemeral: bool = True,
@@ -325,7 +325,7 @@ async def reply(
 
 
 async def edit_original(
-    interaction: discord.Interaction[Any],
+    interaction: discord.Interaction[discord.Client],
     content: str,
     *,
     embed: discord.Embed | None = None,
