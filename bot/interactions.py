@@ -73,13 +73,12 @@ def requester_of(interaction: discord.Interaction[discord.Client]) -> Requester:
     """Who is asking, as the quota sees them."""
     user = interaction.user
     if isinstance(user, discord.Member):
-        permissions = interaction.permissions
         return Requester(
             user_id=user.id,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             role_ids=frozenset(role.id for role in user.roles),
-            is_moderator=permissions.manage_guild or permissions.administrator,
+            is_moderator=is_moderator(interaction),
         )
     return Requester(
         user_id=user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id
