@@ -2,7 +2,8 @@
 
 Uses the same job engine as the bot (so the job is a row in DATABASE_PATH like any other), with
 no credit ledger. Progress goes to stderr (one line rewritten in place on a terminal, plain lines
-otherwise); the result (path, duration, size) goes to stdout.
+otherwise); the result (path, format, waveform, duration, size) goes to stdout. The file is
+saved as `bot.cli.output` says (`--format`, `--out`, `--waveform`).
 
 Exit codes: 0 saved, 1 failed, 2 bad input or settings, 3 timed out, 4 the submission's fate is
 unknown (the bot did not resubmit so as not to pay twice), 130 interrupted.
