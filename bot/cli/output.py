@@ -62,12 +62,11 @@ class OutputOptions:
         .flac, .ogg or .opus says the format; one that contradicts --format is refused."""
         out = Path(args.out).expanduser() if args.out else None
         waveform = Path(args.waveform).expanduser() if args.waveform else None
-        named = _BY_SUFFIX.get(out.suffix.lower()) if out and not out.is_dir() else None
+        suffix = out.suffix.lower() if out and not out.is_dir() else ""
+        named = _BY_SUFFIX.get(suffix)
         given = AudioFormat(args.format) if args.format else None
         if given is not None and named is not None and given is not named:
-            raise OutputUsageError(
-                f"--out {out} ends in {out.suffix if out else ''}, but --format is {given.value}"
-            )
+            raise OutputUsageError(f"--out {out} ends in {suffix}, but --format is {given.value}")
         return cls(format=given or named or AudioFormat.WAV, out=out, waveform=waveform)
 
 
