@@ -14,7 +14,6 @@ import asyncio
 import logging
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.audio import (
@@ -23,11 +22,11 @@ from bot.audio import (
     AudioProblem,
     AudioWorker,
     AudioWorkError,
-    Provenance,
     inspect_source,
 )
 from bot.audio.models import AudioPolicy
 from bot.audio.pipeline import original_file
+from bot.audio.provenance import job_provenance
 from bot.jobs.models import Job
 from bot.text.audio import problem_text
 from bot.text.result import audio_filename
@@ -80,17 +79,6 @@ class SavedTrack:
     tagged: bool
     waveform: Path | None = None
     notes: tuple[str, ...] = ()
-
-
-def job_provenance(job: Job) -> Provenance:
-    return Provenance(
-        prompt=job.prompt,
-        job_id=job.id,
-        model=job.model,
-        created_at=datetime.fromtimestamp(job.created_at, UTC),
-        negative_prompt=job.negative_prompt,
-        seed=job.seed,
-    )
 
 
 async def save_track(job: Job, options: OutputOptions, audio_dir: Path) -> SavedTrack:
