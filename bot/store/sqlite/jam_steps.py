@@ -29,7 +29,7 @@ from bot.jams.models import (
 from bot.quota.models import BlockedTerm, BudgetTaken, Grant, JamFunds, Refusal
 from bot.store import jam_rows
 from bot.store.base import JamDecisions, ReserveRules
-from bot.store.sqlite.quota import (
+from bot.store.sqlite.ledger import (
     GUILD_SCOPE,
     bump_counter,
     member_record,

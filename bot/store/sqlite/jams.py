@@ -35,7 +35,7 @@ from bot.store import jam_rows
 from bot.store.base import BudgetRules, JamDecisions, ReserveRules
 from bot.store.sqlite.batching import TransactionBatcher
 from bot.store.sqlite.database import SqliteDatabase
-from bot.store.sqlite.quota import GUILD_SCOPE, counter, guild_record, member_record
+from bot.store.sqlite.ledger import GUILD_SCOPE, counter, guild_record, member_record
 
 _RUNNING = jam_rows.RUNNING_SQL
 # A thread's jam first, then the channel's running jam, then its latest.
