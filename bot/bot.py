@@ -27,7 +27,7 @@ from bot.invite import invite_url
 from bot.jobs.models import Origin
 from bot.metrics import Instruments
 from bot.services import Services
-from bot.shards import shard_plan
+from bot.shards import runs_every_shard, shard_plan
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
 from bot.tuning import Tuning
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 # At start nothing of this process is between reserve and enqueue yet: a reservation without a
 # job row is a crash's leftover at any age (one process per SQLite file).
 ORPHAN_AGE_SECONDS = 0.0
+# With SHARD_IDS other processes share the database and may be between reserve and enqueue
+# (milliseconds): only a reservation this old without a job is surely a crash's.
+SHARED_ORPHAN_AGE_SECONDS = 60.0
 DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
@@ -141,7 +144,9 @@ class JamBot(commands.AutoShardedBot):
             ledger = self._services.quota.ledger
             await ledger.finish_ended()
             await self._services.engine.start()
-            released = await ledger.release_orphans(older_than=ORPHAN_AGE_SECONDS)
+            shared = not runs_every_shard(self.settings.shard_count, self.settings.shard_ids)
+            age = SHARED_ORPHAN_AGE_SECONDS if shared else ORPHAN_AGE_SECONDS
+            released = await ledger.release_orphans(older_than=age)
             log.info("ready: %d orphaned reservation(s) released", released)
 
     def gateway_status(self) -> tuple[bool, list[tuple[int, float]]]:
