@@ -10,10 +10,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from bot.jobs.models import Job, JobState, Origin
 from bot.shards import OwnShardJobs, shard_of, shard_plan
 from bot.store.sqlite import SqliteStore
-from tests.conftest import job_id_of
+from tests.bot.metrics.test_bot_endpoint import scrape
+from tests.conftest import Harness, job_id_of
 from tests.fakes.aimlapi import FakeAimlApi
 from tests.fakes.discord import FakeInteraction, FakeMessage
 from tests.fakes.discord.snowflakes import SnowflakeGenerator
@@ -28,6 +31,22 @@ def test_the_plan_in_words() -> None:
     assert shard_plan(2, None) == "all 2 shard(s) in this process"
     assert shard_plan(2, [1, 0]) == "all 2 shard(s) in this process"
     assert shard_plan(4, [3, 1]) == "shard(s) 3, 1 of 4 (other processes run the rest)"
+
+
+@pytest.mark.harness(discord={"recommended_shards": 2}, env={"METRICS_PORT": "0"})
+async def test_without_settings_the_bot_runs_the_shards_discord_recommends(
+    harness: Harness,
+) -> None:
+    fake = harness.fake_discord
+    assert [r.status for r in fake.requests if r.template == "/gateway/bot"] == [200]
+    assert harness.bot.shard_count == 2 and sorted(harness.bot.shards) == [0, 1]
+    assert sorted(s.shard for s in fake.live_sessions) == [(0, 2), (1, 2)]
+    server = harness.bot.instruments.server
+    assert server is not None and server.port
+    latencies = (await scrape(server.port))["lyria_shard_latency_seconds"]
+    assert sorted(latencies) == [(("shard", "0"),), (("shard", "1"),)]
+    result = await harness.result_of(await harness.compose("calm piano"))
+    assert result.attachments
 
 
 def job(job_id: str, guild_id: str | None, origin: Origin) -> Job:
