@@ -9,6 +9,9 @@ from collections.abc import Sequence
 
 from bot.config import ConfigError, load_settings
 
+# `--format` values: bot.audio.AudioFormat's, spelled out so `--help` needs no audio libraries.
+FORMATS = ("wav", "flac", "opus")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
@@ -19,7 +22,26 @@ def build_parser() -> argparse.ArgumentParser:
     compose.add_argument("prompt", nargs="?", help="what the music should sound like")
     compose.add_argument("--negative-prompt", default=None, help="what to leave out")
     compose.add_argument("--seed", type=int, default=None, help="a seed >= 0 for repeatability")
-    compose.add_argument("--out", default=None, help="where to save the audio (default: AUDIO_DIR)")
+    compose.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="the file (or folder) to save the audio in "
+        "(default: AUDIO_DIR, named after the prompt and seed)",
+    )
+    compose.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="wav (the default; lossless), flac (lossless, smaller) or opus (.ogg, small); "
+        "tagged with the prompt, seed, model and job either way",
+    )
+    compose.add_argument(
+        "--waveform",
+        metavar="PATH",
+        default=None,
+        help="also save the waveform picture (PNG) the Discord result shows",
+    )
     compose.add_argument(
         "--resume",
         metavar="JOB",

@@ -13,6 +13,7 @@ import gc
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any, cast
 
 import aiohttp
 import discord
@@ -26,6 +27,7 @@ from bot.invite import invite_url
 from bot.jobs.models import Origin
 from bot.metrics import Instruments
 from bot.services import Services
+from bot.shards import runs_every_shard, shard_plan
 from bot.tasks import TaskTracker
 from bot.tree import JamTree
 from bot.tuning import Tuning
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 # At start nothing of this process is between reserve and enqueue yet: a reservation without a
 # job row is a crash's leftover at any age (one process per SQLite file).
 ORPHAN_AGE_SECONDS = 0.0
+# With SHARD_IDS other processes share the database and may be between reserve and enqueue
+# (milliseconds): only a reservation this old without a job is surely a crash's.
+SHARED_ORPHAN_AGE_SECONDS = 60.0
 DISCORD_CONNECTIONS = 32  # HTTP connections to Discord kept in the pool
 
 
@@ -46,7 +51,10 @@ class ServicesNotOpen(RuntimeError):
     """The bot was built to publish commands only (`python -m bot sync`): no services."""
 
 
-class JamBot(commands.Bot):
+class JamBot(commands.AutoShardedBot):
+    """Always discord.py's sharded client: without SHARD_COUNT it runs as many shards as
+    Discord recommends (one for a small bot); with SHARD_COUNT / SHARD_IDS, exactly those."""
+
     def __init__(
         self,
         settings: Settings,
@@ -58,6 +66,9 @@ class JamBot(commands.Bot):
         """`commands_only`: load the extensions but open no database and start no jobs
         (for `python -m bot sync`). `tuning` lets tests and the benchmark change timings."""
         self.instruments = Instruments()  # before the client: discord.py takes its HTTP trace
+        sharding: dict[str, Any] = {"shard_count": settings.shard_count}
+        if settings.shard_ids is not None:
+            sharding["shard_ids"] = list(settings.shard_ids)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=discord.Intents.default(),
@@ -67,6 +78,7 @@ class JamBot(commands.Bot):
             # No message cache: the bot never reads it, and every MESSAGE_UPDATE would scan it.
             max_messages=None,
             http_trace=self.instruments.discord_trace,
+            **sharding,
         )
         self.settings = settings
         self.extension_names = tuple(extensions)
@@ -95,6 +107,16 @@ class JamBot(commands.Bot):
             self.http.connector = aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS)
         await super().login(token)
 
+    async def launch_shards(self) -> None:
+        """Ask Discord for the recommended shard count when none is set, but dial the
+        configured gateway (DISCORD_GATEWAY_URL, dialled as given): discord.py would otherwise
+        take the URL `/gateway/bot` names and pass a gateway proxy by."""
+        # discord.py declares shard_count an int; it is None until it is known.
+        if cast("int | None", self.shard_count) is None and not self.is_closed():
+            self.shard_count, _url, _limits = await self.http.get_bot_gateway()
+        log.info("running %s", shard_plan(self.shard_count, self.shard_ids))
+        await super().launch_shards()
+
     async def setup_hook(self) -> None:
         if not self.commands_only:
             self._services = await Services.open(
@@ -112,7 +134,8 @@ class JamBot(commands.Bot):
                     tasks=self.tasks,
                 )
         await self._load_extensions()
-        if self.settings.dev_guild_id and not self.commands_only:
+        # Once per deployment: only the process that runs shard 0 syncs the dev server.
+        if self.settings.dev_guild_id and self.settings.runs_shard_zero and not self.commands_only:
             guild = discord.Object(id=self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
@@ -121,14 +144,22 @@ class JamBot(commands.Bot):
             ledger = self._services.quota.ledger
             await ledger.finish_ended()
             await self._services.engine.start()
-            released = await ledger.release_orphans(older_than=ORPHAN_AGE_SECONDS)
+            shared = not runs_every_shard(self.settings.shard_count, self.settings.shard_ids)
+            age = SHARED_ORPHAN_AGE_SECONDS if shared else ORPHAN_AGE_SECONDS
+            released = await ledger.release_orphans(older_than=age)
             log.info("ready: %d orphaned reservation(s) released", released)
 
     def gateway_status(self) -> tuple[bool, list[tuple[int, float]]]:
-        """Connected to the gateway (and ready), and the heartbeat latency of each shard."""
-        ws = self.ws
-        connected = self.is_ready() and not self.is_closed() and ws is not None and ws.open
-        return connected, [(self.shard_id or 0, self.latency)]
+        """Connected to the gateway (ready, every shard of this process open), and the
+        heartbeat latency of each of its shards."""
+        shards = self.shards
+        connected = (
+            self.is_ready()
+            and not self.is_closed()
+            and bool(shards)
+            and not any(shard.is_closed() for shard in shards.values())
+        )
+        return connected, sorted(self.latencies)
 
     async def on_ready(self) -> None:
         if not self._gc_frozen:

@@ -200,6 +200,14 @@ def _parse_snowflakes(raw: str) -> frozenset[int]:
     return frozenset(_parse_snowflake(part) for part in raw.split(",") if part.strip())
 
 
+def _parse_shard_ids(raw: str) -> tuple[int, ...]:
+    """Comma-separated shard ids (0 or more), each once, in the order given."""
+    ids = tuple(int(part.strip()) for part in raw.split(",") if part.strip())
+    if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise ValueError(raw)
+    return ids
+
+
 _HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*$")
 
 
@@ -310,6 +318,14 @@ _SPECS: dict[str, _Spec] = {
     "DM_POLICY": _Spec(_parse_choice("personal", "off"), "personal or off", "personal"),
     "METRICS_PORT": _Spec(_parse_int(0, 65535), "a TCP port 1-65535 (0: any free port)", ""),
     "METRICS_HOST": _Spec(str.strip, "an address to listen on, such as 127.0.0.1", "127.0.0.1"),
+    "SHARD_COUNT": _Spec(
+        _parse_int(1), "the total number of shards, at least 1 (empty: Discord's advice)", ""
+    ),
+    "SHARD_IDS": _Spec(
+        _parse_shard_ids,
+        "comma-separated shard ids below SHARD_COUNT, each once (empty: every shard)",
+        "",
+    ),
 }
 
 # Old names still read (with a note from `python -m bot check`): old name -> its replacement.
@@ -355,6 +371,8 @@ class Settings:
     dm_policy: str
     metrics_port: int | None
     metrics_host: str
+    shard_count: int | None  # None: as many as Discord recommends, all in this process
+    shard_ids: tuple[int, ...] | None  # None: every shard of shard_count
     deprecated: tuple[str, ...] = ()  # old setting names that were read (see DEPRECATED)
 
     def require(self, *variables: str) -> None:
@@ -362,6 +380,12 @@ class Settings:
         missing = [(v, _SPECS[v].expected) for v in variables if not getattr(self, v.lower())]
         if missing:
             raise MissingSettings(missing)
+
+    @property
+    def runs_shard_zero(self) -> bool:
+        """Whether this process runs shard 0: the one process of a deployment that does the
+        once-per-bot work at start (the DEV_GUILD_ID sync). DMs reach shard 0 too."""
+        return self.shard_ids is None or 0 in self.shard_ids
 
 
 def setting_names() -> list[str]:
@@ -413,7 +437,22 @@ def load_settings(
             raise ConfigError(variable, spec.expected, got=got) from None
         values[name] = Secret(parsed) if spec.secret else parsed
     assert set(values) | {"deprecated"} == {f.name for f in fields(Settings)}
+    _check_shards(values["shard_count"], values["shard_ids"], merged.get("SHARD_IDS", ""))
     return Settings(**values, deprecated=tuple(deprecated))
+
+
+def _check_shards(count: int | None, ids: tuple[int, ...] | None, raw: str) -> None:
+    """SHARD_IDS only with SHARD_COUNT, and every id below it."""
+    if ids is None:
+        return
+    if count is None:
+        raise ConfigError(
+            "SHARD_IDS", "SHARD_COUNT as well (the total number of shards across all processes)"
+        )
+    if any(i >= count for i in ids):
+        raise ConfigError(
+            "SHARD_IDS", f"shard ids from 0 to {count - 1} (SHARD_COUNT is {count})", got=raw
+        )
 
 
 def _layer(merged: dict[str, str], source: Mapping[str, str]) -> None:
@@ -442,5 +481,5 @@ def _empty_value(variable: str, spec: _Spec) -> Any:
     if variable == "DATABASE_URL":  # set to nothing: the default file
         return DatabaseUrl.parse(str(spec.default))
     if spec.secret or spec.default == "":
-        return None
+        return None  # also SHARD_IDS: every shard
     raise ConfigError(variable, spec.expected)

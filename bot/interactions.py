@@ -69,24 +69,23 @@ def message_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
     return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
 
 
-def requester_of(interaction: discord.Interaction[Any]) -> Requester:
+def requester_of(interaction: discord.Interaction[discord.Client]) -> Requester:
     """Who is asking, as the quota sees them."""
     user = interaction.user
     if isinstance(user, discord.Member):
-        permissions = interaction.permissions
         return Requester(
             user_id=user.id,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             role_ids=frozenset(role.id for role in user.roles),
-            is_moderator=permissions.manage_guild or permissions.administrator,
+            is_moderator=is_moderator(interaction),
         )
     return Requester(
         user_id=user.id, guild_id=interaction.guild_id, channel_id=interaction.channel_id
     )
 
 
-def is_moderator(interaction: discord.Interaction[Any]) -> bool:
+def is_moderator(interaction: discord.Interaction[discord.Client]) -> bool:
     """Manage Server (or Administrator) in the channel the interaction came from."""
     permissions = interaction.permissions
     return permissions.manage_guild or permissions.administrator
@@ -277,7 +276,7 @@ async def send(
 
 
 async def reply(
-    interaction: discord.Interaction[Any],
+    interaction: discord.Interaction[discord.Client],
     content: str,
     *,
     ephemeral: bool = True,
@@ -325,7 +324,7 @@ async def reply(
 
 
 async def edit_original(
-    interaction: discord.Interaction[Any],
+    interaction: discord.Interaction[discord.Client],
     content: str,
     *,
     embed: discord.Embed | None = None,

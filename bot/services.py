@@ -28,6 +28,7 @@ from bot.jobs.retention import AudioRetention
 from bot.metrics import Instruments
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
+from bot.shards import OwnShardJobs
 from bot.store.base import Store
 from bot.store.connect import job_signals, open_store
 from bot.tasks import TaskTracker
@@ -80,9 +81,12 @@ class Services:
             trace_configs=instruments.http_traces() if instruments else None,
         )
         quota = Quota.build(store.quota, QuotaDefaults.from_settings(settings), tasks=tasks)
+        jobs = instruments.wrap_jobs(store.jobs) if instruments else store.jobs
+        if settings.shard_count is not None and settings.shard_ids is not None:
+            jobs = OwnShardJobs(jobs, settings.shard_count, settings.shard_ids)
         engine = JobEngine.from_settings(
             settings,
-            store=instruments.wrap_jobs(store.jobs) if instruments else store.jobs,
+            store=jobs,
             client=LyriaClient.from_settings(http, settings),
             ledger=quota.ledger,
             resume_origins=resume_origins,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -69,7 +68,9 @@ def error_text(error: BaseException) -> tuple[str, bool]:
     return unexpected_error_text(reference), False
 
 
-async def report_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+async def report_error(
+    interaction: discord.Interaction[discord.Client], error: BaseException
+) -> None:
     """Tell the member about `error` without ever raising."""
     text, _expected = error_text(error)
     try:

@@ -17,44 +17,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import glob
-import json
 import logging
-import os
 import random
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from importlib import metadata
 from pathlib import Path
-from typing import Any, BinaryIO, NoReturn
+from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
-from multidict import CIMultiDictProxy
 from yarl import URL
 
-from bot.aimlapi.audio import SNIFF_BYTES, read_duration, sniff_audio
+from bot.aimlapi.answers import (
+    MAX_JSON_BYTES,
+    Answer,
+    definitely_refused,
+    http_error,
+    json_object,
+    raise_generation_failed,
+    usage_of,
+)
+from bot.aimlapi.audio import SNIFF_BYTES, sniff_audio
 from bot.aimlapi.errors import (
     AimlApiError,
     AmbiguousSubmission,
-    BadRequest,
     ConnectionFailed,
     DownloadError,
-    GenerationFailed,
     MalformedResponse,
-    NotFound,
-    OutOfCredits,
     RateLimited,
     RefusedUrl,
     ServerError,
     ServiceUnavailable,
-    Unauthorized,
     UpstreamTimeout,
 )
-from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission, Usage
+from bot.aimlapi.models import DownloadedAudio, GenerationRequest, PollResult, Submission
+from bot.aimlapi.part_files import PartFile
 from bot.aimlapi.url_policy import GuardedResolver, UrlAllowance, UrlPolicy
 from bot.config import Settings
 from bot.redaction import redact, register
@@ -62,11 +60,8 @@ from bot.redaction import redact, register
 log = logging.getLogger(__name__)
 
 ENDPOINT = "v2/generate/audio"
-USAGE_HEADER_PREFIX = "x-aimlapi-"
-MAX_JSON_BYTES = 1024 * 1024  # an API answer larger than this is not the documented JSON
 WRITE_BUFFER_BYTES = 1024 * 1024  # bytes gathered before each write in a worker thread
 DOWNLOAD_CHUNK_BYTES = 64 * 1024
-PART_SUFFIX = ".part"  # a download in progress: `.NAME.UUID.part` beside its destination
 MAX_REDIRECTS = 5  # hops a download follows, each checked by the URL policy
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # In-progress statuses seen so far (`waiting` is undocumented); others are logged once.
@@ -82,13 +77,6 @@ def _version() -> str:
 
 
 USER_AGENT = f"lyria-jam-bot/{_version()}"
-
-
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
 
 
 class LyriaClient:
@@ -197,7 +185,7 @@ class LyriaClient:
             ) from exc
         if 200 <= answer.status < 300:
             try:
-                payload = _json_object(answer)
+                payload = json_object(answer)
                 generation_id = payload.get("id")
                 if not isinstance(generation_id, str) or not generation_id:
                     raise MalformedResponse(
@@ -210,14 +198,14 @@ class LyriaClient:
                 ) from exc
             status = redact(str(payload.get("status") or "queued"))
             if status == "error":
-                _raise_generation_failed(generation_id, payload, answer.status)
-            usage = _usage(payload, answer.headers)
+                raise_generation_failed(generation_id, payload, answer.status)
+            usage = usage_of(payload, answer.headers)
             log.info("Lyria job submitted: id=%s status=%s", generation_id, status)
             return Submission(generation_id=generation_id, status=status, usage=usage)
-        error = _http_error(answer, "submission")
+        error = http_error(answer, "submission")
         if isinstance(error, (RateLimited, ServiceUnavailable)):
             raise error
-        if isinstance(error, ServerError) or not _definitely_refused(answer.status):
+        if isinstance(error, ServerError) or not definitely_refused(answer.status):
             raise AmbiguousSubmission(
                 f"submission answered HTTP {answer.status}; it may have been accepted",
                 status=answer.status,
@@ -247,17 +235,17 @@ class LyriaClient:
                 f"poll of {generation_id} broke off: {type(exc).__name__}"
             ) from exc
         if not 200 <= answer.status < 300:
-            raise _http_error(answer, f"poll of {generation_id}")
-        payload = _json_object(answer)
+            raise http_error(answer, f"poll of {generation_id}")
+        payload = json_object(answer)
         status = payload.get("status")
         if not isinstance(status, str) or not status:
             raise MalformedResponse(
                 f"poll of {generation_id} answered without a status", status=answer.status
             )
         status = redact(status)
-        usage = _usage(payload, answer.headers)
+        usage = usage_of(payload, answer.headers)
         if status == "error":
-            _raise_generation_failed(generation_id, payload, answer.status)
+            raise_generation_failed(generation_id, payload, answer.status)
         if status == "completed":
             audio_file = payload.get("audio_file")
             url_value = audio_file.get("url") if isinstance(audio_file, dict) else None
@@ -294,7 +282,7 @@ class LyriaClient:
         one that an earlier download to `dest` left when its process was killed goes too.
         """
         where = _safe_url(url)
-        part = _PartFile(dest)
+        part = PartFile(dest)
         timeout = aiohttp.ClientTimeout(
             total=self.download_timeout,
             sock_connect=self.request_timeout,
@@ -380,7 +368,7 @@ class LyriaClient:
         )
 
     async def _stream_to(
-        self, resp: aiohttp.ClientResponse, part: _PartFile, max_bytes: int, where: str
+        self, resp: aiohttp.ClientResponse, part: PartFile, max_bytes: int, where: str
     ) -> tuple[int, str, bytes]:
         """Stream the body into `part` in buffers of WRITE_BUFFER_BYTES; returns the size, the
         sniffed content type and the last bytes, not yet written (for `part.finish`)."""
@@ -412,7 +400,7 @@ class LyriaClient:
 
     async def _request(
         self, method: str, url: URL, *, json_body: dict[str, Any] | None = None
-    ) -> _Answer:
+    ) -> Answer:
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Accept": "application/json",
@@ -430,7 +418,7 @@ class LyriaClient:
                 allow_redirects=False,
             ) as resp:
                 body = await _read_capped(resp, MAX_JSON_BYTES + 1)
-                answer = _Answer(resp.status, resp.headers, body)
+                answer = Answer(resp.status, resp.headers, body)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never opened, so the request was never sent.
             raise ConnectionFailed(
@@ -456,70 +444,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
     return bytes(body)
 
 
-def _definitely_refused(status: int) -> bool:
-    """A 4xx (but 408 Request Timeout) means the provider looked at the job and refused it."""
-    return 400 <= status < 500 and status != 408
-
-
-class _PartFile:
-    """A download's temporary file. Its methods block (call them in a worker thread); each does
-    all the file work of its step at once, so a download costs few thread hops."""
-
-    def __init__(self, dest: Path) -> None:
-        self.path = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}{PART_SUFFIX}")
-        self._dest = dest
-        self._fh: BinaryIO | None = None
-
-    def write(self, data: bytes) -> None:
-        if self._fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._discard_leftovers()
-            self._fh = self.path.open("wb")
-        self._fh.write(data)
-
-    def finish(self, data: bytes, content_type: str, dest: Path) -> float | None:
-        """Write the rest, close, read the duration and move the file to `dest`."""
-        self.write(data)
-        assert self._fh is not None
-        self._fh.close()
-        duration = read_duration(self.path, content_type)
-        os.replace(self.path, dest)
-        return duration
-
-    def discard(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        self._discard_leftovers()
-
-    def _discard_leftovers(self) -> None:
-        """Remove what earlier downloads to the same file left (a killed process cannot):
-        done in the hop that first writes, or in the one that discards."""
-        for stale in self.path.parent.glob(f".{glob.escape(self._dest.name)}.*{PART_SUFFIX}"):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()
-
-
-def remove_stale_part_files(folder: Path, *, older_than: float, now: float) -> tuple[int, int]:
-    """Delete the partial downloads in `folder` last written more than `older_than` seconds
-    before `now` (left by a crash: a live download writes at least every few seconds and
-    gives up after its timeout). Blocking: call it in a worker thread. (count, bytes)."""
-    removed = freed = 0
-    try:
-        candidates = list(folder.glob(f".*{PART_SUFFIX}"))
-    except OSError:
-        return 0, 0
-    for path in candidates:
-        with contextlib.suppress(OSError):
-            info = path.stat()
-            if now - info.st_mtime > older_than:
-                path.unlink()
-                removed += 1
-                freed += info.st_size
-    return removed, freed
-
-
 def _require_audio(head: bytes, where: str) -> str:
     content_type = sniff_audio(head)
     if content_type is None:
@@ -533,142 +457,3 @@ def _safe_url(url: str) -> str:
         return str(URL(url).with_user(None).with_query(None).with_fragment(None))
     except ValueError:
         return "<invalid URL>"
-
-
-def _json_object(answer: _Answer) -> dict[str, Any]:
-    if len(answer.body) > MAX_JSON_BYTES:
-        raise MalformedResponse("answer is too large to be the documented JSON")
-    try:
-        payload = json.loads(answer.body)
-    except ValueError as exc:
-        raise MalformedResponse(
-            f"answer (HTTP {answer.status}) is not JSON", status=answer.status
-        ) from exc
-    if not isinstance(payload, dict):
-        raise MalformedResponse(
-            f"answer (HTTP {answer.status}) is not a JSON object", status=answer.status
-        )
-    return payload
-
-
-def _usage(payload: Mapping[str, Any], headers: Mapping[str, str]) -> Usage:
-    usage_headers = {
-        k.lower(): redact(v)
-        for k, v in headers.items()
-        if k.lower().startswith(USAGE_HEADER_PREFIX)
-    }
-    credits: float | None = None
-    meta = payload.get("meta")
-    usage = meta.get("usage") if isinstance(meta, dict) else None
-    value = usage.get("credits_used") if isinstance(usage, dict) else None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        credits = float(value)
-    elif "x-aimlapi-credits-used" in usage_headers:
-        with contextlib.suppress(ValueError):
-            credits = float(usage_headers["x-aimlapi-credits-used"])
-    return Usage(credits_used=credits, headers=usage_headers)
-
-
-def _readable_error(error: Any) -> tuple[str | None, str | None]:
-    """(name, message) from any of the provider's error shapes, or (None, None)."""
-    if isinstance(error, str):
-        return None, error
-    if not isinstance(error, dict):
-        return None, None
-    name = error.get("name") if isinstance(error.get("name"), str) else None
-    message = error.get("message")
-    if isinstance(message, list):
-        message = "; ".join(str(m) for m in message)
-    if isinstance(message, str) and message:
-        return name, message
-    detail = error.get("detail")
-    if isinstance(detail, str):
-        return name, detail
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                msg = str(item.get("msg") or item.get("message") or "").strip()
-                loc = item.get("loc")
-                field = (
-                    ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
-                )
-                parts.append(f"{field}: {msg}" if field and msg else msg or field)
-            else:
-                parts.append(str(item))
-        joined = "; ".join(p for p in parts if p)
-        return name, joined or None
-    return name, None
-
-
-def _raise_generation_failed(generation_id: str, payload: Mapping[str, Any], http: int) -> NoReturn:
-    name, message = _readable_error(payload.get("error"))
-    name, message = redact(name), redact(message or "the provider gave no reason")
-    raise GenerationFailed(
-        f"generation {generation_id} failed: {name + ': ' if name else ''}{message}",
-        name=name,
-        status=http,
-        provider_message=message,
-    )
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _http_error(answer: _Answer, what: str) -> AimlApiError:
-    """The typed error for a non-2xx answer, carrying the provider's message and request id."""
-    status = answer.status
-    payload: Any = None
-    with contextlib.suppress(ValueError):
-        payload = json.loads(answer.body) if answer.body else None
-    provider_message: str | None = None
-    request_id: str | None = None
-    if isinstance(payload, dict):
-        _, provider_message = _readable_error(payload)
-        if provider_message is None:
-            _, provider_message = _readable_error(payload.get("error"))
-        provider_message = redact(provider_message)
-        rid = payload.get("requestId") or payload.get("request_id")
-        request_id = str(rid) if rid else None
-    request_id = request_id or answer.headers.get("x-request-id")
-    text = f"{what}: HTTP {status}" + (f": {provider_message}" if provider_message else "")
-    kwargs: dict[str, Any] = {
-        "status": status,
-        "request_id": request_id,
-        "provider_message": provider_message,
-    }
-    if status == 429:
-        retry_after = _parse_retry_after(answer.headers.get("Retry-After"))
-        return RateLimited(text, retry_after=retry_after, **kwargs)
-    if status in (400, 422):
-        return BadRequest(text, **kwargs)
-    if status == 401:
-        return Unauthorized(text, **kwargs)
-    if status in (402, 403):
-        return OutOfCredits(text, **kwargs)
-    if status == 404:
-        return NotFound(text, **kwargs)
-    if status == 408:
-        return UpstreamTimeout(text, **kwargs)
-    if status == 503:
-        unavailable = ServiceUnavailable(text, **kwargs)
-        unavailable.retry_after = _parse_retry_after(answer.headers.get("Retry-After"))
-        return unavailable
-    if status >= 500:
-        return ServerError(text, **kwargs)
-    if payload is None and answer.body:
-        return MalformedResponse(text, **kwargs)
-    return AimlApiError(text, **kwargs)

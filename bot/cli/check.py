@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from bot.cli.online import check_aimlapi, check_discord
@@ -17,6 +18,7 @@ from bot.endpoints import apply_discord_endpoints
 from bot.fs import folder_error
 from bot.jobs.models import UNFINISHED_STATES, JobState
 from bot.jobs.retention import audio_dir_usage
+from bot.shards import runs_every_shard, shard_plan
 from bot.store.connect import open_store
 from bot.store.errors import StoreError
 
@@ -50,6 +52,7 @@ async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int
         "(create a key at https://aimlapi.com/app/keys and put it in .env)",
     )
     report(True, f"music model {settings.aimlapi_model} at {settings.aimlapi_base_url}")
+    _report_shards(settings, report)
     for old in settings.deprecated:
         print(
             f"note: {old} is deprecated; write DATABASE_URL={settings.database_url} instead"
@@ -113,6 +116,22 @@ async def check(settings: Settings, out: TextIO, *, online: bool = False) -> int
         return 1
     print("Everything needed to run the bot is in place.", file=out)
     return 0
+
+
+def _report_shards(settings: Settings, report: Callable[[bool, str], None]) -> None:
+    count, ids = settings.shard_count, settings.shard_ids
+    plan = "shards: " + shard_plan(count, ids)
+    if settings.runs_shard_zero:
+        plan += "; this process answers DMs" + (
+            " and syncs DEV_GUILD_ID at start" if settings.dev_guild_id else ""
+        )
+    report(True, plan)
+    if not runs_every_shard(count, ids) and settings.database_url.backend != "postgresql":
+        report(
+            False,
+            "shards: the processes that run the other shards must share this database, and an "
+            "SQLite file serves one process: set DATABASE_URL to PostgreSQL",
+        )
 
 
 def _megabytes(size: int) -> str:

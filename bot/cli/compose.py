@@ -2,7 +2,8 @@
 
 Uses the same job engine as the bot (so the job is a row in DATABASE_PATH like any other), with
 no credit ledger. Progress goes to stderr (one line rewritten in place on a terminal, plain lines
-otherwise); the result (path, duration, size) goes to stdout.
+otherwise); the result (path, format, waveform, duration, size) goes to stdout. The file is
+saved as `bot.cli.output` says (`--format`, `--out`, `--waveform`).
 
 Exit codes: 0 saved, 1 failed, 2 bad input or settings, 3 timed out, 4 the submission's fate is
 unknown (the bot did not resubmit so as not to pay twice), 130 interrupted.
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
 import signal
 import sys
 import time
@@ -25,6 +25,7 @@ import aiohttp
 
 from bot import redaction
 from bot.aimlapi.client import LyriaClient
+from bot.cli.output import OutputOptions, OutputUsageError, save_track
 from bot.config import ConfigError, Settings
 from bot.jobs.engine import EngineTuning, JobEngine
 from bot.jobs.models import (
@@ -47,7 +48,7 @@ from bot.text.failures import download_note, failure_text
 from bot.text.format import format_bytes
 from bot.text.requests import invalid_request_text
 from bot.text.status import phase_label, progress_line, time_left
-from bot.text.terminal import account_problem_text
+from bot.text.terminal import account_problem_text, format_label
 
 REQUESTER = "terminal"
 
@@ -57,6 +58,7 @@ EXIT_USAGE = 2
 EXIT_TIMED_OUT = 3
 EXIT_AMBIGUOUS = 4
 EXIT_INTERRUPTED = 130
+DEFAULT_OUTPUT = OutputOptions()
 
 _EXIT_FOR_STATE = {
     JobState.FAILED: EXIT_FAILED,
@@ -77,10 +79,12 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
     if invalid is not None:
         print(f"error: {invalid_request_text(invalid)}", file=sys.stderr)
         return EXIT_USAGE
+    output = output_options(args)
+    if output is None:
+        return EXIT_USAGE
     problem = prepare_terminal(settings)
     if problem is not None:
         return problem
-    out = Path(args.out).expanduser() if args.out else None
     request = JobRequest(
         prompt=normalize_prompt(prompt),
         requester_id=REQUESTER,
@@ -89,10 +93,19 @@ def run_compose(settings: Settings, args: argparse.Namespace) -> int:
         origin=Origin.TERMINAL,
     )
     try:
-        return asyncio.run(compose(settings, request, out=out))
+        return asyncio.run(compose(settings, request, output=output))
     except KeyboardInterrupt:  # before the signal handler was installed, or after
         print("\ninterrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def output_options(args: argparse.Namespace) -> OutputOptions | None:
+    """`--format`, `--out` and `--waveform`, or None after one line saying what is wrong."""
+    try:
+        return OutputOptions.from_args(args)
+    except OutputUsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def prepare_terminal(settings: Settings) -> int | None:
@@ -114,7 +127,7 @@ async def compose(
     settings: Settings,
     request: JobRequest,
     *,
-    out: Path | None,
+    output: OutputOptions = DEFAULT_OUTPUT,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -131,7 +144,7 @@ async def compose(
             store.jobs,
             lambda engine: engine.enqueue(request),
             resume_origins=frozenset(),  # a terminal run never picks up other jobs
-            out=out,
+            output=output,
             stdout=stdout,
             stderr=stderr,
         )
@@ -145,7 +158,7 @@ async def run_job(
     first: Callable[[JobEngine], Awaitable[Job]],
     *,
     resume_origins: Collection[Origin] | None,
-    out: Path | None,
+    output: OutputOptions,
     stdout: TextIO,
     stderr: TextIO,
 ) -> int:
@@ -175,7 +188,7 @@ async def run_job(
                 display.end_line()
                 if finished is None:
                     return await _interrupted(engine, job, stderr)
-                return await _report(engine, finished, out, stdout, stderr)
+                return await _report(engine, finished, output, settings.audio_dir, stdout, stderr)
             finally:
                 await engine.stop()
     finally:
@@ -236,7 +249,12 @@ def report_ended(job: Job, stderr: TextIO) -> int:
 
 
 async def _report(
-    engine: JobEngine, job: Job, out: Path | None, stdout: TextIO, stderr: TextIO
+    engine: JobEngine,
+    job: Job,
+    output: OutputOptions,
+    audio_dir: Path,
+    stdout: TextIO,
+    stderr: TextIO,
 ) -> int:
     if job.state is not JobState.COMPLETED:
         return report_ended(job, stderr)
@@ -245,20 +263,35 @@ async def _report(
         print(f"Link: {job.audio_url}", file=stdout)
         await engine.mark_delivered(job.id, Delivery(DeliveryVia.TERMINAL, saved_to=job.audio_url))
         return EXIT_FAILED
-    path = Path(job.audio_path)
-    if out is not None:
-        try:
-            path = await asyncio.to_thread(_move, path, out)
-        except OSError as exc:
-            print(f"Could not move the audio to {out}: {exc}; it is at {path}", file=stderr)
-            return EXIT_FAILED
-    await engine.mark_delivered(job.id, Delivery(DeliveryVia.TERMINAL, saved_to=str(path)))
+    source = Path(job.audio_path)
+    try:
+        saved = await save_track(job, output, audio_dir)
+    except OSError as exc:
+        where = output.out or audio_dir
+        print(f"Could not save the audio to {where}: {exc}; it is at {source}", file=stderr)
+        return EXIT_FAILED
+    for note in saved.notes:
+        print(note, file=stderr)
+    made = tuple(str(p) for p in (saved.path if saved.tagged else None, saved.waveform) if p)
+    await engine.mark_delivered(
+        job.id, Delivery(DeliveryVia.TERMINAL, saved_to=str(saved.path), files=made)
+    )
+    await asyncio.to_thread(_remove_provider_copy, source, saved.path)
     duration = job.audio_duration_seconds
-    size = job.audio_size_bytes or 0
-    print(f"Saved: {path}", file=stdout)
+    print(f"Saved: {saved.path}", file=stdout)
+    print(f"Format: {format_label(saved.format, tagged=saved.tagged)}", file=stdout)
+    if saved.waveform is not None:
+        print(f"Waveform: {saved.waveform}", file=stdout)
     print("Duration: " + (f"{duration:.1f} s" if duration is not None else "unknown"), file=stdout)
-    print(f"Size: {format_bytes(size)} ({size:,} bytes)", file=stdout)
+    print(f"Size: {format_bytes(saved.size_bytes)} ({saved.size_bytes:,} bytes)", file=stdout)
     return EXIT_OK
+
+
+def _remove_provider_copy(source: Path, saved: Path) -> None:
+    """Once the saved file is recorded, the provider's download in AUDIO_DIR has done its job."""
+    if saved != source.resolve():
+        with contextlib.suppress(OSError):
+            source.unlink()
 
 
 _STATE_LABEL = {
@@ -267,13 +300,6 @@ _STATE_LABEL = {
     JobState.SUBMIT_UNKNOWN: "Unknown outcome",
     JobState.CANCELLED: "Cancelled",
 }
-
-
-def _move(source: Path, out: Path) -> Path:
-    target = out / source.name if out.is_dir() else out
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(source, target)
-    return target.resolve()
 
 
 def describe(progress: Progress) -> str:

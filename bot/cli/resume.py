@@ -15,17 +15,19 @@ import asyncio
 import sys
 import time
 from collections.abc import Collection
-from pathlib import Path
 from typing import TextIO
 
 from bot.cli.compose import (
+    DEFAULT_OUTPUT,
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
+    output_options,
     prepare_terminal,
     report_ended,
     run_job,
 )
+from bot.cli.output import OutputOptions
 from bot.config import Settings
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import (
@@ -45,12 +47,14 @@ def run_resume(settings: Settings, args: argparse.Namespace) -> int:
     if args.prompt is not None:
         print("error: give a prompt or --resume JOB, not both", file=sys.stderr)
         return EXIT_USAGE
+    output = output_options(args)
+    if output is None:
+        return EXIT_USAGE
     problem = prepare_terminal(settings)
     if problem is not None:
         return problem
-    out = Path(args.out).expanduser() if args.out else None
     try:
-        return asyncio.run(resume(settings, job_id, out=out))
+        return asyncio.run(resume(settings, job_id, output=output))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
@@ -60,7 +64,7 @@ async def resume(
     settings: Settings,
     job_id: str,
     *,
-    out: Path | None,
+    output: OutputOptions = DEFAULT_OUTPUT,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
 ) -> int:
@@ -107,7 +111,7 @@ async def resume(
             OnlyJob(store.jobs, job_id),
             the_job,
             resume_origins=None,
-            out=out,
+            output=output,
             stdout=stdout,
             stderr=stderr,
         )

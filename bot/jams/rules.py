@@ -299,19 +299,3 @@ def standings(entries: Sequence[Entry], rounds: Iterable[int]) -> list[Standing]
         rank = previous.rank if tied and previous is not None else index + 1
         result.append(Standing(user_id, names[user_id], votes, count, won, rank))
     return result
-
-
-# -- the budget ----------------------------------------------------------------------------------
-
-
-def budget_left(budget: int, spent: int) -> int:
-    return max(budget - spent, 0)
-
-
-def to_return(budget: int, spent: int) -> int:
-    """What an ending jam gives back to the pool: its budget minus what its entries hold."""
-    return max(budget - spent, 0)
-
-
-def entries_left(allowance: int, used: int) -> int:
-    return max(allowance - used, 0)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from bot.aimlapi.client import remove_stale_part_files
+from bot.aimlapi.part_files import remove_stale_part_files
 from bot.config import Settings
 from bot.jobs.models import Job
 from bot.store.base import JobRepository

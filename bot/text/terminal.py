@@ -25,3 +25,26 @@ def account_problem_text(kind: ErrorKind, detail: str | None) -> str:
         f"credit left or this key may not use the model. Check the account's balance and the "
         f"key at {KEYS_PAGE}, then run again."
     )
+
+
+FORMAT_NAMES = {"wav": "WAV", "flac": "FLAC", "opus": "Opus"}
+
+
+def format_label(fmt: str | None, *, tagged: bool) -> str:
+    """'FLAC, lossless, tagged' or 'as the music service sent it, untouched'."""
+    if fmt is None or not tagged:
+        return "as the music service sent it, untouched"
+    quality = "lossy" if fmt == "opus" else "lossless"
+    return f"{FORMAT_NAMES.get(fmt, fmt)}, {quality}, with provenance tags"
+
+
+def original_saved_text(fmt: str, why: str) -> str:
+    """One line when the file asked for could not be made: what was saved instead, and why."""
+    return (
+        f"Could not make the {FORMAT_NAMES.get(fmt, fmt)} file ({why}); saved the original "
+        "as the music service sent it, untouched and without tags."
+    )
+
+
+def waveform_failed_text(path: object, why: str) -> str:
+    return f"Could not draw the waveform {path} ({why}); the audio is saved all the same."

@@ -77,7 +77,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
     @classmethod
     async def from_custom_id(
         cls,
-        interaction: discord.Interaction[Any],
+        interaction: discord.Interaction[discord.Client],
         item: discord.ui.Item[Any],
         match: re.Match[str],
         /,

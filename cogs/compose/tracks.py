@@ -8,12 +8,12 @@ delivering after a restart, reuses what was made.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from pathlib import Path
 
 import discord
 
-from bot.audio import AudioWorker, PreparedAudio, PrepareRequest, Provenance
+from bot.audio import AudioWorker, PreparedAudio, PrepareRequest
+from bot.audio.provenance import job_provenance
 from bot.jobs.models import Job
 from bot.text.result import WAVEFORM_NAME, audio_filename
 
@@ -34,14 +34,7 @@ async def prepare_track(
             source=Path(job.audio_path),
             out_dir=prepared_dir(audio_dir, job.id),
             stem=stem,
-            provenance=Provenance(
-                prompt=job.prompt,
-                job_id=job.id,
-                model=job.model,
-                created_at=datetime.fromtimestamp(job.created_at, UTC),
-                negative_prompt=job.negative_prompt,
-                seed=job.seed,
-            ),
+            provenance=job_provenance(job),
             limit_bytes=limit_bytes,
         )
     )

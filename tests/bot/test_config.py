@@ -243,3 +243,46 @@ def test_database_path_still_works_and_is_reported_as_deprecated(tmp_path: Path)
     dotenv.write_text("DATABASE_PATH=/srv/dotenv.sqlite3\n", encoding="utf-8")
     url_wins = load_settings({"DATABASE_URL": "sqlite:////srv/url.sqlite3"}, dotenv_path=dotenv)
     assert url_wins.database_url.path == Path("/srv/url.sqlite3") and url_wins.deprecated == ()
+
+
+def test_shards_default_to_discords_advice_in_one_process() -> None:
+    settings = load_settings({}, dotenv_path=EMPTY_DOTENV)
+    assert (settings.shard_count, settings.shard_ids) == (None, None)
+    assert settings.runs_shard_zero
+
+
+def test_a_process_runs_the_shards_it_is_given() -> None:
+    every = load_settings({"SHARD_COUNT": "4"}, dotenv_path=EMPTY_DOTENV)
+    assert (every.shard_count, every.shard_ids, every.runs_shard_zero) == (4, None, True)
+    some = load_settings({"SHARD_COUNT": "4", "SHARD_IDS": " 3, 1 "}, dotenv_path=EMPTY_DOTENV)
+    assert (some.shard_count, some.shard_ids, some.runs_shard_zero) == (4, (3, 1), False)
+    zero = load_settings({"SHARD_COUNT": "2", "SHARD_IDS": "0"}, dotenv_path=EMPTY_DOTENV)
+    assert zero.runs_shard_zero
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT: expected the total number of shards"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT: expected"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,0"}, "every shard) (got '0,0')"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "-1"}, "SHARD_IDS: expected comma-separated"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,x"}, "SHARD_IDS: expected comma-separated"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": ","}, "SHARD_IDS: expected comma-separated"),
+        (
+            {"SHARD_COUNT": "2", "SHARD_IDS": "1,2"},
+            "SHARD_IDS: expected shard ids from 0 to 1 (SHARD_COUNT is 2) (got '1,2')",
+        ),
+        (
+            {"SHARD_IDS": "0"},
+            "SHARD_IDS: expected SHARD_COUNT as well (the total number of shards across all "
+            "processes)",
+        ),
+    ],
+)
+def test_malformed_shard_settings_are_refused_in_one_line(
+    environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ, dotenv_path=EMPTY_DOTENV)
+    assert message in str(error.value) and "\n" not in str(error.value)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from bot.config import DatabaseUrl
-from bot.store.base import JamRepository
-from bot.store.errors import StoreError
 from bot.store.postgres.database import PostgresDatabase, migration_scripts
+from bot.store.postgres.jams import PostgresJamRepository
 from bot.store.postgres.jobs import PostgresJobRepository
 from bot.store.postgres.quota import PostgresQuotaRepository
 
@@ -17,6 +16,7 @@ class PostgresStore:
         self.database = database
         self._jobs = PostgresJobRepository(database)
         self._quota = PostgresQuotaRepository(database)
+        self._jams = PostgresJamRepository(database)
 
     @classmethod
     async def open(cls, url: DatabaseUrl, *, max_connections: int | None = None) -> PostgresStore:
@@ -33,9 +33,8 @@ class PostgresStore:
         return self._quota
 
     @property
-    def jams(self) -> JamRepository:
-        # The jam tables exist (migration 0005); their PostgreSQL repository is being ported.
-        raise StoreError("jam sessions are not available on PostgreSQL yet")
+    def jams(self) -> PostgresJamRepository:
+        return self._jams
 
     @property
     def description(self) -> str:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -26,6 +26,7 @@ import bot.store.postgres.ledger as ledger
 from bot.store.postgres.database import Connection, PostgresDatabase
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _Item = tuple[ledger.Call, "asyncio.Future[Any]"]
 
@@ -117,3 +118,70 @@ class LedgerBatcher:
                 future.set_result(value)
             else:
                 future.set_exception(value)
+
+
+_Work = tuple[Callable[[Connection], Awaitable[Any]], "asyncio.Future[Any]"]
+
+
+class LockedBatcher:
+    """Other work that moves quota counts (a jam's entries), batched like the ledger's calls:
+    what a process asks for concurrently runs in one transaction holding the quota lock, one
+    after another, each in its own SAVEPOINT, so an item that raises is undone alone and its
+    caller gets the exception. A failure of the transaction itself fails the whole batch."""
+
+    def __init__(self, db: PostgresDatabase, *, max_batch: int = MAX_BATCH) -> None:
+        self._db = db
+        self._max_batch = max(1, max_batch)
+        self._pending: list[_Work] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        item: _Work = (work, future)
+        self._pending.append(item)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain(), name="locked-transactions")
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if item in self._pending:  # not started: it never will
+                self._pending.remove(item)
+            raise
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                async with locked_transaction(self._db) as conn:
+                    results = [await _in_savepoint(conn, work) for work, _ in batch]
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        if isinstance(exc, Exception):
+                            future.set_exception(exc)
+                        else:
+                            future.cancel()
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (ok, value), (_, future) in zip(results, batch, strict=True):
+                if future.done():  # the caller gave up; the work is done all the same
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+
+async def _in_savepoint(
+    conn: Connection, work: Callable[[Connection], Awaitable[Any]]
+) -> tuple[bool, Any]:
+    await conn.execute("SAVEPOINT batch_item")
+    try:
+        value = await work(conn)
+    except Exception as exc:
+        await conn.execute("ROLLBACK TO SAVEPOINT batch_item; RELEASE SAVEPOINT batch_item")
+        return False, exc
+    await conn.execute("RELEASE SAVEPOINT batch_item")
+    return True, value

@@ -182,7 +182,7 @@ async def _reserve(conn: Connection, calls: list[Reserve]) -> list[Outcome]:
                 pools[pool] = pools.get(pool, 0) + 1
             caps[query.bot_day] = caps.get(query.bot_day, 0) + 1
     if granted:
-        await _take(conn, granted)
+        await take(conn, granted)
     assert all(outcome is not None for outcome in outcomes)
     return [outcome for outcome in outcomes if outcome is not None]
 
@@ -303,15 +303,16 @@ _TAKE_SQL = """
 WITH r AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
         $6::bool[], $7::bool[], $8::bool[], $9::bigint[], $10::int[], $11::int[], $12::int[],
-        $13::float8[], $14::float8[])
+        $13::float8[], $14::float8[], $15::text[])
     AS t (job_id, guild_id, user_id, channel_id, state, in_flight, counts_member, used_extra,
-        pool_period, bot_day, member_remaining, pool_remaining, created_at, updated_at)
+        pool_period, bot_day, member_remaining, pool_remaining, created_at, updated_at, jam_id)
 ), reservations AS (
     INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state, in_flight,
         counts_member, used_extra, pool_period, bot_day, member_remaining, pool_remaining,
-        created_at, updated_at)
+        created_at, updated_at, jam_id)
     SELECT job_id, guild_id, user_id, channel_id, state, in_flight, counts_member, used_extra,
-        pool_period, bot_day, member_remaining, pool_remaining, created_at, updated_at FROM r
+        pool_period, bot_day, member_remaining, pool_remaining, created_at, updated_at, jam_id
+    FROM r
 ), pools AS (
     INSERT INTO quota_counters (scope, scope_id, period, used)
     SELECT 'guild', guild_id, pool_period, COUNT(*) FROM r WHERE pool_period IS NOT NULL
@@ -329,7 +330,7 @@ FROM r WHERE r.used_extra AND m.guild_id = r.guild_id AND m.user_id = r.user_id
 """
 
 
-async def _take(conn: Connection, granted: list[Reservation]) -> None:
+async def take(conn: Connection, granted: list[Reservation]) -> None:
     """Insert the granted reservations and take what they count, in one statement."""
     await conn.execute(
         _TAKE_SQL,
@@ -347,6 +348,7 @@ async def _take(conn: Connection, granted: list[Reservation]) -> None:
         [r.pool_remaining for r in granted],
         [r.created_at for r in granted],
         [r.updated_at for r in granted],
+        [r.jam_id for r in granted],
     )
 
 
@@ -359,18 +361,29 @@ WHERE q.job_id = t.job_id AND q.state = 'reserved'
 RETURNING q.job_id
 """
 
-# reserved -> refunded, giving back everything a grant took.
+# reserved -> refunded, giving back everything a grant took. A jam-paid piece (`jam_id`) goes
+# back to its jam's budget: nothing to write while the jam holds it (what a jam spent is counted
+# from these rows); once the jam has given its rest back (`settled`), to the pool period the
+# budget came from. The pool counters are updated once per row (one UPDATE per statement).
 _REFUND_SQL = """
 WITH refunded AS (
     UPDATE quota_reservations q SET state = 'refunded', in_flight = FALSE, updated_at = t.now
     FROM unnest($1::text[], $2::float8[]) AS t (job_id, now)
     WHERE q.job_id = t.job_id AND q.state = 'reserved'
-    RETURNING q.job_id, q.guild_id, q.user_id, q.pool_period, q.bot_day, q.used_extra
+    RETURNING q.job_id, q.guild_id, q.user_id, q.pool_period, q.bot_day, q.used_extra, q.jam_id
+), to_jams AS (
+    SELECT j.id, j.guild_id, j.pool_period, COUNT(*)::int AS n
+    FROM refunded r JOIN jams j ON j.id = r.jam_id
+    WHERE j.settled <> 0 GROUP BY j.id, j.guild_id, j.pool_period
 ), pools AS (
     UPDATE quota_counters c SET used = GREATEST(c.used - d.n, 0)
-    FROM (SELECT guild_id, pool_period, COUNT(*) AS n FROM refunded
-        WHERE pool_period IS NOT NULL GROUP BY guild_id, pool_period) AS d
+    FROM (SELECT guild_id, pool_period, SUM(n)::int AS n FROM (
+            SELECT guild_id, pool_period, 1 AS n FROM refunded WHERE pool_period IS NOT NULL
+            UNION ALL SELECT guild_id, pool_period, n FROM to_jams
+        ) AS back GROUP BY guild_id, pool_period) AS d
     WHERE c.scope = 'guild' AND c.scope_id = d.guild_id AND c.period = d.pool_period
+), jams_back AS (
+    UPDATE jams j SET returned = j.returned + t.n FROM to_jams t WHERE j.id = t.id
 ), caps AS (
     UPDATE quota_counters c SET used = GREATEST(c.used - d.n, 0)
     FROM (SELECT bot_day, COUNT(*) AS n FROM refunded GROUP BY bot_day) AS d

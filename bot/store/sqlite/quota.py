@@ -16,12 +16,9 @@ from bot.quota.models import (
     BlockedTerm,
     GenerationNote,
     GuildQuotaRecord,
-    JamFunds,
     MemberQuotaRecord,
     Requester,
     Reservation,
-    ReservationState,
-    ReserveContext,
     ReserveDecision,
     RoleOverride,
     TermKind,
@@ -37,9 +34,21 @@ from bot.store.rows import (
 )
 from bot.store.sqlite.batching import TransactionBatcher
 from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite.ledger import (
+    COUNTER_SQL,
+    GUILD_SCOPE,
+    MEMBER_SQL,
+    OVERRIDES_SQL,
+    RESERVATION_SQL,
+    add_extra_credit,
+    bump_counter,
+    counter,
+    finish_job,
+    refund_job,
+    reserve_in_transaction,
+    usage_in,
+)
 
-GUILD_SCOPE = "guild"
-BOT_SCOPE = "bot"
 _GUILD_COLUMNS = frozenset(GuildChanges.__annotations__)
 
 
@@ -76,11 +85,11 @@ class SqliteQuotaRepository:
         return await self._batcher.run(work)
 
     async def refund(self, job_id: str, *, now: float) -> bool:
-        return await self._batcher.run(lambda conn: _refund(conn, job_id, now))
+        return await self._batcher.run(lambda conn: refund_job(conn, job_id, now))
 
     async def finish(self, job_id: str, *, now: float, note: GenerationNote | None = None) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            _finish(conn, job_id, now)
+            finish_job(conn, job_id, now)
             if note is not None:
                 conn.execute(
                     "INSERT INTO quota_generation_log (job_id, guild_id, user_id, prompt, "
@@ -109,7 +118,7 @@ class SqliteQuotaRepository:
                 f"AND created_at < ? AND {orphan}",
                 (created_before,),
             ).fetchall():
-                refunded += _refund(conn, str(job_id), now)
+                refunded += refund_job(conn, str(job_id), now)
             conn.execute(
                 f"UPDATE quota_reservations SET in_flight = 0, updated_at = ? "  # noqa: S608
                 f"WHERE in_flight = 1 AND created_at < ? AND {orphan}",
@@ -137,11 +146,11 @@ class SqliteQuotaRepository:
         return None if row is None else guild_from_row(row)
 
     async def member(self, guild_id: int, user_id: int) -> MemberQuotaRecord:
-        row = await self._db.fetchone(_MEMBER_SQL, (guild_id, user_id))
+        row = await self._db.fetchone(MEMBER_SQL, (guild_id, user_id))
         return member_from_row(row)
 
     async def role_overrides(self, guild_id: int) -> list[RoleOverride]:
-        return role_overrides_from_rows(await self._db.fetchall(_OVERRIDES_SQL, (guild_id,)))
+        return role_overrides_from_rows(await self._db.fetchall(OVERRIDES_SQL, (guild_id,)))
 
     async def allowed_channels(self, guild_id: int) -> frozenset[int]:
         rows = await self._db.fetchall(
@@ -151,12 +160,12 @@ class SqliteQuotaRepository:
 
     async def usage(self, guild_id: int, user_id: int, query: UsageQuery) -> Usage:
         def work(conn: sqlite3.Connection) -> Usage:
-            return _usage(conn, guild_id, user_id, query)
+            return usage_in(conn, guild_id, user_id, query)
 
         return await self._db.run_in_transaction(work)
 
     async def pool_used(self, guild_id: int, period: int) -> int:
-        row = await self._db.fetchone(_COUNTER_SQL, (GUILD_SCOPE, guild_id, period))
+        row = await self._db.fetchone(COUNTER_SQL, (GUILD_SCOPE, guild_id, period))
         return 0 if row is None else int(row[0])
 
     async def leaderboard(self, guild_id: int, since: float, limit: int) -> list[tuple[int, int]]:
@@ -185,7 +194,7 @@ class SqliteQuotaRepository:
         return [BlockedTerm(TermKind(r[0]), str(r[1])) for r in rows]
 
     async def reservation(self, job_id: str) -> Reservation | None:
-        row = await self._db.fetchone(_RESERVATION_SQL, (job_id,))
+        row = await self._db.fetchone(RESERVATION_SQL, (job_id,))
         return None if row is None else reservation_from_row(row)
 
     # -- moderator writes ----------------------------------------------------------------------
@@ -242,10 +251,10 @@ class SqliteQuotaRepository:
             )
             if old_period == new_period:
                 return 0
-            used = _counter(conn, GUILD_SCOPE, guild_id, old_period)
+            used = counter(conn, GUILD_SCOPE, guild_id, old_period)
             if used:
-                _bump_counter(conn, GUILD_SCOPE, guild_id, new_period, used)
-                _bump_counter(conn, GUILD_SCOPE, guild_id, old_period, -used)
+                bump_counter(conn, GUILD_SCOPE, guild_id, new_period, used)
+                bump_counter(conn, GUILD_SCOPE, guild_id, old_period, -used)
             conn.execute(
                 "UPDATE quota_reservations SET pool_period = ? "
                 "WHERE guild_id = ? AND pool_period = ?",
@@ -279,9 +288,9 @@ class SqliteQuotaRepository:
 
     async def add_extra_credit(self, guild_id: int, user_id: int, amount: int) -> int:
         def work(conn: sqlite3.Connection) -> int:
-            _add_extra_credit(conn, guild_id, user_id, amount)
+            add_extra_credit(conn, guild_id, user_id, amount)
             return member_from_row(
-                conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
+                conn.execute(MEMBER_SQL, (guild_id, user_id)).fetchone()
             ).extra_credit
 
         return await self._db.run_in_transaction(work)
@@ -298,7 +307,7 @@ class SqliteQuotaRepository:
         """Returns whether anything changed."""
 
         def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone()
+            row = conn.execute(MEMBER_SQL, (guild_id, user_id)).fetchone()
             if member_from_row(row).barred == barred:
                 return False
             conn.execute(
@@ -337,235 +346,5 @@ class SqliteQuotaRepository:
         return changed > 0
 
 
-# -- inside a transaction, on the database thread ------------------------------------------------
-
-_MEMBER_SQL = (
-    "SELECT extra_credit, window_reset_at, barred FROM quota_members "
-    "WHERE guild_id = ? AND user_id = ?"
-)
-_OVERRIDES_SQL = (
-    "SELECT role_id, member_limit, max_in_flight, exempt FROM quota_role_overrides "
-    "WHERE guild_id = ? ORDER BY role_id"
-)
-_COUNTER_SQL = "SELECT used FROM quota_counters WHERE scope = ? AND scope_id = ? AND period = ?"
-_RESERVATION_SQL = "SELECT * FROM quota_reservations WHERE job_id = ?"
-
-
-def reserve_in_transaction(
-    conn: sqlite3.Connection,
-    requester: Requester,
-    job_id: str,
-    now: float,
-    blocked_term: BlockedTerm | None,
-    rules: ReserveRules,
-    funds: JamFunds | None = None,
-) -> ReserveDecision:
-    """Decide with `rules` and take what a grant counts, inside the caller's transaction (the
-    jam repository calls it with `funds` to reserve an entry and write it in one go)."""
-    ctx = _reserve_context(conn, requester, job_id, now, blocked_term, funds)
-    planned = rules.plan(ctx)
-    if isinstance(planned, ReserveDecision):
-        return planned
-    usage = _usage(conn, requester.scope_id, requester.user_id, planned)
-    decision = rules.decide(ctx, planned, usage)
-    if decision.reservation is not None:
-        _take(conn, decision.reservation)
-    return decision
-
-
-def _reserve_context(
-    conn: sqlite3.Connection,
-    requester: Requester,
-    job_id: str,
-    now: float,
-    blocked_term: BlockedTerm | None,
-    funds: JamFunds | None,
-) -> ReserveContext:
-    gid, uid = requester.scope_id, requester.user_id
-    existing = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
-    guild = None
-    channel_allowed = False
-    overrides: list[RoleOverride] = []
-    if requester.guild_id is not None:
-        row = conn.execute("SELECT * FROM quota_guild_settings WHERE guild_id = ?", (gid,))
-        found = row.fetchone()
-        guild = None if found is None else guild_from_row(found)
-        if guild is not None and guild.channels_restricted and requester.channel_id is not None:
-            channel_allowed = (
-                conn.execute(
-                    "SELECT 1 FROM quota_allowed_channels WHERE guild_id = ? AND channel_id = ?",
-                    (gid, requester.channel_id),
-                ).fetchone()
-                is not None
-            )
-        if requester.role_ids:
-            overrides = role_overrides_from_rows(conn.execute(_OVERRIDES_SQL, (gid,)).fetchall())
-    return ReserveContext(
-        requester=requester,
-        job_id=job_id,
-        now=now,
-        existing=None if existing is None else reservation_from_row(existing),
-        guild=guild,
-        member=member_from_row(conn.execute(_MEMBER_SQL, (gid, uid)).fetchone()),
-        channel_allowed=channel_allowed,
-        overrides=tuple(overrides),
-        blocked_term=blocked_term,
-        funds=funds,
-    )
-
-
-def _usage(conn: sqlite3.Connection, guild_id: int, user_id: int, query: UsageQuery) -> Usage:
-    in_flight = 0
-    if query.in_flight_since is not None:
-        in_flight = int(
-            conn.execute(
-                "SELECT COUNT(*) FROM quota_reservations "
-                "WHERE guild_id = ? AND user_id = ? AND in_flight = 1 AND created_at > ?",
-                (guild_id, user_id, query.in_flight_since),
-            ).fetchone()[0]
-        )
-    times: tuple[float, ...] = ()
-    if query.window_since is not None:
-        times = tuple(
-            float(r[0])
-            for r in conn.execute(
-                "SELECT created_at FROM quota_reservations "
-                "WHERE guild_id = ? AND user_id = ? AND created_at > ? "
-                "AND counts_member = 1 AND used_extra = 0 AND state != 'refunded' "
-                "ORDER BY created_at",
-                (guild_id, user_id, query.window_since),
-            ).fetchall()
-        )
-    pool_used = 0
-    if query.pool_period is not None:
-        pool_used = _counter(conn, GUILD_SCOPE, guild_id, query.pool_period)
-    return Usage(
-        in_flight=in_flight,
-        window_times=times,
-        pool_used=pool_used,
-        bot_used=_counter(conn, BOT_SCOPE, 0, query.bot_day),
-    )
-
-
-def _counter(conn: sqlite3.Connection, scope: str, scope_id: int, period: int) -> int:
-    row = conn.execute(_COUNTER_SQL, (scope, scope_id, period)).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _bump_counter(
-    conn: sqlite3.Connection, scope: str, scope_id: int, period: int, delta: int
-) -> None:
-    conn.execute(
-        "INSERT INTO quota_counters (scope, scope_id, period, used) VALUES (?, ?, ?, max(?, 0)) "
-        "ON CONFLICT (scope, scope_id, period) DO UPDATE SET used = max(used + ?, 0)",
-        (scope, scope_id, period, delta, delta),
-    )
-
-
-def _add_extra_credit(conn: sqlite3.Connection, guild_id: int, user_id: int, delta: int) -> None:
-    conn.execute(
-        "INSERT INTO quota_members (guild_id, user_id, extra_credit) VALUES (?, ?, max(?, 0)) "
-        "ON CONFLICT (guild_id, user_id) DO UPDATE SET extra_credit = max(extra_credit + ?, 0)",
-        (guild_id, user_id, delta, delta),
-    )
-
-
-def _take(conn: sqlite3.Connection, r: Reservation) -> None:
-    """Insert a granted reservation and take what it counts: pool, bot cap, extra credit."""
-    conn.execute(
-        "INSERT INTO quota_reservations (job_id, guild_id, user_id, channel_id, state, in_flight, "
-        "counts_member, used_extra, pool_period, bot_day, member_remaining, pool_remaining, "
-        "created_at, updated_at, jam_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            r.job_id,
-            r.guild_id,
-            r.user_id,
-            r.channel_id,
-            r.state.value,
-            int(r.in_flight),
-            int(r.counts_member),
-            int(r.used_extra),
-            r.pool_period,
-            r.bot_day,
-            r.member_remaining,
-            r.pool_remaining,
-            r.created_at,
-            r.updated_at,
-            r.jam_id,
-        ),
-    )
-    if r.pool_period is not None:
-        _bump_counter(conn, GUILD_SCOPE, r.guild_id, r.pool_period, 1)
-    _bump_counter(conn, BOT_SCOPE, 0, r.bot_day, 1)
-    if r.used_extra:
-        _add_extra_credit(conn, r.guild_id, r.user_id, -1)
-
-
-def _refund(conn: sqlite3.Connection, job_id: str, now: float) -> bool:
-    """reserved -> refunded, giving back everything `_take` took; False when nothing to do."""
-    row = conn.execute(_RESERVATION_SQL, (job_id,)).fetchone()
-    if row is None:
-        return False
-    r = reservation_from_row(row)
-    if r.state is not ReservationState.RESERVED:
-        return False
-    conn.execute(
-        "UPDATE quota_reservations SET state = 'refunded', in_flight = 0, updated_at = ? "
-        "WHERE job_id = ?",
-        (now, job_id),
-    )
-    if r.pool_period is not None:
-        _bump_counter(conn, GUILD_SCOPE, r.guild_id, r.pool_period, -1)
-    if r.jam_id is not None:
-        _refund_to_jam(conn, r.jam_id)
-    _bump_counter(conn, BOT_SCOPE, 0, r.bot_day, -1)
-    if r.used_extra:
-        _add_extra_credit(conn, r.guild_id, r.user_id, 1)
-    return True
-
-
-def _refund_to_jam(conn: sqlite3.Connection, jam_id: str) -> None:
-    """A jam-paid piece's credit goes back to the jam's budget: nothing to write while the jam
-    holds its budget (what it spent is counted from these rows). Once the jam has given its
-    rest back to the pool, the credit goes to the pool period the budget came from."""
-    row = conn.execute(
-        "SELECT guild_id, pool_period FROM jams WHERE id = ? AND settled = 1", (jam_id,)
-    ).fetchone()
-    if row is not None:
-        _bump_counter(conn, GUILD_SCOPE, int(row[0]), int(row[1]), -1)
-        conn.execute("UPDATE jams SET returned = returned + 1 WHERE id = ?", (jam_id,))
-
-
-def _finish(conn: sqlite3.Connection, job_id: str, now: float) -> None:
-    conn.execute(
-        "UPDATE quota_reservations SET in_flight = 0, updated_at = ? "
-        "WHERE job_id = ? AND in_flight = 1",
-        (now, job_id),
-    )
-
-
 def _bit(value: Any) -> Any:
     return int(value) if isinstance(value, bool) else value
-
-
-# -- for the jam repository, inside its transactions ----------------------------------------------
-
-
-def counter(conn: sqlite3.Connection, scope: str, scope_id: int, period: int) -> int:
-    return _counter(conn, scope, scope_id, period)
-
-
-def bump_counter(
-    conn: sqlite3.Connection, scope: str, scope_id: int, period: int, delta: int
-) -> None:
-    _bump_counter(conn, scope, scope_id, period, delta)
-
-
-def guild_record(conn: sqlite3.Connection, guild_id: int) -> GuildQuotaRecord | None:
-    row = conn.execute("SELECT * FROM quota_guild_settings WHERE guild_id = ?", (guild_id,))
-    found = row.fetchone()
-    return None if found is None else guild_from_row(found)
-
-
-def member_record(conn: sqlite3.Connection, guild_id: int, user_id: int) -> MemberQuotaRecord:
-    return member_from_row(conn.execute(_MEMBER_SQL, (guild_id, user_id)).fetchone())

@@ -19,31 +19,16 @@ from bot.config import load_settings
 from bot.jobs.models import Job, JobRequest, JobState, Origin, Phase, Progress
 from bot.jobs.request import NEGATIVE_PROMPT_MAX_CHARS, validate_request
 from bot.store.sqlite import SqliteStore
-from tests.fakes.aimlapi import FakeAimlApi
-from tests.process_support import (
-    bot_env,
-    learn_generation_times,
-    run_bot_command,
-    start_bot_process,
+from tests.audio_support import info_fields, same_audio
+from tests.bot.cli.compose_support import (
+    environment,
+    interrupt_while_generating,
+    learn_fast_generations,
+    resume_command,
+    run_bot,
 )
-
-
-def environment(tmp_path: Path, api: FakeAimlApi | None, **extra: str) -> dict[str, str]:
-    env = bot_env(tmp_path, LOG_LEVEL="WARNING", DISCORD_TOKEN="", AIMLAPI_KEY="test-key")
-    if api is not None:
-        env["AIMLAPI_BASE_URL"] = api.base_url
-    env.update(extra)
-    return env
-
-
-async def run_bot(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    return await run_bot_command(env, *args)
-
-
-async def learn_fast_generations(tmp_path: Path, seconds: float = 0.3) -> None:
-    """Past jobs took `seconds`, so the schedule polls on that scale instead of the prior's."""
-    durations = [seconds + (i % 5) / 50 for i in range(25)]
-    await learn_generation_times(tmp_path / "bot.sqlite3", durations, now=0.0)
+from tests.fakes.aimlapi import FakeAimlApi
+from tests.process_support import start_bot_process
 
 
 async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path: Path) -> None:
@@ -62,10 +47,13 @@ async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path
             str(out),
         )
         assert code == 0, stderr
-        assert await asyncio.to_thread(out.read_bytes) == api.audio
+        saved = await asyncio.to_thread(out.read_bytes)
+        assert same_audio(saved, api.audio)  # the provider's samples, with tags added
+        assert info_fields(saved)[b"INAM"] == "lofi rain on a tin roof"
         assert f"Saved: {out.resolve()}" in stdout
+        assert "Format: WAV, lossless, with provenance tags" in stdout
         assert "Duration: 1.0 s" in stdout
-        assert f"({len(api.audio):,} bytes)" in stdout
+        assert f"({len(saved):,} bytes)" in stdout
         # Plain progress lines when stderr is not a terminal, in the words Discord shows.
         assert "Waiting for Lyria 2 to start" in stderr or "Composing" in stderr
         assert "provider:" not in stderr
@@ -88,14 +76,18 @@ async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path
     assert counts == {JobState.DELIVERED: 1}
 
 
-async def test_compose_without_out_keeps_the_file_in_the_audio_dir(tmp_path: Path) -> None:
+async def test_compose_without_out_names_the_file_in_the_audio_dir_like_discord(
+    tmp_path: Path,
+) -> None:
     async with FakeAimlApi(generation_seconds=0.2) as api:
         await learn_fast_generations(tmp_path, 0.2)
         code, stdout, stderr = await run_bot(environment(tmp_path, api), "compose", "jazz")
     assert code == 0, stderr
     saved = Path(stdout.split("Saved: ", 1)[1].splitlines()[0])
-    assert saved.parent == tmp_path / "audio" and saved.suffix == ".wav"
-    assert await asyncio.to_thread(saved.read_bytes) == api.audio
+    assert saved == tmp_path / "audio" / "jazz.wav"
+    assert same_audio(await asyncio.to_thread(saved.read_bytes), api.audio)
+    # The provider's download was replaced by the tagged file, not kept beside it.
+    assert sorted(p.name for p in (tmp_path / "audio").iterdir()) == ["jazz.wav"]
 
 
 async def test_compose_needs_an_api_key(tmp_path: Path) -> None:
@@ -181,7 +173,6 @@ async def test_a_generation_that_outlives_the_timeout_exits_3(tmp_path: Path) ->
         code = await compose(
             settings,
             JobRequest(prompt="endless drone", requester_id="terminal"),
-            out=None,
             stdout=io.StringIO(),
             stderr=err,
         )
@@ -316,26 +307,11 @@ async def test_check_says_when_the_database_path_is_a_folder(tmp_path: Path) -> 
     assert f"cannot open database {folder}: it is a folder, not a file" in stdout
 
 
-async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi) -> str:
-    """Start `compose`, press Ctrl-C once the provider has the job; the stderr it printed."""
-    process = await start_bot_process(environment(tmp_path, api), "compose", "a long drone")
-    assert process.stderr is not None
-    line = b""
-    async with asyncio.timeout(15):
-        # Lyria 2's own queue is shown once the generation id is stored.
-        while b"Lyria 2" not in line or b"Sending" in line:
-            line = await process.stderr.readline()
-    process.send_signal(signal.SIGINT)
-    _, stderr = await asyncio.wait_for(process.communicate(), 15)
-    assert process.returncode == 130
-    return stderr.decode()
-
-
 async def test_resume_finishes_a_job_interrupted_after_submission(tmp_path: Path) -> None:
     async with FakeAimlApi(generation_seconds=60) as api:
         await learn_fast_generations(tmp_path, 0.2)
         stderr = await interrupt_while_generating(tmp_path, api)
-        job_id = stderr.split("--resume ", 1)[1].split()[0].strip("`.")
+        job_id = resume_command(stderr)
         api.finish_now(next(iter(api.jobs)))
         out = tmp_path / "drone.wav"
         code, stdout, stderr = await run_bot(
@@ -343,7 +319,7 @@ async def test_resume_finishes_a_job_interrupted_after_submission(tmp_path: Path
         )
         assert code == 0, stderr
         assert f"Saved: {out.resolve()}" in stdout
-        assert await asyncio.to_thread(out.read_bytes) == api.audio
+        assert same_audio(await asyncio.to_thread(out.read_bytes), api.audio)
         assert len(api.posts) == 1  # polled and downloaded, never submitted again
         # Resuming it again says where it went, and changes nothing.
         code, stdout, stderr = await run_bot(

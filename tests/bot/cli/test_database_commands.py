@@ -10,6 +10,16 @@ from typing import Any
 
 from bot.cli.copy_db import copy_db
 from bot.config import DatabaseUrl
+from bot.jams.models import (
+    Accepted,
+    EndReason,
+    EntryDraft,
+    Jam,
+    JamDraft,
+    JamSettings,
+    JamSnapshot,
+)
+from bot.jams.rules import JamRules
 from bot.jobs.models import Delivery, DeliveryVia, Job, JobState, Observation, Origin
 from bot.quota.models import (
     BlockedTerm,
@@ -29,6 +39,7 @@ from tests.process_support import bot_env, run_bot_command
 
 PASSWORD = "hunter2-not-needed"  # trust authentication ignores it; it must never be printed
 BIG_ID = 1_234_567_890_123_456_789
+JAM_RULES = JamRules()
 
 
 def with_password(url: DatabaseUrl) -> str:
@@ -145,6 +156,22 @@ async def fill_jams(store: Store) -> None:
         "INSERT INTO jam_posts (jam_id, kind, round, position, due_at) "
         "VALUES ('jam1', 'ballot', 1, 0, 1600.0)"
     )
+    # And one through the repository: its budget in the pool, an entry paid by the jam.
+    rules = ReservationRules(QuotaDefaults())
+    settings = JamSettings("second — jam", budget=3, style="jazz")
+    made = await store.jams.create(
+        JamDraft("jam2", BIG_ID + 1, BIG_ID + 7, BIG_ID, settings), now=3000.0, rules=rules
+    )
+    assert isinstance(made, Jam), made
+    await store.jams.open(
+        "jam2", thread_id=BIG_ID + 8, card_message_id=BIG_ID + 9, now=3000.0, rules=JAM_RULES
+    )
+    who = Requester(user_id=BIG_ID + 3, guild_id=BIG_ID + 1, channel_id=BIG_ID + 8)
+    entry = EntryDraft("jam2", "job-jam", who, "bob", "waves", "waves, jazz", None, None)
+    accepted = await store.jams.enter(
+        entry, now=3001.0, blocked_term=None, reserve_rules=rules, rules=JAM_RULES
+    )
+    assert isinstance(accepted, Accepted), accepted
 
 
 async def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
@@ -181,6 +208,7 @@ async def test_copy_db_carries_every_row_from_sqlite_to_postgresql_and_back(
         await fill(origin)
         before = await dump(origin)
         jobs_before = [await origin.jobs.get(f"job-{i}") for i in range(3)]
+        jams_before = await jams_of(origin)
     finally:
         await origin.close()
     assert all(before[table] for table, _ in TABLES)  # every table has rows to carry
@@ -200,8 +228,33 @@ async def test_copy_db_carries_every_row_from_sqlite_to_postgresql_and_back(
             assert observations[-1] == Observation(990.0, 28.0, 29.5, 1.5, 3.0)
             await copy.jobs.record_generation_time("new", 40.0, now=2000.0)  # ids go on
             assert (await copy.jobs.generation_times())[-1] == 40.0
+            assert await jams_of(copy) == jams_before  # read back through its repository
+            second = jams_before[1]
+            assert isinstance(second, JamSnapshot)
+            period = second.jam.pool_period
+            pool = await copy.quota.pool_used(BIG_ID + 1, period)
+            ended = await copy.jams.finish(
+                "jam2", EndReason.ENDED, by=BIG_ID, now=3100.0, rules=JAM_RULES
+            )
+            assert ended is not None and (ended.spent, ended.returned) == (1, 2)
+            assert await copy.quota.pool_used(BIG_ID + 1, period) == pool - 2
         finally:
             await copy.close()
+
+
+async def jams_of(store: Store) -> list[object]:
+    """What the jam repository reads of the copied jams."""
+    return [
+        await store.jams.snapshot("jam1"),
+        await store.jams.snapshot("jam2"),
+        await store.jams.find(BIG_ID + 6),
+        await store.jams.find(BIG_ID + 7),
+        await store.jams.host_role(BIG_ID),
+        await store.jams.pending_posts(),
+        await store.jams.due(10_000.0),
+        await store.jams.next_wakeup(),
+        await store.quota.reservation("job-jam"),
+    ]
 
 
 async def test_copy_db_refuses_a_target_that_holds_data(

@@ -1,5 +1,5 @@
-"""What the jam tests share: a jam service on a real SQLite file with a clock the test moves,
-and the budget invariant recounted from the rows."""
+"""What the jam tests share: a jam service on a real store (SQLite or PostgreSQL) with a clock
+the test moves, and the budget invariant recounted from the rows."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from bot.jams.models import Accepted, EntryRefusal, Jam, JamSettings
 from bot.jams.service import EntryTerms, JamService
 from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults, Refusal, Requester
-from bot.store.sqlite import SqliteStore
-from bot.store.sqlite.database import SqliteDatabase
+from bot.store.base import Store
 from bot.tasks import TaskTracker
+from tests.bot.store.backends import scalar
+from tests.bot.store.jam_support import assert_budget_invariant as assert_budget_invariants
+
+__all__ = ["assert_budget_invariants"]
 
 GUILD = 1111
 CHANNEL = 50
@@ -43,8 +46,7 @@ class Clock:
 
 @dataclass
 class World:
-    db: SqliteDatabase
-    store: SqliteStore
+    store: Store
     quota: Quota
     jams: JamService
     clock: Clock
@@ -104,52 +106,21 @@ class World:
         self.clock.now = max(self.clock.now, current.phase_ends_at + 1)
 
     async def pool_counter(self, guild_id: int = GUILD) -> int:
-        row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(used), 0) FROM quota_counters WHERE scope = 'guild' "
-            "AND scope_id = ?",
-            (guild_id,),
+        return int(
+            await scalar(
+                self.store,
+                "SELECT COALESCE(SUM(used), 0) FROM quota_counters WHERE scope = 'guild' "  # noqa: S608
+                f"AND scope_id = {int(guild_id)}",
+            )
         )
-        assert row is not None
-        return int(row[0])
 
 
-def build(db: SqliteDatabase, clock: Clock, **defaults: object) -> World:
-    store = SqliteStore(db)
+def build(store: Store, clock: Clock, **defaults: object) -> World:
     tasks = TaskTracker()
     quota = Quota.build(store.quota, replace(ROOMY, **defaults), tasks=tasks, clock=clock)  # type: ignore[arg-type]
     jams = JamService(store.jams, quota.ledger, quota.events, clock=clock)
-    return World(db, store, quota, jams, clock, tasks)
+    return World(store, quota, jams, clock, tasks)
 
 
 def terms_of(jam: Jam) -> EntryTerms:
     return EntryTerms(jam)
-
-
-async def assert_budget_invariants(db: SqliteDatabase) -> None:
-    """No credit created or lost: every guild pool counter equals what holds it, recounted from
-    the rows — pool-paid reservations, plus each jam's budget while it runs, or what its
-    entries spent once it has given the rest back; and no jam spent more than its budget."""
-    counters = await db.fetchall(
-        "SELECT scope_id, period, used FROM quota_counters WHERE scope = 'guild'"
-    )
-    for guild_id, period, used in counters:
-        own = await db.fetchone(
-            "SELECT COUNT(*) FROM quota_reservations WHERE guild_id = ? AND pool_period = ? "
-            "AND jam_id IS NULL AND state != 'refunded'",
-            (guild_id, period),
-        )
-        jams = await db.fetchall(
-            "SELECT id, budget, settled FROM jams WHERE guild_id = ? AND pool_period = ?",
-            (guild_id, period),
-        )
-        held = 0
-        for jam_id, budget, settled in jams:
-            spent = await db.fetchone(
-                "SELECT COUNT(*) FROM quota_reservations WHERE jam_id = ? AND state != 'refunded'",
-                (jam_id,),
-            )
-            assert spent is not None
-            assert int(spent[0]) <= int(budget), f"jam {jam_id} spent over its budget"
-            held += int(spent[0]) if settled else int(budget)
-        assert own is not None
-        assert int(used) == int(own[0]) + held, (guild_id, period, used, own[0], held)

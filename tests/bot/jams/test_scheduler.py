@@ -12,8 +12,9 @@ import pytest
 
 from bot.jams.models import Accepted, JamPhase, Post, PostKind
 from bot.jams.scheduler import JamScheduler, PostResult
-from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite import SqliteStore
 from tests.bot.jams.support import World, build
+from tests.bot.store.backends import execute
 
 
 class FakePublisher:
@@ -44,19 +45,19 @@ class FakePublisher:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    db = await SqliteDatabase.open(tmp_path / "jams.sqlite3")
-    made = build(db, time.time)  # type: ignore[arg-type]
+    store = await SqliteStore.open(tmp_path / "jams.sqlite3")
+    made = build(store, time.time)  # type: ignore[arg-type]
     yield made
     await made.tasks.close()
-    await db.close()
+    await store.close()
 
 
 async def test_it_sleeps_until_the_deadline_and_takes_the_step(world: World) -> None:
     jam = await world.start(budget=5)
     assert isinstance(await world.enter(jam, 7, "job0001"), Accepted)
-    await world.db.execute(
-        "UPDATE jams SET phase_ends_at = ? WHERE id = ?", (time.time() + 0.3, jam.id)
-    )
+    soon = time.time() + 0.3
+    moved = f"UPDATE jams SET phase_ends_at = {soon!r} WHERE id = '{jam.id}'"  # noqa: S608
+    await execute(world.store, moved)
     publisher = FakePublisher()
     scheduler = JamScheduler(world.jams, world.tasks, max_sleep=60)
     scheduler.start(publisher)
@@ -78,10 +79,10 @@ async def test_a_failed_post_waits_and_keeps_the_order(world: World) -> None:
     scheduler._publisher = publisher  # run passes by hand
     await scheduler.run_once()
     assert publisher.posts == []
-    await world.db.execute("UPDATE jams SET phase_ends_at = ? WHERE id = ?", (0.0, jam.id))
+    await execute(world.store, f"UPDATE jams SET phase_ends_at = 0 WHERE id = '{jam.id}'")  # noqa: S608
     await scheduler.run_once()  # the ballot is owed now, but the opening goes first
     assert publisher.posts == []
-    await world.db.execute("UPDATE jam_posts SET due_at = 0")  # the retry delay has passed
+    await execute(world.store, "UPDATE jam_posts SET due_at = 0")  # the retry delay has passed
     await scheduler.run_once()
     assert publisher.posts == [(PostKind.OPEN, 1), (PostKind.BALLOT, 1)]
     pending = await world.jams.pending_posts()

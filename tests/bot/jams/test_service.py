@@ -1,14 +1,13 @@
-"""The jam service on a real SQLite file: the budget against the quota, entries, votes under
-concurrency, deadlines taken once, endings that give the rest back."""
+"""The jam service on each backend (SQLite, PostgreSQL): the budget against the quota, entries,
+votes under concurrency, deadlines taken once, endings that give the rest back."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
+from bot.config import DatabaseUrl
 from bot.jams.events import JamBudgetMoved, JamCancelled, JamEnded, JamStarted
 from bot.jams.models import (
     Accepted,
@@ -26,7 +25,8 @@ from bot.jams.models import (
 from bot.jams.service import ChannelBusy
 from bot.quota.events import ModEvent, PromptBlocked
 from bot.quota.models import Grant, Limit, Refusal, Requester
-from bot.store.sqlite.database import SqliteDatabase
+from bot.store.base import Store
+from bot.store.connect import open_url
 from tests.bot.jams.support import (
     CHANNEL,
     GUILD,
@@ -37,6 +37,7 @@ from tests.bot.jams.support import (
     assert_budget_invariants,
     build,
 )
+from tests.bot.store.backends import count
 
 
 @pytest.fixture
@@ -45,15 +46,8 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
-    database = await SqliteDatabase.open(tmp_path / "jams.sqlite3")
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-def world(db: SqliteDatabase, clock: Clock) -> World:
-    return build(db, clock)
+def world(store: Store, clock: Clock) -> World:
+    return build(store, clock)
 
 
 def events_of(world: World) -> list[ModEvent]:
@@ -74,7 +68,7 @@ def member(user_id: int, channel_id: int = CHANNEL) -> Requester:
 
 
 async def test_starting_takes_the_budget_from_the_pool_and_ending_gives_the_rest_back(
-    world: World, db: SqliteDatabase
+    world: World, store: Store
 ) -> None:
     events = events_of(world)
     jam = await world.start(budget=30)
@@ -84,13 +78,13 @@ async def test_starting_takes_the_budget_from_the_pool_and_ending_gives_the_rest
     for i in range(4):
         assert isinstance(await world.enter(jam, 100 + i, f"job{i:04d}"), Accepted)
     assert await world.pool_counter() == 30  # entries do not draw from the pool again
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
     ended = await world.jams.end(jam, by=HOST)
     assert ended is not None and (ended.spent, ended.returned) == (4, 26)
     assert ended.jam.phase is JamPhase.ENDED and ended.jam.settled
     assert await world.pool_counter() == 4
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
     assert [type(e) for e in events] == [JamBudgetMoved, JamStarted, JamEnded, JamBudgetMoved]
     moved = events[-1]
     assert isinstance(moved, JamBudgetMoved) and (moved.amount, moved.to_pool) == (26, True)
@@ -98,9 +92,9 @@ async def test_starting_takes_the_budget_from_the_pool_and_ending_gives_the_rest
 
 
 async def test_a_budget_larger_than_the_pool_left_is_refused_and_changes_nothing(
-    db: SqliteDatabase, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
-    world = build(db, clock, guild_daily_pool=40)
+    world = build(store, clock, guild_daily_pool=40)
     grant = await world.quota.ledger.reserve(member(5), "plainjob", "piano")
     assert isinstance(grant, Grant)
     refused = await world.jams.create(
@@ -109,7 +103,7 @@ async def test_a_budget_larger_than_the_pool_left_is_refused_and_changes_nothing
     assert isinstance(refused, Refusal) and refused.limit is Limit.GUILD_POOL
     assert (refused.remaining, refused.allowance) == (39, 40)
     assert await world.pool_counter() == 1
-    assert await db.fetchone("SELECT id FROM jams") is None
+    assert await count(store, "jams") == 0
     assert isinstance(
         await world.jams.create(
             guild_id=GUILD, channel_id=CHANNEL, host_id=HOST, settings=JamSettings("t", budget=39)
@@ -142,7 +136,7 @@ async def test_a_paused_server_or_a_barred_host_cannot_start(world: World) -> No
     assert await world.pool_counter() == 0
 
 
-async def test_concurrent_entries_never_exceed_the_budget(world: World, db: SqliteDatabase) -> None:
+async def test_concurrent_entries_never_exceed_the_budget(world: World, store: Store) -> None:
     jam = await world.start(budget=10)
     results = await asyncio.gather(*(world.enter(jam, 1000 + i, f"job{i:04d}") for i in range(60)))
     accepted = [r for r in results if isinstance(r, Accepted)]
@@ -151,11 +145,11 @@ async def test_concurrent_entries_never_exceed_the_budget(world: World, db: Sqli
     assert {r.limit for r in refused} == {Limit.JAM_BUDGET}
     assert sorted(a.budget_left for a in accepted) == list(range(10))
     assert sorted(a.entry.number for a in accepted) == list(range(1, 11))
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
 
 async def test_a_refunded_entry_goes_back_to_the_budget_and_frees_the_members_slot(
-    world: World, db: SqliteDatabase
+    world: World, store: Store
 ) -> None:
     jam = await world.start(budget=1)
     first = await world.enter(jam, 7, "job0001")
@@ -166,12 +160,10 @@ async def test_a_refunded_entry_goes_back_to_the_budget_and_frees_the_members_sl
     await world.jams.entry_finished("job0001", ok=False, audio_path=None)
     retry = await world.enter(jam, 7, "job0003")
     assert isinstance(retry, Accepted) and retry.budget_left == 0
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
 
-async def test_a_refund_after_the_jam_ended_goes_to_the_pool(
-    world: World, db: SqliteDatabase
-) -> None:
+async def test_a_refund_after_the_jam_ended_goes_to_the_pool(world: World, store: Store) -> None:
     jam = await world.start(budget=5)
     assert isinstance(await world.enter(jam, 7, "job0001"), Accepted)
     ended = await world.jams.end(jam, by=HOST)
@@ -181,16 +173,16 @@ async def test_a_refund_after_the_jam_ended_goes_to_the_pool(
     assert await world.pool_counter() == 0
     after = await world.jams.get(jam.id)
     assert after is not None and after.returned == 5
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
 
 # -- member limits on entries --------------------------------------------------------------------
 
 
 async def test_jam_entries_keep_member_limits_but_not_the_window(
-    db: SqliteDatabase, clock: Clock
+    store: Store, clock: Clock
 ) -> None:
-    world = build(db, clock, member_limit_per_window=1, member_max_in_flight=1)
+    world = build(store, clock, member_limit_per_window=1, member_max_in_flight=1)
     jam = await world.start(budget=10, entries_per_round=3)
     assert isinstance(await world.enter(jam, 7, "job0001"), Accepted)
     busy = await world.enter(jam, 7, "job0002")
@@ -331,21 +323,24 @@ async def test_votes_are_refused_politely_and_change_nothing(world: World) -> No
     await world.expire(jam)
     await world.jams.advance_due()
     assert (await world.jams.vote(jam.id, 1, 8)).problem is VoteProblem.NOT_RUNNING
-    rows = await world.db.fetchone("SELECT COUNT(*) FROM jam_votes")
-    assert rows is not None and rows[0] == 0
+    assert await count(world.store, "jam_votes") == 0
 
 
 # -- deadlines ------------------------------------------------------------------------------------
 
 
 async def test_a_due_step_is_taken_once_even_by_two_services_at_once(
-    world: World, db: SqliteDatabase, clock: Clock
+    world: World, database_url: DatabaseUrl, clock: Clock
 ) -> None:
     jam = await world.start(budget=5)
     assert isinstance(await world.enter(jam, 7, "job0001"), Accepted)
-    other = build(db, clock)  # a second process on the same database
+    second = await open_url(database_url)  # a second process on the same database
+    other = build(second, clock)
     await world.expire(jam)
-    steps = await asyncio.gather(world.jams.advance_due(), other.jams.advance_due())
+    try:
+        steps = await asyncio.gather(world.jams.advance_due(), other.jams.advance_due())
+    finally:
+        await second.close()
     assert sorted(len(s) for s in steps) == [0, 1]
     posts = await world.jams.pending_posts()
     assert [(p.kind, p.round) for p in posts] == [(PostKind.OPEN, 1), (PostKind.BALLOT, 1)]
@@ -360,7 +355,7 @@ async def test_a_round_without_entries_skips_voting(world: World) -> None:
 
 
 async def test_cancelling_returns_the_whole_unspent_budget_without_results(
-    world: World, db: SqliteDatabase
+    world: World, store: Store
 ) -> None:
     events = events_of(world)
     jam = await world.start(budget=12)
@@ -370,10 +365,10 @@ async def test_cancelling_returns_the_whole_unspent_budget_without_results(
     assert cancelled.step.posts == (PostKind.CANCELLED, PostKind.ANNOUNCE, PostKind.ARCHIVE)
     assert cancelled.returned == 11 and cancelled.jam.ended_by == HOST
     assert [type(e) for e in events] == [JamBudgetMoved, JamStarted, JamCancelled, JamBudgetMoved]
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
 
-async def test_a_deleted_thread_cancels_the_jam(world: World, db: SqliteDatabase) -> None:
+async def test_a_deleted_thread_cancels_the_jam(world: World, store: Store) -> None:
     events = events_of(world)
     jam = await world.start(budget=12, thread_id=777)
     gone = await world.jams.thread_gone(777)
@@ -383,12 +378,12 @@ async def test_a_deleted_thread_cancels_the_jam(world: World, db: SqliteDatabase
     assert len(cancelled) == 1 and cancelled[0].reason is EndReason.THREAD_DELETED
     assert await world.jams.thread_gone(777) is None
     assert await world.pool_counter() == 0
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
     assert (await world.jams.get(jam.id)) is not None
 
 
 async def test_a_start_that_crashed_midway_is_given_up_and_its_budget_returned(
-    world: World, clock: Clock, db: SqliteDatabase
+    world: World, clock: Clock, store: Store
 ) -> None:
     created = await world.jams.create(
         guild_id=GUILD, channel_id=CHANNEL, host_id=HOST, settings=JamSettings("t", budget=8)
@@ -400,7 +395,7 @@ async def test_a_start_that_crashed_midway_is_given_up_and_its_budget_returned(
     after = await world.jams.get(created.id)
     assert after is not None and after.end_reason is EndReason.START_FAILED
     assert await world.pool_counter() == 0
-    await assert_budget_invariants(db)
+    await assert_budget_invariants(store)
 
 
 async def test_entry_states_follow_the_job(world: World) -> None:

@@ -58,3 +58,16 @@ async def test_metrics_follow_a_compose_and_health_says_ok(harness: Harness) -> 
 @pytest.mark.harness(env={"METRICS_PORT": ""})
 async def test_no_metrics_server_without_a_port(harness: Harness) -> None:
     assert harness.bot.instruments.server is None
+
+
+@pytest.mark.harness(env={"METRICS_PORT": "0", "SHARD_COUNT": "3", "SHARD_IDS": "2,1"})
+async def test_shard_latency_is_reported_for_each_shard_of_the_process(harness: Harness) -> None:
+    server = harness.bot.instruments.server
+    assert server is not None and server.port
+    samples = await scrape(server.port)
+    latencies = samples["lyria_shard_latency_seconds"]
+    assert sorted(latencies) == [(("shard", "1"),), (("shard", "2"),)]
+    assert samples["lyria_gateway_connected"][()] == 1
+    assert sorted(s.shard for s in harness.fake_discord.live_sessions) == [(1, 3), (2, 3)]
+    # Shard 0 is another process's: this one leaves the dev server's sync to it.
+    assert harness.guild.id not in harness.fake_discord.guild_commands

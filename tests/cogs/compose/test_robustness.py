@@ -128,3 +128,17 @@ def _bob(harness: Harness) -> Any:
     return Requester(
         user_id=harness.bob.id, guild_id=harness.guild.id, channel_id=harness.channel.id
     )
+
+
+@pytest.mark.harness(env={"SHARD_COUNT": "2", "SHARD_IDS": "0"})
+async def test_with_other_shards_elsewhere_only_old_orphans_are_released(harness: Harness) -> None:
+    # Another process on the same database may be between reserving and writing its job row.
+    await harness.bot.services.quota.ledger.reserve(_bob(harness), "another00001", "just now")
+    await harness.restart()
+    state = "SELECT state FROM quota_reservations WHERE job_id = 'another00001'"
+    row = await harness.db.fetchone(state)
+    assert row is not None and row[0] == "reserved"
+    await harness.db.execute("UPDATE quota_reservations SET created_at = created_at - 61")
+    await harness.restart()
+    row = await harness.db.fetchone(state)
+    assert row is not None and row[0] == "refunded"

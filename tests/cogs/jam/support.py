@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from bot.store.postgres import PostgresStore
 from tests.conftest import Harness
 from tests.fakes.discord import FakeChannel, FakeInteraction, FakeMember, FakeMessage, FakeThread
 
@@ -118,10 +119,19 @@ async def expire(h: Harness, jam_id: str) -> None:
 
 
 async def move_deadline(h: Harness, jam_id: str) -> None:
-    changed = await h.db.execute(
-        "UPDATE jams SET phase_ends_at = ? WHERE id = ? AND phase_ends_at IS NOT NULL",
-        (time.time() - 1, jam_id),
-    )
+    past = time.time() - 1
+    store = h.bot.services.store
+    if isinstance(store, PostgresStore):
+        changed = await store.database.execute(
+            "UPDATE jams SET phase_ends_at = $1 WHERE id = $2 AND phase_ends_at IS NOT NULL",
+            past,
+            jam_id,
+        )
+    else:
+        changed = await h.db.execute(
+            "UPDATE jams SET phase_ends_at = ? WHERE id = ? AND phase_ends_at IS NOT NULL",
+            (past, jam_id),
+        )
     assert changed == 1
 
 
@@ -133,6 +143,11 @@ async def vote(h: Harness, ballot: FakeMessage, number: int, user: FakeMember) -
 
 
 async def jam_row(h: Harness, jam_id: str) -> dict[str, Any]:
+    store = h.bot.services.store
+    if isinstance(store, PostgresStore):
+        found = await store.database.fetchrow("SELECT * FROM jams WHERE id = $1", jam_id)
+        assert found is not None
+        return dict(found)
     row = await h.db.fetchone("SELECT * FROM jams WHERE id = ?", (jam_id,))
     assert row is not None
     return dict(row)

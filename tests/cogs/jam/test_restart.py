@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bot.jams.models import PostKind
-from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite import SqliteStore
 from bot.text.jams import marker
 from tests.bot.jams.support import build
 from tests.cogs.jam.support import (
@@ -103,15 +103,15 @@ async def test_a_post_cut_short_by_a_crash_is_finished_without_repeating_it(
 
     # Another process closed the round and posted its ballot, then died before recording it.
     pass_deadline_offline(h, jam_id)
-    db = await SqliteDatabase.open(database_file(h))
+    store = await SqliteStore.open(database_file(h))
     try:
-        other = build(db, time.time)  # type: ignore[arg-type]
+        other = build(store, time.time)  # type: ignore[arg-type]
         [step] = await other.jams.advance_due()
         assert step.step.posts == (PostKind.BALLOT,)
         [ballot_post] = [p for p in await other.jams.pending_posts() if p.kind is PostKind.BALLOT]
         assert await other.jams.claim_post(ballot_post, lease=0)  # claimed, then it died
     finally:
-        await db.close()
+        await store.close()
     made = h.fake_discord.new_bot_message(thread, via="bot")
     made.content = f"🗳️ ballot\n{marker(jam_id, PostKind.BALLOT, 1, 1, 1)}"
     h.fake_discord.changed(made)

@@ -1,12 +1,17 @@
 """A whole jam end to end, through the fake Discord and the real discord.py client: a host
 role, three members, two rounds, entries with the jam's style, votes, a riff, /jam end, the
-summary, the announcement, the archived thread, the mod log and the export."""
+summary, the announcement, the archived thread, the mod log and the export — on each backend
+(the bot's DATABASE_URL a fresh PostgreSQL schema for the second)."""
 
 from __future__ import annotations
 
 import io
 import json
 import zipfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
 
 from tests.cogs.jam.support import (
     entry_result,
@@ -20,7 +25,21 @@ from tests.cogs.jam.support import (
     wait_post,
     wav48,
 )
-from tests.conftest import Harness, job_id_of
+from tests.conftest import Harness, job_id_of, open_harness
+from tests.postgres_support import fresh_schema
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def jam_harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    if request.param == "sqlite":
+        async with open_harness(tmp_path) as h:
+            yield h
+        return
+    async with (
+        fresh_schema("jam") as url,
+        open_harness(tmp_path, {"env": {"DATABASE_URL": url.reveal()}}) as h,
+    ):
+        yield h
 
 
 def field(message: object, name: str) -> str | None:
@@ -31,8 +50,8 @@ def field(message: object, name: str) -> str | None:
     return None
 
 
-async def test_a_whole_jam(harness: Harness) -> None:
-    h = harness
+async def test_a_whole_jam(jam_harness: Harness) -> None:
+    h = jam_harness
     h.fake_api.audio = wav48(2.0)
     alice, bob, mod = h.alice, h.bob, h.moderator
     modlog = h.guild.add_text_channel("mod-log")

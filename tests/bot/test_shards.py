@@ -1,0 +1,203 @@
+"""Sharding: the plan in words, which jobs a process resumes, and, end to end, two bot processes
+(shards 0 and 1 of 2) on one PostgreSQL: each answers the servers of its shard, every /compose
+is submitted, charged and delivered exactly once, and a restarted process resumes only its own
+shards' jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bot.jobs.models import Job, JobState, Origin
+from bot.shards import OwnShardJobs, shard_of, shard_plan
+from bot.store.sqlite import SqliteStore
+from tests.bot.metrics.test_bot_endpoint import scrape
+from tests.conftest import Harness, job_id_of
+from tests.fakes.aimlapi import FakeAimlApi
+from tests.fakes.discord import FakeInteraction, FakeMessage
+from tests.fakes.discord.snowflakes import SnowflakeGenerator
+from tests.shard_support import SHARD_COUNT, TwoShardWorld, two_shard_world
+
+COMPOSES = 200  # spread round-robin over the servers (and their members) of both shards
+DELIVERY_SECONDS = 120.0  # a limit for the whole burst, not a measurement
+
+
+def test_the_plan_in_words() -> None:
+    assert shard_plan(None, None) == "as many shards as Discord recommends, all in this process"
+    assert shard_plan(2, None) == "all 2 shard(s) in this process"
+    assert shard_plan(2, [1, 0]) == "all 2 shard(s) in this process"
+    assert shard_plan(4, [3, 1]) == "shard(s) 3, 1 of 4 (other processes run the rest)"
+
+
+@pytest.mark.harness(discord={"recommended_shards": 2}, env={"METRICS_PORT": "0"})
+async def test_without_settings_the_bot_runs_the_shards_discord_recommends(
+    harness: Harness,
+) -> None:
+    fake = harness.fake_discord
+    assert [r.status for r in fake.requests if r.template == "/gateway/bot"] == [200]
+    assert harness.bot.shard_count == 2 and sorted(harness.bot.shards) == [0, 1]
+    assert sorted(s.shard for s in fake.live_sessions) == [(0, 2), (1, 2)]
+    server = harness.bot.instruments.server
+    assert server is not None and server.port
+    latencies = (await scrape(server.port))["lyria_shard_latency_seconds"]
+    assert sorted(latencies) == [(("shard", "0"),), (("shard", "1"),)]
+    result = await harness.result_of(await harness.compose("calm piano"))
+    assert result.attachments
+
+
+def job(job_id: str, guild_id: str | None, origin: Origin) -> Job:
+    return Job(
+        id=job_id,
+        state=JobState.QUEUED,
+        prompt="p",
+        negative_prompt=None,
+        seed=None,
+        model="google/lyria2",
+        requester_id="42",
+        guild_id=guild_id,
+        channel_id=None,
+        origin=origin,
+        context={},
+        created_at=1.0,
+        updated_at=1.0,
+        deadline_at=1000.0,
+    )
+
+
+def test_a_server_is_on_the_shard_discord_sends_it_to() -> None:
+    ids = SnowflakeGenerator()
+    for count in (1, 2, 5):
+        for shard in range(count):
+            assert shard_of(ids.next(shard=(shard, count)), count) == shard
+    assert shard_of(None, 3) == 0  # DMs
+
+
+async def test_a_process_resumes_only_the_jobs_of_its_shards(tmp_path: Path) -> None:
+    ids = SnowflakeGenerator()
+    store = await SqliteStore.open(tmp_path / "bot.sqlite3")
+    on = {shard: str(ids.next(shard=(shard, 3))) for shard in range(3)}
+    jobs = [
+        job("zero", on[0], Origin.DISCORD),
+        job("one", on[1], Origin.DISCORD),
+        job("two", on[2], Origin.DISCORD),
+        job("dm", None, Origin.DISCORD),
+        job("cli", None, Origin.TERMINAL),
+    ]
+    for row in jobs:
+        await store.jobs.insert(row)
+    mine = OwnShardJobs(store.jobs, 3, [2, 0])
+    assert sorted(j.id for j in await mine.unfinished()) == ["cli", "dm", "two", "zero"]
+    assert [j.id for j in await mine.unfinished([Origin.TERMINAL])] == ["cli"]
+    for row in jobs:
+        await store.jobs.transition(row.id, JobState.QUEUED, JobState.FAILED, now=2)
+    others = OwnShardJobs(store.jobs, 3, [1])
+    assert sorted(j.id for j in await others.unreported_failures(None, since=0)) == ["cli", "one"]
+    await store.close()
+
+
+def results(world: TwoShardWorld) -> list[FakeMessage]:
+    """Every finished piece posted: an embed with the audio attached."""
+    return [m for m in world.discord.messages.values() if m.embeds and m.attachments]
+
+
+async def wait_until_delivered(world: TwoShardWorld, count: int) -> None:
+    """Every result posted, then every job row marked delivered (written after the post)."""
+    await world.discord.notifier.wait_until(
+        lambda: len(world.discord.attachments) >= count and len(results(world)) >= count,
+        DELIVERY_SECONDS,
+    )
+    deadline = time.monotonic() + 30
+    while await world.query("SELECT id FROM jobs WHERE state <> 'delivered'"):
+        assert time.monotonic() < deadline, await world.query("SELECT id, state FROM jobs")
+        await asyncio.sleep(0.1)
+
+
+async def test_each_process_answers_its_shard_and_every_job_runs_once(tmp_path: Path) -> None:
+    async with two_shard_world(tmp_path) as world:
+        await world.start_bots()
+        servers = world.servers
+        fired = [
+            (server, server.members[(i // len(servers)) % len(server.members)], f"piece {i}")
+            for i in range(COMPOSES)
+            for server in [servers[i % len(servers)]]
+        ]
+        interactions: list[FakeInteraction] = await asyncio.gather(
+            *(world.compose(server, member, prompt) for server, member, prompt in fired)
+        )
+        shard_of = {
+            i.id: server.shard for i, (server, _, _) in zip(interactions, fired, strict=True)
+        }
+        await wait_until_delivered(world, COMPOSES)
+
+        # Each interaction reached only the process of its shard, and that process answered
+        # it: its quota granted it and its delivery posted the result.
+        for shard in range(SHARD_COUNT):
+            session = world.discord.session_of_shard(shard)
+            assert session is not None
+            routed = [int(e["id"]) for e in session.events("INTERACTION_CREATE")]
+            assert sorted(routed) == sorted(i for i, s in shard_of.items() if s == shard)
+            samples = await world.metrics(shard)
+            assert samples["lyria_quota_grants_total"][()] == len(routed)
+            assert samples["lyria_delivery_overhead_seconds_count"][()] == len(routed)
+            assert list(samples["lyria_shard_latency_seconds"]) == [(("shard", str(shard)),)]
+            assert samples["lyria_gateway_connected"][()] == 1
+        logs = await world.stop_bots()
+
+        # Delivered once: one result per interaction, one per job.
+        for interaction in interactions:
+            assert interaction.acked
+            assert len([m for m in interaction.followups if m.embeds and m.attachments]) == 1
+        delivered = Counter(job_id_of(m) for m in results(world))
+        assert len(delivered) == COMPOSES and set(delivered.values()) == {1}
+        # Submitted once: every prompt reached the provider one time.
+        submitted = Counter(body["prompt"] for body in world.api.submissions)
+        assert submitted == Counter(prompt for _, _, prompt in fired)
+        jobs = await world.query("SELECT id, state, guild_id FROM jobs")
+        assert {job_id for job_id, _, _ in jobs} == set(delivered)
+        assert {state for _, state, _ in jobs} == {"delivered"}
+        # Charged once: one committed reservation per job, the counts exact.
+        reservations = await world.query("SELECT job_id, state, in_flight FROM quota_reservations")
+        assert sorted(reservations) == sorted((job_id, "committed", False) for job_id in delivered)
+        per_guild = Counter(server.guild.id for server, _, _ in fired)
+        counters = await world.query("SELECT scope, scope_id, used FROM quota_counters")
+        assert {(s, g): u for s, g, u in counters if s == "guild"} == {
+            ("guild", guild_id): n for guild_id, n in per_guild.items()
+        }
+        assert sum(u for s, _, u in counters if s == "bot") == COMPOSES
+        for shard, log in logs.items():
+            assert f"running shard(s) {shard} of 2" in log
+        world.check_clean()
+
+
+async def test_a_restarted_process_resumes_its_own_shards_jobs_only(tmp_path: Path) -> None:
+    api = FakeAimlApi(generation_seconds=lambda body: 3600.0)  # finished by the test
+    async with two_shard_world(tmp_path, api=api, guilds_per_shard=1) as world:
+        await world.start_bots()
+        zero, one = world.servers_of(0)[0], world.servers_of(1)[0]
+        mine = await world.compose(zero, zero.members[0], "on shard zero")
+        theirs = await world.compose(one, one.members[0], "on shard one")
+        deadline = time.monotonic() + 30
+        while (
+            await world.query("SELECT id FROM jobs WHERE state <> 'submitted'")
+            or len(await world.query("SELECT id FROM jobs")) < 2
+        ):
+            assert time.monotonic() < deadline, await world.query("SELECT id, state FROM jobs")
+            await asyncio.sleep(0.1)
+
+        first_log = await world.bots[0].stop()
+        assert "resumed" not in first_log
+        await world.start_bot(0)  # shard 1's process carries on meanwhile
+        for generation_id in list(api.jobs):
+            api.finish_now(generation_id)
+        await wait_until_delivered(world, 2)
+        logs = await world.stop_bots()
+
+        assert "resumed 1 unfinished job(s)" in logs[0] and "resumed" not in logs[1]
+        for interaction in (mine, theirs):
+            assert len([m for m in interaction.followups if m.embeds and m.attachments]) == 1
+        assert len(results(world)) == 2 and len(api.submissions) == 2
+        world.check_clean()
