@@ -61,6 +61,7 @@ sync: $(RUN_STAMP)
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/poll_lag.py
 	$(BIN)/python bench/quota_throughput.py
+	$(BIN)/python bench/lease_takeover.py
 	$(BIN)/python bench/compose_load.py
 	$(BIN)/python bench/jam_load.py
 

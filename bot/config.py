@@ -287,6 +287,10 @@ _SPECS: dict[str, _Spec] = {
     ),
     "MAX_CONCURRENT_GENERATIONS": _Spec(_parse_int(1, 1000), "a whole number 1-1000", "4"),
     "CANCEL_WINDOW_SECONDS": _Spec(_parse_float(0, 60), "seconds from 0 to 60", "4"),
+    "GLOBAL_MAX_CONCURRENT_GENERATIONS": _Spec(
+        _parse_int(1, 100_000), "a whole number 1-100000 (empty: no limit across processes)", ""
+    ),
+    "JOB_LEASE_SECONDS": _Spec(_parse_float(1, 3600), "seconds from 1 to 3600", "30"),
     "MAX_AUDIO_BYTES": _Spec(
         _parse_int(1024), "a byte count, at least 1024", str(200 * 1024 * 1024)
     ),
@@ -350,6 +354,8 @@ class Settings:
     generation_timeout_seconds: float
     max_concurrent_generations: int
     cancel_window_seconds: float
+    global_max_concurrent_generations: int | None
+    job_lease_seconds: float
     max_audio_bytes: int
     audio_url_allow: tuple[str, ...]
     discord_api_base_url: str

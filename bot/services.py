@@ -30,7 +30,7 @@ from bot.quota.components import Quota
 from bot.quota.models import QuotaDefaults
 from bot.shards import OwnShardJobs
 from bot.store.base import Store
-from bot.store.connect import open_store
+from bot.store.connect import job_signals, open_store
 from bot.tasks import TaskTracker
 
 
@@ -92,6 +92,7 @@ class Services:
             resume_origins=resume_origins,
             tuning=tuning,
             tasks=tasks,
+            signals=job_signals(store),
         )
         if instruments is not None:
             instruments.attach(store=store, engine=engine, ledger=quota.ledger)

@@ -31,11 +31,12 @@ def shard_of(guild_id: int | None, count: int) -> int:
 
 
 class OwnShardJobs(ForwardingJobs):
-    """Resumes only this process's jobs: those of the servers on its shards (DMs: shard 0's).
+    """Lists only this process's jobs: those of the servers on its shards (DMs: shard 0's).
 
-    Several processes share one database; each creates jobs only for the interactions of its
-    shards, so at start it must not take over another running process's jobs (that would
-    deliver them twice). Terminal jobs are never filtered."""
+    Several processes share one database; at start a process queues the waiting jobs of its
+    own shards and reports their unreported failures. Jobs in flight go by their leases
+    instead (`bot.jobs.leases`): a running process's are never taken, a dead one's are taken
+    over by whichever process claims them first. Terminal jobs are never filtered."""
 
     def __init__(self, inner: JobRepository, count: int, ids: Collection[int]) -> None:
         super().__init__(inner)

@@ -120,8 +120,8 @@ async def resume(
 
 
 class OnlyJob(ForwardingJobs):
-    """A `JobRepository` that lists only `job_id` as unfinished (everything else passes
-    through): an engine started on it resumes that one job and no other."""
+    """A `JobRepository` that lists (and claims) only `job_id` as unfinished (everything else
+    passes through): an engine started on it resumes that one job and no other."""
 
     def __init__(self, inner: JobRepository, job_id: str) -> None:
         super().__init__(inner)
@@ -132,3 +132,31 @@ class OnlyJob(ForwardingJobs):
         if job is None or job.state not in UNFINISHED_STATES:
             return []
         return [job]
+
+    async def claim_in_flight(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        origins: Collection[Origin] | None = None,
+    ) -> list[Job]:
+        job = await self._inner.get(self._job_id)
+        if job is None or job.state not in UNFINISHED_STATES or job.state is JobState.QUEUED:
+            return []
+        claimed = await self._inner.claim(self._job_id, owner=owner, until=until, now=now)
+        return [] if claimed is None else [claimed]
+
+    async def claim_queued(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        created_before: float,
+        origins: Collection[Origin] | None = None,
+        active_limit: int | None = None,
+    ) -> list[Job]:
+        return []

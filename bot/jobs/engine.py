@@ -7,7 +7,13 @@ where each job stood. In-process the engine keeps:
 * a `FairQueue` of queued job ids (round-robin between requesters),
 * at most `max_concurrent` job tasks, each a `JobRunner` run (submit, poll, download),
 * a `JobBoard` with the latest row of every unfinished job, so progress needs no reads,
-* one ticker task that sends periodic progress for waiting and running jobs.
+* one ticker task that sends periodic progress for waiting and running jobs,
+* a `LeaseKeeper` (`leases.py`): the job leases this process holds, renewed by one task.
+
+Several processes may share one database's jobs: a process claims a job's lease before it
+runs it, takes over the jobs of a dead process once their leases expire, and leaves queued jobs
+it cannot start at once claimable by the others (who hear of them through `JobSignals`, with
+PostgreSQL's LISTEN/NOTIFY; the periodic check for expired leases is the only timer).
 
 Poll counts and the provider's in-progress status live in memory and reach the row with the
 job's next write (completion, failure, time-out, or `stop()`). Everything a restart acts on
@@ -26,30 +32,32 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
+from bot.jobs.dispatch import SharedDispatch
 from bot.jobs.events import JobBoard, JobError, JobListener
 from bot.jobs.fair_queue import FairQueue
 from bot.jobs.learning import GenerationTimes, ScheduleFactory
+from bot.jobs.leases import DEFAULT_LEASE_SECONDS, LeaseKeeper, new_owner_id
 from bot.jobs.models import (
     Delivery,
-    ErrorKind,
     Job,
     JobRequest,
     JobState,
     Origin,
     Phase,
     Progress,
+    Signal,
     new_job_id,
 )
 from bot.jobs.poll_schedule import PollSchedule
 from bot.jobs.ports import CreditLedger, NoCreditLedger, ProviderClient
 from bot.jobs.runner import JobRunner, RunnerLimits
-from bot.store.base import JobRepository
+from bot.store.base import JobRepository, JobSignals
 from bot.tasks import TaskTracker
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,7 @@ class EngineTuning:
     stop_grace: float = 5.0  # seconds stop() waits for submissions in flight
 
 
-class JobEngine:
+class JobEngine(SharedDispatch):
     @classmethod
     def from_settings(
         cls,
@@ -85,8 +93,11 @@ class JobEngine:
         max_concurrent: int | None = None,
         tuning: EngineTuning = EngineTuning(),
         tasks: TaskTracker | None = None,
+        signals: JobSignals | None = None,
     ) -> JobEngine:
-        """The engine a deployment's settings describe (`max_concurrent` overrides theirs)."""
+        """The engine a deployment's settings describe (`max_concurrent` overrides theirs).
+        On SQLite the process is the only one running its jobs (`sole`); on PostgreSQL it
+        shares them with the others, hearing of new work through `signals`."""
         return cls(
             store=store,
             client=client,
@@ -107,6 +118,10 @@ class JobEngine:
             download_attempts=tuning.download_attempts,
             stop_grace=tuning.stop_grace,
             tasks=tasks,
+            lease_seconds=settings.job_lease_seconds,
+            global_limit=settings.global_max_concurrent_generations,
+            sole=settings.database_url.backend == "sqlite",
+            signals=signals,
         )
 
     def __init__(
@@ -130,11 +145,20 @@ class JobEngine:
         stop_grace: float = 5.0,
         tasks: TaskTracker | None = None,
         hold_seconds: float = 0.0,
+        owner: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        global_limit: int | None = None,
+        sole: bool = True,
+        signals: JobSignals | None = None,
     ) -> None:
         """`resume_origins`: which jobs `start()` picks up (None: all; the bot passes Discord's
         so a terminal run sharing the database is left alone, and vice versa). `hold_seconds`:
         a new job waits this long before it may be sent (its cancel window). `sleep`, `clock`
-        and `rng` are injectable so tests control time and jitter."""
+        and `rng` are injectable so tests control time and jitter. `owner` names this process
+        in the leases it holds (default: hostname-pid-random); `global_limit` caps active
+        jobs across every process on the database; `sole`: no other process runs these jobs
+        (SQLite), so every lease is ours to take; `signals`: how processes tell each other
+        about claimable jobs (None: nobody to tell)."""
         if max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1")
         self._store = store
@@ -172,6 +196,22 @@ class JobEngine:
         self._running: dict[str, asyncio.Task[None]] = {}  # job tasks holding a slot
         self._started = False
         self._ticker: asyncio.Task[None] | None = None
+        self._leases = LeaseKeeper(
+            store,
+            owner=owner or new_owner_id(),
+            seconds=lease_seconds,
+            clock=clock,
+            sole=sole,
+        )
+        self._global_limit = None if sole else global_limit
+        self._signals = signals
+        self._keeper: asyncio.Task[None] | None = None
+        self._adopted: set[str] = set()  # queued jobs found at start (others may hold them too)
+        self._taken_over: set[str] = set()  # completed jobs picked up, not completed here
+        self._pool_hint = False  # other processes' queued jobs may wait for a slot
+        self._pool_claim: asyncio.Task[None] | None = None
+        self._capped = False  # the global limit refused a claim: wait for capacity
+        self._taking_over = False
 
     def add_listener(self, listener: JobListener) -> None:
         self._board.add_listener(listener)
@@ -179,20 +219,35 @@ class JobEngine:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Learn the history, resume unfinished jobs and start dispatching (add listeners first)."""
+        """Learn the history, claim and resume unfinished jobs (those in flight whose lease is
+        free or expired; queued ones join the queue, claimed when they get a slot) and start
+        dispatching (add listeners first)."""
         if self._started:
             return
         self._times.load(await self._store.generation_observations())
         self._started = True
         since = self._clock() - UNREPORTED_FAILURES_SECONDS
         unreported = await self._store.unreported_failures(self._resume_origins, since=since)
-        resumed = await self._store.unfinished(self._resume_origins)
+        claimed = {job.id: job for job in await self._leases.claim_in_flight(self._resume_origins)}
+        # Queued jobs join the queue, except (with other processes about) those still in the
+        # cancel window of the process that took them: the table gives them out after it.
+        held_since = math.inf if self._leases.sole else self._clock() - self._hold_seconds
+        resumed = [
+            claimed.pop(job.id, job)
+            for job in await self._store.unfinished(self._resume_origins)
+            if job.id in claimed or (job.state is JobState.QUEUED and job.created_at <= held_since)
+        ]
+        resumed.extend(claimed.values())  # moved on between the two reads
         for ended in unreported:
             # Ended while nobody was there to tell the requester (a crash right after).
             await self._board.finished(ended, _FINAL_PHASE.get(ended.state, Phase.FAILED))
         for job in resumed:
             await self._resume(job)
         self._ticker = self._tasks.spawn(self._tick_forever(), name="jobs-ticker", service=True)
+        self._keeper = self._tasks.spawn(self._keep_leases(), name="job-leases", service=True)
+        if self._signals is not None:
+            await self._signals.listen(self._on_signal)
+        self._pool_hint = not self._leases.sole
         self._dispatch()
         if resumed:
             log.info("resumed %d unfinished job(s)", len(resumed))
@@ -210,21 +265,27 @@ class JobEngine:
         for job_id, task in self._running.items():
             if job_id not in submitting:
                 task.cancel()
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for service in (self._ticker, self._keeper, self._pool_claim):
+            if service is not None:
+                service.cancel()
         if submitting and grace > 0:
             log.info("waiting up to %.1f s for %d submission(s) in flight", grace, len(submitting))
             await asyncio.wait(list(self._runner.submissions.values()), timeout=grace)
         for handle in self._holds.values():
             handle.cancel()
         self._holds.clear()
-        tasks = [*self._running.values(), *([self._ticker] if self._ticker else [])]
+        services = [task for task in (self._ticker, self._keeper, self._pool_claim) if task]
+        tasks = [*self._running.values(), *services]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._runner.save_poll_counts()
+        await self._release_leases()
+        if self._signals is not None:
+            await self._signals.close()
         self._running.clear()
-        self._ticker = None
+        self._ticker = self._keeper = self._pool_claim = None
+        self._adopted.clear()
         self._board.fail_waiters(None, JobError("the job engine stopped"))
         self._queue = FairQueue()
         self._board.clear()
@@ -249,7 +310,16 @@ class JobEngine:
             updated_at=now,
             deadline_at=now + self._timeout,
         )
-        await self._store.insert(job)
+        # A job that will start at once is leased as it is written (one write, not two).
+        runs_now = (
+            self._hold_seconds <= 0
+            and self._started
+            and not self._queue
+            and not self._capped
+            and len(self._running) < self._max_concurrent
+            and self._global_limit is None
+        )
+        await self._store.insert(job, lease=self._leases.lease_for(job.id) if runs_now else None)
         self._board.track(job, Phase.QUEUED)
         if self._hold_seconds > 0:
             loop = asyncio.get_running_loop()
@@ -258,6 +328,8 @@ class JobEngine:
             self._queue.push(job.id, job.requester_id)
         await self._board.progress(job, Phase.QUEUED)
         self._dispatch()
+        if job.id in self._queue:  # not started at once: another process may
+            self._announce(Signal(self._leases.owner, "work"))
         return job
 
     def _release(self, job: Job) -> None:
@@ -267,6 +339,8 @@ class JobEngine:
         if self._board.phase(job.id) is Phase.QUEUED:
             self._queue.push(job.id, job.requester_id)
             self._dispatch()
+            if job.id in self._queue:
+                self._announce(Signal(self._leases.owner, "work"))
 
     async def cancel(self, job_id: str, *, by: str) -> bool:
         """Cancel a job that has not been submitted yet; False when it is too late (or unknown)."""
@@ -281,6 +355,7 @@ class JobEngine:
             hold.cancel()
         await self._runner.refund(job_id)
         await self._board.finished(job, Phase.CANCELLED)
+        self._announce(Signal(self._leases.owner, "taken", (job_id,)))
         self._dispatch()
         return True
 
@@ -292,7 +367,18 @@ class JobEngine:
         if current.state is not JobState.DELIVERED:
             raise JobError(f"job {job_id} is {current.state.value}, not completed")
         self._board.forget(job_id)
+        self._taken_over.discard(job_id)
         return current
+
+    def taken_over(self, job_id: str) -> bool:
+        """The job was completed before this process picked it up (after a restart, or from a
+        process that died): its result may already have been posted."""
+        return job_id in self._taken_over
+
+    @property
+    def owner(self) -> str:
+        """This process's name in the job leases it holds."""
+        return self._leases.owner
 
     async def update_context(self, job_id: str, context: dict[str, Any]) -> Job:
         """Replace the origin adapter's context of a job (e.g. "the expiry notice was sent")."""
@@ -360,58 +446,6 @@ class JobEngine:
     @property
     def queued_count(self) -> int:
         return len(self._queue)
-
-    # -- dispatching -----------------------------------------------------------------------------
-
-    def _dispatch(self) -> None:
-        """Start queued jobs while there are free slots."""
-        while self._started and len(self._running) < self._max_concurrent:
-            job_id = self._queue.pop()
-            if job_id is None:
-                return
-            self._start_job(job_id, self._runner.run_queued(job_id))
-
-    def _start_job(self, job_id: str, work: Coroutine[Any, Any, None]) -> None:
-        task = self._tasks.spawn(work, name=f"job-{job_id}")
-        self._running[job_id] = task
-        task.add_done_callback(lambda t: self._job_task_done(job_id, t))
-
-    def _job_task_done(self, job_id: str, task: asyncio.Task[None]) -> None:
-        if self._running.get(job_id) is task:
-            del self._running[job_id]
-        if not task.cancelled() and task.exception() is not None:
-            # A bug, not a provider failure (the task tracker logged it): the row keeps its
-            # state (a restart resumes it), but nobody may wait forever on this process.
-            self._board.forget(job_id)
-            self._board.fail_waiters(job_id, JobError(f"job {job_id} stopped on an internal error"))
-        self._dispatch()
-
-    async def _resume(self, job: Job) -> None:
-        if job.id in self._board:  # enqueued in this process before start(): already queued
-            return
-        if job.state is JobState.QUEUED:
-            self._board.track(job, Phase.QUEUED)
-            self._queue.push(job.id, job.requester_id)
-        elif job.state is JobState.SUBMITTING:
-            # We crashed mid-submission: the provider may or may not have the job. Never resubmit.
-            unknown = await self._store.transition(
-                job.id,
-                JobState.SUBMITTING,
-                JobState.SUBMIT_UNKNOWN,
-                now=self._clock(),
-                error_kind=ErrorKind.INTERRUPTED,
-            )
-            if unknown is not None:
-                await self._board.finished(unknown, Phase.FAILED)
-        elif job.state is JobState.SUBMITTED:
-            await self._runner.commit(job.id)
-            phase = Phase.DOWNLOADING if job.audio_url else Phase.GENERATING
-            self._board.track(job, phase)
-            await self._board.progress(job, phase)
-            self._start_job(job.id, self._runner.run_submitted(job))
-        elif job.state is JobState.COMPLETED:
-            self._board.track(job, Phase.COMPLETED)
-            await self._board.finished(job, Phase.COMPLETED)
 
     # -- progress --------------------------------------------------------------------------------
 

@@ -303,3 +303,15 @@ class Observation:
     def is_exact(self) -> bool:
         """Known as one number only: no in-progress poll and no start of work recorded."""
         return self.lower == self.upper and self.started_by is None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """A note from one process to the others sharing the database: `work` (a queued job
+    nobody started is claimable), `released` (a stopping process gave its leases up: its jobs
+    in flight are claimable) or `taken` (these queued jobs left the table's pool: claimed to
+    run, or cancelled)."""
+
+    sender: str
+    kind: str
+    job_ids: tuple[str, ...] = ()

@@ -133,7 +133,8 @@ class JobRunner:
         submitting = await self._store.transition(
             job_id, JobState.QUEUED, JobState.SUBMITTING, now=self._clock()
         )
-        if submitting is None:  # cancelled meanwhile
+        if submitting is None:  # cancelled meanwhile (or run by another process)
+            self._board.forget(job_id)
             return None
         if not self._accepting():
             # stop() began while the row was written: do not send a request now; the job stays

@@ -9,7 +9,7 @@ backend's transaction (a jam's steps by its `JamDecisions`).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol, TypedDict, Unpack
 
 from bot.jams.models import (
@@ -30,7 +30,15 @@ from bot.jams.models import (
     VoteOutcome,
     VoteProblem,
 )
-from bot.jobs.models import Delivery, Job, JobChanges, JobState, Observation, Origin
+from bot.jobs.models import (
+    Delivery,
+    Job,
+    JobChanges,
+    JobState,
+    Observation,
+    Origin,
+    Signal,
+)
 from bot.quota.models import (
     BlockedTerm,
     BudgetContext,
@@ -50,7 +58,9 @@ from bot.quota.models import (
 
 
 class JobRepository(Protocol):
-    async def insert(self, job: Job) -> None: ...
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        """Write a new job; `lease` (owner, until): leased at once, for a job about to run."""
+        ...
 
     async def get(self, job_id: str) -> Job | None: ...
 
@@ -119,6 +129,59 @@ class JobRepository(Protocol):
         """The kept observations, oldest first (rows from before intervals read as exact)."""
         ...
 
+    # -- leases (several processes on one database) ---------------------------------------------
+
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        active_limit: int | None = None,
+    ) -> Job | None:
+        """Lease an unfinished job to `owner` until `until` if its lease is free, expired or
+        already `owner`'s; a queued job only while fewer than `active_limit` jobs are active
+        (submitting, submitted, or queued and leased). The row, or None."""
+        ...
+
+    async def claim_in_flight(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        origins: Collection[Origin] | None = None,
+    ) -> list[Job]:
+        """Lease up to `limit` jobs submitting, submitted or completed whose lease is free or
+        expired (a dead process's), oldest first."""
+        ...
+
+    async def claim_queued(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        created_before: float,
+        origins: Collection[Origin] | None = None,
+        active_limit: int | None = None,
+    ) -> list[Job]:
+        """Lease up to `limit` queued jobs created before `created_before` whose lease is free
+        or expired, the requester with the fewest running jobs first, then the oldest; never
+        past `active_limit` active jobs in all."""
+        ...
+
+    async def renew_leases(self, owner: str, *, until: float, now: float) -> list[str]:
+        """Extend every lease `owner` holds on an unfinished job; the ids renewed."""
+        ...
+
+    async def release_leases(self, owner: str, job_ids: Collection[str] | None = None) -> int:
+        """Give up `owner`'s leases (on `job_ids` only, when given); how many were released."""
+        ...
+
     # -- retention (bot.jobs.retention) ---------------------------------------------------------
 
     async def audio_to_prune(self, *, finished_before: float, limit: int) -> list[Job]:
@@ -135,6 +198,19 @@ class JobRepository(Protocol):
         whose audio is still kept (unless the terminal's) or whose credit is still reserved;
         how many were deleted."""
         ...
+
+
+class JobSignals(Protocol):
+    """How processes on one database tell each other about jobs (PostgreSQL's LISTEN/NOTIFY);
+    none with SQLite, which one process owns."""
+
+    async def listen(self, on_signal: Callable[[Signal], None]) -> None:
+        """Start calling `on_signal` (from the event loop) for every signal sent, own too."""
+        ...
+
+    async def notify(self, signal: Signal) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 class ReserveRules(Protocol):

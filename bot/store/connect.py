@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import DatabaseUrl, Settings
-from bot.store.base import Store
+from bot.store.base import JobSignals, Store
 from bot.store.sqlite import SqliteStore
 
 
@@ -21,3 +21,14 @@ async def open_url(url: DatabaseUrl) -> Store:
         return await PostgresStore.open(url)
     assert url.path is not None
     return await SqliteStore.open(url.path)
+
+
+def job_signals(store: Store) -> JobSignals | None:
+    """How the processes sharing `store`'s jobs tell each other about them: LISTEN/NOTIFY on
+    PostgreSQL; none on SQLite, which one process owns."""
+    if isinstance(store, SqliteStore):
+        return None
+    from bot.store.postgres import PostgresStore
+    from bot.store.postgres.signals import PostgresJobSignals
+
+    return PostgresJobSignals(store.database) if isinstance(store, PostgresStore) else None

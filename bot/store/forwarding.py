@@ -15,8 +15,8 @@ class ForwardingJobs:
     def __init__(self, inner: JobRepository) -> None:
         self._inner = inner
 
-    async def insert(self, job: Job) -> None:
-        await self._inner.insert(job)
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        await self._inner.insert(job, lease=lease)
 
     async def get(self, job_id: str) -> Job | None:
         return await self._inner.get(job_id)
@@ -87,3 +87,56 @@ class ForwardingJobs:
 
     async def delete_finished(self, *, updated_before: float, limit: int) -> int:
         return await self._inner.delete_finished(updated_before=updated_before, limit=limit)
+
+    async def claim(
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        active_limit: int | None = None,
+    ) -> Job | None:
+        return await self._inner.claim(
+            job_id, owner=owner, until=until, now=now, active_limit=active_limit
+        )
+
+    async def claim_in_flight(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        origins: Collection[Origin] | None = None,
+    ) -> list[Job]:
+        return await self._inner.claim_in_flight(
+            owner=owner, until=until, now=now, limit=limit, origins=origins
+        )
+
+    async def claim_queued(
+        self,
+        *,
+        owner: str,
+        until: float,
+        now: float,
+        limit: int,
+        created_before: float,
+        origins: Collection[Origin] | None = None,
+        active_limit: int | None = None,
+    ) -> list[Job]:
+        return await self._inner.claim_queued(
+            owner=owner,
+            until=until,
+            now=now,
+            limit=limit,
+            created_before=created_before,
+            origins=origins,
+            active_limit=active_limit,
+        )
+
+    async def renew_leases(self, owner: str, *, until: float, now: float) -> list[str]:
+        return await self._inner.renew_leases(owner, until=until, now=now)
+
+    async def release_leases(self, owner: str, job_ids: Collection[str] | None = None) -> int:
+        return await self._inner.release_leases(owner, job_ids)

@@ -10,9 +10,9 @@ bot. The status message is then removed, so the channel gets one message per tra
 Robust to what can go wrong after the provider has charged: Discord's 5xx and network errors
 are retried with backoff for `RESULT_RETRY_SECONDS`; a job completed before this process
 started is first looked for among the channel's recent messages (its Re-roll button names the
-job), so a crash between posting and recording never posts a result twice. Once the result
-(or the failure) is out, the job's quota reservation is finished and the outcome noted for the
-mod log, in one transaction.
+job), so a crash between posting and recording never posts a result twice; so is one taken over
+from a process that died. Once the result (or the failure) is out, the job's quota reservation
+is finished and the outcome noted for the mod log, in one transaction.
 """
 
 from __future__ import annotations
@@ -174,7 +174,9 @@ class ResultDelivery:
 
     async def _deliver(self, job: Job, ctx: DiscordContext) -> str | None:
         """Post the result (once); its jump link, or None when it was not posted."""
-        if job.completed_at is not None and job.completed_at < self._started_at:
+        if job.completed_at is not None and (
+            job.completed_at < self._started_at or self._engine.taken_over(job.id)
+        ):
             earlier = await self._find_posted(job, ctx)
             if earlier is not None:
                 log.info("job %s: its result was posted before the restart", job.id)

@@ -2,9 +2,9 @@
 
 The same guarded writes as SQLite's (`UPDATE ... WHERE id = $1 AND state = ANY(expected)`),
 each one statement that returns the row it wrote, so a stale actor changes nothing and is told
-(None). Every guard is built by `_guard`: leases for several processes (phase B of scaling out)
-add their condition there — `AND (lease_owner = $me OR lease_expires_at < $now)` — and claim
-queued jobs with `FOR UPDATE SKIP LOCKED`, without touching the callers.
+(None). Guards stay on state alone, even with several processes: a lease (`leases.py`) says who
+should work on a job, while the state guard is what makes a late writer after a takeover
+harmless (a job taken over in `submitting` becomes `submit_unknown`, never submitted again).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.jobs.models import (
     Origin,
 )
 from bot.store.postgres.database import Connection, PostgresDatabase
+from bot.store.postgres.leases import PostgresLeases
 from bot.store.rows import (
     JOB_COLUMNS,
     check_job_changes,
@@ -38,18 +39,20 @@ from bot.store.rows import (
 DEFAULT_HISTORY_LIMIT = 200
 
 
-class PostgresJobRepository:
-    """Reads and writes `jobs` rows as `Job` values."""
+class PostgresJobRepository(PostgresLeases):
+    """Reads and writes `jobs` rows as `Job` values (leases: `PostgresLeases`)."""
 
     def __init__(self, db: PostgresDatabase, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
         self._db = db
         self._history_limit = history_limit
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        columns = [*JOB_COLUMNS, "lease_owner", "lease_expires_at"]
         values = [encode_job_value(name, getattr(job, name)) for name in JOB_COLUMNS]
-        marks = ", ".join(f"${i}" for i in range(1, len(JOB_COLUMNS) + 1))
+        values.extend(lease or (None, None))
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         await self._db.execute(
-            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({marks})",  # noqa: S608
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
             *values,
         )
 

@@ -31,6 +31,7 @@ from bot.store.rows import (
     observation_values,
 )
 from bot.store.sqlite.database import SqliteDatabase
+from bot.store.sqlite.leases import SqliteLeases
 
 DEFAULT_HISTORY_LIMIT = 200
 _FINAL_STATES = tuple(state for state in JobState if state.is_final)
@@ -39,18 +40,20 @@ _ENDED_WITHOUT_DELIVERY = tuple(
 )
 
 
-class SqliteJobRepository:
-    """Reads and writes `jobs` rows as `Job` values."""
+class SqliteJobRepository(SqliteLeases):
+    """Reads and writes `jobs` rows as `Job` values (leases: `SqliteLeases`)."""
 
     def __init__(self, db: SqliteDatabase, *, history_limit: int = DEFAULT_HISTORY_LIMIT) -> None:
         self._db = db
         self._history_limit = history_limit
 
-    async def insert(self, job: Job) -> None:
+    async def insert(self, job: Job, *, lease: tuple[str, float] | None = None) -> None:
+        columns = [*JOB_COLUMNS, "lease_owner", "lease_expires_at"]
         values = [encode_job_value(name, getattr(job, name)) for name in JOB_COLUMNS]
-        placeholders = ", ".join("?" for _ in JOB_COLUMNS)
+        values.extend(lease or (None, None))
+        placeholders = ", ".join("?" for _ in columns)
         await self._db.execute(
-            f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+            f"INSERT INTO jobs ({', '.join(columns)}) VALUES ({placeholders})",  # noqa: S608
             values,
         )
 
