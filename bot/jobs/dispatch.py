@@ -229,6 +229,8 @@ class SharedDispatch:
             self._taking_over = False
         if jobs:
             log.info("took over %d job(s) whose lease had expired or been released", len(jobs))
+        # A dead process may have ended a job but not yet its reservation: free the slot.
+        await self._runner.finish_ended()
         self._pool_hint = True
         self._capped = False
         self._dispatch()

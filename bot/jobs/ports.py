@@ -27,6 +27,10 @@ class CreditLedger(Protocol):
     async def refund(self, job_id: str) -> None:
         """The job ended before the provider charged: give the credit back."""
 
+    async def finish_ended(self) -> int:
+        """End the in-flight status of every reservation whose job has ended (a process that
+        died between ending a job and its reservation cannot); how many."""
+
 
 class NoCreditLedger:
     """For the terminal: nothing is reserved, so nothing is committed or refunded."""
@@ -36,3 +40,6 @@ class NoCreditLedger:
 
     async def refund(self, job_id: str) -> None:
         return None
+
+    async def finish_ended(self) -> int:
+        return 0

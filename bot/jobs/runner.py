@@ -127,6 +127,12 @@ class JobRunner:
         except Exception:
             log.exception("job %s: credit refund failed", job_id)
 
+    async def finish_ended(self) -> None:
+        try:
+            await self._ledger.finish_ended()
+        except Exception:
+            log.exception("could not end the reservations of ended jobs")
+
     # -- submitting ------------------------------------------------------------------------------
 
     async def _mark_and_submit(self, job_id: str) -> Job | None:

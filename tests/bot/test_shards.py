@@ -206,3 +206,95 @@ async def test_a_stopped_processs_job_goes_on_once_in_the_other(tmp_path: Path) 
             assert len([m for m in interaction.followups if m.embeds and m.attachments]) == 1
         assert len(results(world)) == 2 and len(api.submissions) == 2
         world.check_clean()
+
+
+KILL_AT_SUBMISSION = 150  # past the first burst of slots: every /compose is a job row by then
+
+
+async def test_a_killed_process_jobs_are_taken_over_and_each_delivered_once(
+    tmp_path: Path,
+) -> None:
+    """200 /compose over both shards; shard 1's process is SIGKILLed while the provider takes
+    a submission from the burst (its answer never arrives). Shard 0's process takes over the
+    dead one's jobs when their leases expire, wherever they were (queued, submitting, polling,
+    downloading, delivering): each is delivered once, none is submitted twice (one killed in
+    `submitting` ends `submit_unknown`), and the quota's counts are exact."""
+    api = FakeAimlApi(generation_seconds=lambda body: 2.0 + (hash(body["prompt"]) % 100) / 100)
+    settings = {"JOB_LEASE_SECONDS": "3", "MAX_CONCURRENT_GENERATIONS": "50"}
+    async with two_shard_world(tmp_path, settings, api=api) as world:
+        await world.start_bots()
+        victim = world.bots[1]
+        api.on_request(
+            lambda r: r.method == "POST" and len(api.submissions) >= KILL_AT_SUBMISSION,
+            victim.kill,
+        )
+        servers = world.servers
+        fired = [
+            (server, server.members[(i // len(servers)) % len(server.members)], f"piece {i}")
+            for i in range(COMPOSES)
+            for server in [servers[i % len(servers)]]
+        ]
+        interactions: list[FakeInteraction] = await asyncio.gather(
+            *(world.compose(server, member, prompt) for server, member, prompt in fired)
+        )
+        assert await victim.exited() != 0
+        del world.bots[1]  # gone for good: shard 0's process carries on alone
+
+        # Every job ends: delivered, or (killed while the provider took it) submit_unknown.
+        deadline = time.monotonic() + DELIVERY_SECONDS
+        while (
+            await world.query(
+                "SELECT id FROM jobs WHERE state NOT IN ('delivered', 'submit_unknown')"
+            )
+            or len(await world.query("SELECT id FROM jobs")) < COMPOSES
+        ):
+            assert time.monotonic() < deadline, await world.query(
+                "SELECT state, count(*) FROM jobs GROUP BY state"
+            )
+            await asyncio.sleep(0.2)
+        logs = await world.stop_bots()
+        assert "took over" in logs[0]
+
+        jobs = {
+            job_id: (state, prompt)
+            for job_id, state, prompt in await world.query("SELECT id, state, prompt FROM jobs")
+        }
+        unknown = {job_id for job_id, (state, _) in jobs.items() if state == "submit_unknown"}
+        # Only what the dead process was sending at the kill (it had 50 slots), each told.
+        assert len(unknown) <= 50
+        told = await world.query("SELECT id FROM jobs WHERE failure_reported_at IS NOT NULL")
+        assert unknown <= {job_id for (job_id,) in told}
+        # Submitted at most once: no prompt reached the provider twice; every job but the
+        # unknown ones was submitted (an unknown one was being sent: the provider may or may
+        # not have it, and it is never sent again).
+        submitted = Counter(body["prompt"] for body in api.submissions)
+        assert set(submitted.values()) == {1}
+        assert {prompt for job_id, (_, prompt) in jobs.items() if job_id not in unknown} <= set(
+            submitted
+        )
+        # Delivered once: one result per delivered job, each to its own interaction.
+        delivered = Counter(job_id_of(m) for m in results(world))
+        assert set(delivered.values()) == {1}
+        assert set(delivered) == set(jobs) - unknown
+        for interaction in interactions:
+            posted = [m for m in interaction.followups if m.embeds and m.attachments]
+            assert len(posted) <= 1
+        assert sum(
+            len([m for m in i.followups if m.embeds and m.attachments]) for i in interactions
+        ) == len(delivered)
+        # Credit exact: nothing in flight, every delivered job's reservation committed, the
+        # unknown ones kept (the provider may have charged), and the counters agree.
+        reservations = {
+            job_id: (state, in_flight)
+            for job_id, state, in_flight in await world.query(
+                "SELECT job_id, state, in_flight FROM quota_reservations"
+            )
+        }
+        assert set(reservations) == set(jobs)
+        flying = {j: (jobs[j][0], reservations[j]) for j, (_, f) in reservations.items() if f}
+        assert not flying
+        assert {reservations[j][0] for j in delivered} == {"committed"}
+        assert all(reservations[j][0] != "refunded" for j in unknown)
+        counters = await world.query("SELECT scope, used FROM quota_counters")
+        assert sum(used for scope, used in counters if scope == "bot") == COMPOSES
+        assert world.discord.problems() == [] and api.schema_errors == []

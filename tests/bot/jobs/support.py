@@ -114,6 +114,9 @@ class Recorder:
     async def refund(self, job_id: str) -> None:
         self.refunds.append(job_id)
 
+    async def finish_ended(self) -> int:
+        return 0
+
     def phases(self, job_id: str) -> list[Phase]:
         phases: list[Phase] = []
         for seen_id, progress in self.progress:
