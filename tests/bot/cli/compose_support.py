@@ -34,7 +34,8 @@ async def learn_fast_generations(tmp_path: Path, seconds: float = 0.3) -> None:
 
 
 async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi, *args: str) -> str:
-    """Start `compose`, press Ctrl-C once the provider has the job; the stderr it printed."""
+    """Start `compose`, press Ctrl-C once the provider has the job (exit 130, nothing on
+    stdout); the stderr it printed."""
     process = await start_bot_process(environment(tmp_path, api), "compose", "a long drone", *args)
     assert process.stderr is not None
     line = b""
@@ -43,8 +44,9 @@ async def interrupt_while_generating(tmp_path: Path, api: FakeAimlApi, *args: st
         while b"Lyria 2" not in line or b"Sending" in line:
             line = await process.stderr.readline()
     process.send_signal(signal.SIGINT)
-    _, stderr = await asyncio.wait_for(process.communicate(), 15)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
     assert process.returncode == 130
+    assert stdout == b""  # nothing was saved
     return stderr.decode()
 
 

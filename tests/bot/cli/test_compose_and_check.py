@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
-import signal
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,6 @@ from tests.bot.cli.compose_support import (
     run_bot,
 )
 from tests.fakes.aimlapi import FakeAimlApi
-from tests.process_support import start_bot_process
 
 
 async def test_compose_saves_the_audio_and_names_path_duration_and_size(tmp_path: Path) -> None:
@@ -239,21 +237,9 @@ async def test_ctrl_c_while_generating_stops_politely_and_says_what_happens(
     tmp_path: Path,
 ) -> None:
     async with FakeAimlApi(generation_seconds=60) as api:
-        process = await start_bot_process(
-            environment(tmp_path, api), "compose", "a very long drone"
-        )
-        assert process.stderr is not None
-        line = b""
-        async with asyncio.timeout(15):
-            # Lyria 2's own queue is shown once the generation id is stored.
-            while b"Lyria 2" not in line or b"Sending" in line:
-                line = await process.stderr.readline()
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 15)
-    assert process.returncode == 130
+        stderr = await interrupt_while_generating(tmp_path, api)
     generation_id = next(iter(api.jobs))
-    assert "Stopped waiting" in stderr.decode() and generation_id in stderr.decode()
-    assert stdout == b""
+    assert "Stopped waiting" in stderr and generation_id in stderr
     db = await SqliteStore.open(tmp_path / "bot.sqlite3")
     try:
         counts = await db.jobs.count_by_state()
