@@ -2,8 +2,9 @@
 
 `LoadCache` is safe against a load racing a change: a load that was already reading when
 `invalidate` ran returns what it read but does not remember it, so an old value can never
-outlive the change. One process's cache only: a change made by another process is seen once
-this one invalidates (see the store's notes on scaling out).
+outlive the change. One process's cache only, which is enough: a server's moderator commands
+and its reservations all reach the one process that runs the server's shard (README,
+"Scaling out").
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ changes a count, and a reservation reads them in one statement, so it sees each 
 or after the change, as if the two had run one after the other; extra credit is added and
 spent atomically (`extra_credit = extra_credit + n`).
 
-The block list a reservation is given (`blocked_term`) comes from a per-process cache: a term
-added in another process is seen here once this process reloads it (phase B: invalidation
-through LISTEN/NOTIFY). Credit itself is never cached.
+The block list a reservation is given (`blocked_term`) comes from a per-process cache,
+invalidated by the moderator command that changes it. Every interaction of a server reaches
+the one process that runs its shard, so the change and the reads meet in one process. Credit
+itself is never cached.
 """
 
 from __future__ import annotations
