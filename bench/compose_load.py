@@ -60,6 +60,9 @@ from typing import Any, cast
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(__file__).resolve())
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import drain, lag_probe, percentile  # noqa: E402
 
 from bot.config import DatabaseUrl, load_settings  # noqa: E402
 from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
@@ -78,14 +81,6 @@ def edit_kinds(fake_discord: Any) -> str:
     return ", ".join(f"{kind}: {count}" for kind, count in sorted(kinds.items()))
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 GENERATION_RANGE = "BENCH_GENERATION_SECONDS"  # "min:max", handed to the bot process
 
 
@@ -94,22 +89,6 @@ def bench_schedule(history: Any) -> PollSchedule:
     low, high = (float(x) for x in os.environ[GENERATION_RANGE].split(":"))
     rng = random.Random(7)
     return PollSchedule.from_history([rng.uniform(low, high) for _ in range(200)])
-
-
-async def drain(stream: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    while chunk := await stream.read(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def lag_probe(lags: list[float], interval: float = 0.02) -> None:
-    """Record how late each `sleep(interval)` wakes up: the event loop's lag."""
-    loop = asyncio.get_running_loop()
-    while True:
-        before = loop.time()
-        await asyncio.sleep(interval)
-        lags.append(max(0.0, loop.time() - before - interval))
 
 
 # -- the bot process ------------------------------------------------------------------------

@@ -44,6 +44,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(__file__).resolve())
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from measure import drain, lag_probe, percentile  # noqa: E402
 
 from bot.config import load_settings  # noqa: E402
 from bot.jobs.poll_schedule import PollSchedule  # noqa: E402
@@ -52,31 +55,9 @@ GEN_MIN, GEN_MAX = 1.0, 4.0  # fake generation times (s)
 BALLOT_LINE = re.compile(r"\*\*#(\d+)\*\* by <@(\d+)>")
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
 def bench_schedule(history: Any) -> PollSchedule:
     rng = random.Random(7)
     return PollSchedule.from_history([rng.uniform(GEN_MIN, GEN_MAX) for _ in range(200)])
-
-
-async def drain(stream: asyncio.StreamReader) -> bytes:
-    chunks: list[bytes] = []
-    while chunk := await stream.read(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def lag_probe(lags: list[float], interval: float = 0.02) -> None:
-    loop = asyncio.get_running_loop()
-    while True:
-        before = loop.time()
-        await asyncio.sleep(interval)
-        lags.append(max(0.0, loop.time() - before - interval))
 
 
 def wav48(seconds: float) -> bytes:
